@@ -1,0 +1,169 @@
+"""The database tables: subscribers, lists, consent and suppression, campaigns and the outbox.
+
+The database is the record of truth. Redis and the workers hold nothing that cannot be
+rebuilt from these rows. Schema changes go through Alembic (``newsletter/migrations``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    """Current time, timezone-aware UTC (stored as UTC on every backend)."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class MailingList(Base):
+    """A curated list, e.g. ``savivaldybes`` (officials of the 60 municipalities)."""
+
+    __tablename__ = "lists"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    memberships: Mapped[list[Membership]] = relationship(back_populates="mailing_list")
+
+
+class Subscriber(Base):
+    """One person, unique by normalised address (lower-cased, domain in punycode)."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    municipality: Mapped[str] = mapped_column(String(100), default="")
+    role: Mapped[str] = mapped_column(String(100), default="")
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # active | unsubscribed (from everything) | bounced
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    bounce_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="subscriber", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Membership(Base):
+    """A subscriber on a list; ``unsubscribed`` rows are kept so re-imports never re-add them."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("subscriber_id", "list_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), index=True)
+    # active | unsubscribed | pending (double opt-in not yet confirmed)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="memberships")
+    mailing_list: Mapped[MailingList] = relationship(back_populates="memberships")
+
+
+class ConsentEvent(Base):
+    """Append-only record of how consent was given or withdrawn."""
+
+    __tablename__ = "consent_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    list_id: Mapped[int | None] = mapped_column(ForeignKey("lists.id", ondelete="SET NULL"))
+    # import | subscribe | confirm | unsubscribe | preferences | bounce | admin
+    kind: Mapped[str] = mapped_column(String(30))
+    source: Mapped[str] = mapped_column(String(300), default="")  # file name, form, command
+    text_version: Mapped[str] = mapped_column(String(50), default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Suppression(Base):
+    """An address that must never be mailed or re-imported, kept as a keyed HMAC only."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_hmac: Mapped[str] = mapped_column(String(64), unique=True)
+    # unsubscribed | bounced | erased | complaint
+    reason: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Campaign(Base):
+    """One issue sent to a set of lists: the compiled issue is stored once, here."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_slug: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(300))
+    compiled: Mapped[dict[str, Any]] = mapped_column(default=dict)  # html, text, preheader, ...
+    lists: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"slugs": [...], "where": {...}}
+    # draft | scheduled | running | paused | cancelled | done
+    status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
+    send_at: Mapped[datetime | None] = mapped_column(default=None)
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class OutboxRow(Base):
+    """One recipient of one campaign, and its send log.
+
+    State moves only along ``queued → sending (lease) → sent | failed | uncertain``;
+    ``cancelled`` and ``suppressed`` end rows that were never sent.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "email"),
+        # The claim and the reconciler look rows up by campaign and state.
+        Index("ix_outbox_campaign_state", "campaign_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL"), index=True
+    )
+    list_id: Mapped[int | None] = mapped_column(ForeignKey("lists.id", ondelete="SET NULL"))
+    email: Mapped[str] = mapped_column(String(320))
+    state: Mapped[str] = mapped_column(String(20), default="queued")
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    smtp_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    smtp_reply: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[str] = mapped_column(String(200), default="")
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,216 @@
+"""Settings: one source, read from the environment, then a ``.env`` file, then defaults.
+
+Every setting is an environment variable ``NEWSLETTER_<NAME>``. ``Settings.from_env()``
+is called once at start by the command line, the web app and the worker; tests build
+``Settings(...)`` directly or call ``from_env(environ=...)`` with a dict.
+
+The embedded defaults need no server: a SQLite file and an outbox folder under
+``var/``, tasks run in-process. Setting ``NEWSLETTER_REDIS_URL``,
+``NEWSLETTER_DATABASE_URL`` and ``NEWSLETTER_SMTP_URL`` turns the same code into a
+distributed service.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from newsletter.errors import ConfigError
+
+PREFIX = "NEWSLETTER_"
+
+
+class Secret(str):
+    """A string whose repr and str hide the value, so it never lands in a log or traceback."""
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def reveal(self) -> str:
+        """Return the value itself, for the one place that needs it."""
+        return str.__str__(self)
+
+
+def _hidden_url(url: str) -> str:
+    """Return ``url`` with any password replaced, for display."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":****@")
+    return parts._replace(netloc=netloc).geturl()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed configuration of one running instance. Field docs double as ``.env.example``."""
+
+    # Where things live
+    data_dir: Path = field(default=Path("var"), metadata={"doc": "Folder for the SQLite file, the secret key and the outbox."})
+    issues_dir: Path = field(default=Path("issues"), metadata={"doc": "Folder of the Markdown issues."})
+    templates_dir: Path = field(default=Path("templates/email"), metadata={"doc": "Folder of the MJML/Jinja2 email templates."})
+    sponsors_file: Path = field(default=Path("sponsors.yaml"), metadata={"doc": "The sponsor and partner registry."})
+    database_url: str = field(default="", metadata={"doc": "SQLAlchemy URL; empty means sqlite:///<data_dir>/newsletter.db."})
+    redis_url: str = field(default="", metadata={"doc": "Redis broker URL; empty runs tasks in-process."})
+    smtp_url: str = field(default="", metadata={"doc": "smtp://user:pass@host:587?starttls=1 or smtps://…; empty writes .eml files."})
+    outbox_dir: Path = field(default=Path(""), metadata={"doc": "Where .eml files go without SMTP; empty means <data_dir>/outbox."})
+    # Identity of the sender
+    base_url: str = field(default="http://127.0.0.1:8000", metadata={"doc": "Public URL of the web app; links in emails start with it."})
+    from_address: str = field(default="naujienos@bibliotekos-pazangai.example", metadata={"doc": "From address of every newsletter."})
+    from_name: str = field(default="Bibliotekos pažangai", metadata={"doc": "Display name in From."})
+    reply_to: str = field(default="", metadata={"doc": "Reply-To address; empty means none."})
+    unsubscribe_mailto: str = field(default="", metadata={"doc": "Address for mailto: unsubscribe; empty means unsubscribe@<from domain>."})
+    organisation: str = field(default="Projektas „Bibliotekos pažangai“", metadata={"doc": "Organisation named in the footer."})
+    postal_address: str = field(default="K. Sirvydo g. 6, LT-01101 Vilnius", metadata={"doc": "Postal address in the footer."})
+    secret_key: Secret = field(default=Secret(""), metadata={"doc": "HMAC key for tokens and Message-IDs; generated beside the database when empty."})
+    # Dispatch
+    rate: float = field(default=0.0, metadata={"doc": "Messages per second for all workers together; 0 means unlimited."})
+    lease_seconds: int = field(default=120, metadata={"doc": "How long a worker holds a claimed outbox row."})
+    max_attempts: int = field(default=5, metadata={"doc": "Send attempts per recipient before a row is failed."})
+    bounce_threshold: int = field(default=1, metadata={"doc": "Hard bounces after which an address is suppressed."})
+    smtp_timeout: float = field(default=30.0, metadata={"doc": "Seconds to wait for the SMTP server."})
+    # DKIM
+    dkim_key_file: Path = field(default=Path(""), metadata={"doc": "PEM private key for DKIM; empty disables signing."})
+    dkim_selector: str = field(default="", metadata={"doc": "DKIM selector."})
+    dkim_domain: str = field(default="", metadata={"doc": "DKIM signing domain; empty means the From domain."})
+
+    def __post_init__(self) -> None:
+        if self.rate < 0:
+            raise ConfigError(f"{PREFIX}RATE must be 0 or more, not {self.rate}")
+        if self.max_attempts < 1:
+            raise ConfigError(f"{PREFIX}MAX_ATTEMPTS must be at least 1, not {self.max_attempts}")
+        if self.lease_seconds < 5:
+            raise ConfigError(f"{PREFIX}LEASE_SECONDS must be at least 5, not {self.lease_seconds}")
+        if bool(str(self.dkim_key_file) not in ("", ".")) != bool(self.dkim_selector):
+            raise ConfigError(f"{PREFIX}DKIM_KEY_FILE and {PREFIX}DKIM_SELECTOR go together: set both or neither")
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"{PREFIX}BASE_URL must start with http:// or https://, not {self.base_url!r}")
+        if self.smtp_url and urlsplit(self.smtp_url).scheme not in ("smtp", "smtps"):
+            raise ConfigError(f"{PREFIX}SMTP_URL must start with smtp:// or smtps://, not {_hidden_url(self.smtp_url)!r}")
+        if self.redis_url and urlsplit(self.redis_url).scheme not in ("redis", "rediss"):
+            raise ConfigError(f"{PREFIX}REDIS_URL must start with redis:// or rediss://")
+
+    # Derived values -------------------------------------------------------------------
+
+    @property
+    def database(self) -> str:
+        """The SQLAlchemy URL in force (the SQLite file under ``data_dir`` by default)."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'newsletter.db'}"
+
+    @property
+    def outbox(self) -> Path:
+        """The folder where ``.eml`` files are written when no SMTP server is configured."""
+        return self.outbox_dir if str(self.outbox_dir) not in ("", ".") else self.data_dir / "outbox"
+
+    @property
+    def embedded(self) -> bool:
+        """True when tasks run in-process because no Redis broker is configured."""
+        return not self.redis_url
+
+    def key(self) -> bytes:
+        """Return the instance's secret key, generating and storing it on first use.
+
+        The generated key is kept in ``<data_dir>/secret_key`` beside the SQLite file,
+        never in the repository (``var/`` is ignored by git).
+        """
+        if self.secret_key.reveal():
+            return self.secret_key.reveal().encode()
+        path = self.data_dir / "secret_key"
+        try:
+            return path.read_text(encoding="ascii").strip().encode()
+        except FileNotFoundError:
+            pass
+        path.parent.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(value + "\n")
+        return value.encode()
+
+    def replace(self, **changes: Any) -> Settings:
+        """Return a copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def describe(self) -> dict[str, str]:
+        """Return every setting as text for display, with secrets and passwords hidden."""
+        shown = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Secret):
+                text = "(set)" if value.reveal() else "(generated)"
+            elif f.name.endswith("_url") and value:
+                text = _hidden_url(value)
+            else:
+                text = str(value)
+            shown[PREFIX + f.name.upper()] = text
+        return shown
+
+    # Loading --------------------------------------------------------------------------
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+    ) -> Settings:
+        """Read settings from ``environ`` (default ``os.environ``), then ``env_file``, then defaults."""
+        source: dict[str, str] = {}
+        if env_file is not None and Path(env_file).is_file():
+            source.update(read_env_file(Path(env_file)))
+        source.update({k: v for k, v in (os.environ if environ is None else environ).items()})
+        known = {PREFIX + f.name.upper(): f for f in fields(cls)}
+        unknown = sorted(k for k in source if k.startswith(PREFIX) and k not in known)
+        if unknown:
+            raise ConfigError(f"unknown setting {unknown[0]}; known settings: see `newsletter config`")
+        values: dict[str, Any] = {}
+        for name, f in known.items():
+            if name in source:
+                values[f.name] = _convert(name, source[name], f.type)
+        return cls(**values)
+
+
+def known_variables() -> list[str]:
+    """Names of every environment variable the settings understand."""
+    return [PREFIX + f.name.upper() for f in fields(Settings)]
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse a ``.env`` file of ``NAME=value`` lines; ``#`` starts a comment line."""
+    values: dict[str, str] = {}
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :]
+        name, sep, value = line.partition("=")
+        if not sep:
+            raise ConfigError(f"{path}:{number}: expected NAME=value, got {raw!r}")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[name.strip()] = value
+    return values
+
+
+def _convert(name: str, text: str, kind: Any) -> Any:
+    """Convert the text of one variable to the field's type, with an error naming it."""
+    kind = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    try:
+        if kind == "Path":
+            return Path(text)
+        if kind == "int":
+            return int(text)
+        if kind == "float":
+            return float(text)
+        if kind == "Secret":
+            return Secret(text)
+        return text
+    except ValueError:
+        raise ConfigError(f"{name} must be a {kind}, not {text!r}") from None

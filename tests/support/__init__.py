@@ -1,0 +1,1 @@
+"""Real servers for the tests and benchmarks: an SMTP sink, Redis, PostgreSQL databases."""

