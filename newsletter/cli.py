@@ -8,8 +8,6 @@ traceback for bad input.
 
 from __future__ import annotations
 
-import sys
-
 import click
 from rich.console import Console
 from rich.markup import escape
@@ -61,7 +59,7 @@ COMMAND_MODULES = ("compose", "subscribers", "dispatch", "web")
 
 def register(group: click.Group) -> None:
     """Attach the commands of each ``newsletter.commands.<area>`` module that exists."""
-    import importlib  # noqa: PLC0415
+    import importlib
 
     for area in COMMAND_MODULES:
         try:
@@ -93,7 +91,3 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print("interrupted")
         return 130
     return result if isinstance(result, int) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,14 +3,14 @@
 Every class says what the caller should do about it::
 
     NewsletterError                 base; carries a one-line message and an exit code
-    ├── ConfigError                 a setting is missing or contradictory: stop, fix the configuration
+    ├── ConfigError                 a setting is missing or contradictory: stop and fix it
     ├── InputError                  a file or value supplied by a person is wrong: show where, stop
     │   ├── IssueError              an issue file (front matter, Markdown, sponsors) is invalid
     │   ├── SubscriberFileError     a subscriber list file cannot be read
     │   └── NotFoundError           a named thing (list, campaign, subscriber) does not exist
-    ├── StateError                  the request conflicts with the current state (e.g. resume a sent campaign)
+    ├── StateError                  the request does not fit the current state: refuse it
     └── DeliveryError               sending one message did not succeed
-        ├── TransientDeliveryError  retry later on a fresh connection (4xx, disconnect, refused connection)
+        ├── TransientDeliveryError  retry later on a fresh connection (4xx, disconnect)
         ├── PermanentDeliveryError  give up on this recipient (5xx); counts as a hard bounce
         └── UncertainDeliveryError  the server may have accepted the message (timeout after DATA):
                                     do not mark it sent or failed; report it

@@ -49,38 +49,65 @@ def _hidden_url(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
+def setting(default: Any, doc: str) -> Any:
+    """Declare a settings field with its one-line documentation (shown in ``.env.example``)."""
+    return field(default=default, metadata={"doc": doc})
+
+
 @dataclass(frozen=True)
 class Settings:
     """Typed configuration of one running instance. Field docs double as ``.env.example``."""
 
     # Where things live
-    data_dir: Path = field(default=Path("var"), metadata={"doc": "Folder for the SQLite file, the secret key and the outbox."})
-    issues_dir: Path = field(default=Path("issues"), metadata={"doc": "Folder of the Markdown issues."})
-    templates_dir: Path = field(default=Path("templates/email"), metadata={"doc": "Folder of the MJML/Jinja2 email templates."})
-    sponsors_file: Path = field(default=Path("sponsors.yaml"), metadata={"doc": "The sponsor and partner registry."})
-    database_url: str = field(default="", metadata={"doc": "SQLAlchemy URL; empty means sqlite:///<data_dir>/newsletter.db."})
-    redis_url: str = field(default="", metadata={"doc": "Redis broker URL; empty runs tasks in-process."})
-    smtp_url: str = field(default="", metadata={"doc": "smtp://user:pass@host:587?starttls=1 or smtps://…; empty writes .eml files."})
-    outbox_dir: Path = field(default=Path(""), metadata={"doc": "Where .eml files go without SMTP; empty means <data_dir>/outbox."})
+    data_dir: Path = setting(
+        Path("var"), "Folder for the SQLite file, the secret key and the outbox."
+    )
+    issues_dir: Path = setting(Path("issues"), "Folder of the Markdown issues.")
+    templates_dir: Path = setting(
+        Path("templates/email"), "Folder of the MJML/Jinja2 email templates."
+    )
+    sponsors_file: Path = setting(Path("sponsors.yaml"), "The sponsor and partner registry.")
+    database_url: str = setting(
+        "", "SQLAlchemy URL; empty means sqlite:///<data_dir>/newsletter.db."
+    )
+    redis_url: str = setting("", "Redis broker URL; empty runs tasks in-process.")
+    smtp_url: str = setting(
+        "", "smtp://user:pass@host:587?starttls=1 or smtps://…; empty writes .eml files."
+    )
+    outbox_dir: Path = setting(
+        Path(""), "Where .eml files go without SMTP; empty means <data_dir>/outbox."
+    )
     # Identity of the sender
-    base_url: str = field(default="http://127.0.0.1:8000", metadata={"doc": "Public URL of the web app; links in emails start with it."})
-    from_address: str = field(default="naujienos@bibliotekos-pazangai.example", metadata={"doc": "From address of every newsletter."})
-    from_name: str = field(default="Bibliotekos pažangai", metadata={"doc": "Display name in From."})
-    reply_to: str = field(default="", metadata={"doc": "Reply-To address; empty means none."})
-    unsubscribe_mailto: str = field(default="", metadata={"doc": "Address for mailto: unsubscribe; empty means unsubscribe@<from domain>."})
-    organisation: str = field(default="Projektas „Bibliotekos pažangai“", metadata={"doc": "Organisation named in the footer."})
-    postal_address: str = field(default="K. Sirvydo g. 6, LT-01101 Vilnius", metadata={"doc": "Postal address in the footer."})
-    secret_key: Secret = field(default=Secret(""), metadata={"doc": "HMAC key for tokens and Message-IDs; generated beside the database when empty."})
+    base_url: str = setting(
+        "http://127.0.0.1:8000", "Public URL of the web app; links in emails start with it."
+    )
+    from_address: str = setting(
+        "naujienos@bibliotekos-pazangai.example", "From address of every newsletter."
+    )
+    from_name: str = setting("Bibliotekos pažangai", "Display name in From.")
+    reply_to: str = setting("", "Reply-To address; empty means none.")
+    unsubscribe_mailto: str = setting(
+        "", "Address for mailto: unsubscribe; empty means unsubscribe@<from domain>."
+    )
+    organisation: str = setting(
+        "Projektas „Bibliotekos pažangai“", "Organisation named in the footer."
+    )
+    postal_address: str = setting(
+        "K. Sirvydo g. 6, LT-01101 Vilnius", "Postal address in the footer."
+    )
+    secret_key: Secret = setting(
+        Secret(""), "HMAC key for tokens and Message-IDs; generated beside the database when empty."
+    )
     # Dispatch
-    rate: float = field(default=0.0, metadata={"doc": "Messages per second for all workers together; 0 means unlimited."})
-    lease_seconds: int = field(default=120, metadata={"doc": "How long a worker holds a claimed outbox row."})
-    max_attempts: int = field(default=5, metadata={"doc": "Send attempts per recipient before a row is failed."})
-    bounce_threshold: int = field(default=1, metadata={"doc": "Hard bounces after which an address is suppressed."})
-    smtp_timeout: float = field(default=30.0, metadata={"doc": "Seconds to wait for the SMTP server."})
+    rate: float = setting(0.0, "Messages per second for all workers together; 0 means unlimited.")
+    lease_seconds: int = setting(120, "How long a worker holds a claimed outbox row.")
+    max_attempts: int = setting(5, "Send attempts per recipient before a row is failed.")
+    bounce_threshold: int = setting(1, "Hard bounces after which an address is suppressed.")
+    smtp_timeout: float = setting(30.0, "Seconds to wait for the SMTP server.")
     # DKIM
-    dkim_key_file: Path = field(default=Path(""), metadata={"doc": "PEM private key for DKIM; empty disables signing."})
-    dkim_selector: str = field(default="", metadata={"doc": "DKIM selector."})
-    dkim_domain: str = field(default="", metadata={"doc": "DKIM signing domain; empty means the From domain."})
+    dkim_key_file: Path = setting(Path(""), "PEM private key for DKIM; empty disables signing.")
+    dkim_selector: str = setting("", "DKIM selector.")
+    dkim_domain: str = setting("", "DKIM signing domain; empty means the From domain.")
 
     def __post_init__(self) -> None:
         if self.rate < 0:
@@ -90,11 +117,17 @@ class Settings:
         if self.lease_seconds < 5:
             raise ConfigError(f"{PREFIX}LEASE_SECONDS must be at least 5, not {self.lease_seconds}")
         if bool(str(self.dkim_key_file) not in ("", ".")) != bool(self.dkim_selector):
-            raise ConfigError(f"{PREFIX}DKIM_KEY_FILE and {PREFIX}DKIM_SELECTOR go together: set both or neither")
+            raise ConfigError(
+                f"{PREFIX}DKIM_KEY_FILE and {PREFIX}DKIM_SELECTOR go together: set both or neither"
+            )
         if not self.base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"{PREFIX}BASE_URL must start with http:// or https://, not {self.base_url!r}")
+            raise ConfigError(
+                f"{PREFIX}BASE_URL must start with http:// or https://, not {self.base_url!r}"
+            )
         if self.smtp_url and urlsplit(self.smtp_url).scheme not in ("smtp", "smtps"):
-            raise ConfigError(f"{PREFIX}SMTP_URL must start with smtp:// or smtps://, not {_hidden_url(self.smtp_url)!r}")
+            raise ConfigError(
+                f"{PREFIX}SMTP_URL must start with smtp:// or smtps://, not {_hidden_url(self.smtp_url)!r}"
+            )
         if self.redis_url and urlsplit(self.redis_url).scheme not in ("redis", "rediss"):
             raise ConfigError(f"{PREFIX}REDIS_URL must start with redis:// or rediss://")
 
@@ -108,7 +141,9 @@ class Settings:
     @property
     def outbox(self) -> Path:
         """The folder where ``.eml`` files are written when no SMTP server is configured."""
-        return self.outbox_dir if str(self.outbox_dir) not in ("", ".") else self.data_dir / "outbox"
+        return (
+            self.outbox_dir if str(self.outbox_dir) not in ("", ".") else self.data_dir / "outbox"
+        )
 
     @property
     def embedded(self) -> bool:
@@ -167,7 +202,9 @@ class Settings:
         known = {PREFIX + f.name.upper(): f for f in fields(cls)}
         unknown = sorted(k for k in source if k.startswith(PREFIX) and k not in known)
         if unknown:
-            raise ConfigError(f"unknown setting {unknown[0]}; known settings: see `newsletter config`")
+            raise ConfigError(
+                f"unknown setting {unknown[0]}; known settings: see `newsletter config`"
+            )
         values: dict[str, Any] = {}
         for name, f in known.items():
             if name in source:

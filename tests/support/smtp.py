@@ -44,13 +44,20 @@ class SinkHandler:
     lock: threading.Lock = field(default_factory=threading.Lock)
     connections: int = 0
 
-    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]) -> list[str]:  # noqa: N802,E501
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
         with self.lock:
             self.connections += 1
         session.host_name = hostname
         return responses
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         with self.lock:
             action = self.script.popleft() if self.script else "250"
         if action == "slow":
@@ -59,7 +66,11 @@ class SinkHandler:
         if action == "250":
             with self.lock:
                 self.received.append(
-                    Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content or envelope.content))
+                    Received(
+                        envelope.mail_from,
+                        list(envelope.rcpt_tos),
+                        bytes(envelope.original_content or envelope.content),
+                    )
                 )
             return "250 2.0.0 OK queued"
         replies = {
@@ -85,8 +96,12 @@ class SmtpSink:
         self.handler = SinkHandler()
         self.port = port or free_port()
         self.controller = Controller(
-            self.handler, hostname="127.0.0.1", port=self.port, decode_data=False,
-            data_size_limit=0, enable_SMTPUTF8=True,
+            self.handler,
+            hostname="127.0.0.1",
+            port=self.port,
+            decode_data=False,
+            data_size_limit=0,
+            enable_SMTPUTF8=True,
         )
 
     @property

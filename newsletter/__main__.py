@@ -1,0 +1,7 @@
+"""Allow ``python -m newsletter``."""
+
+import sys
+
+from newsletter.cli import main
+
+sys.exit(main())

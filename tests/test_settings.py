@@ -1,0 +1,81 @@
+"""Settings: environment first, then .env, then defaults; secrets hidden; bad values refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from newsletter.errors import ConfigError
+from newsletter.settings import Secret, Settings, known_variables
+
+
+def test_defaults_are_embedded(tmp_path: Path) -> None:
+    settings = Settings.from_env(environ={}, env_file=None)
+    assert settings.embedded
+    assert settings.database == "sqlite:///var/newsletter.db"
+    assert settings.outbox == Path("var/outbox")
+    assert settings.smtp_url == ""
+
+
+def test_environment_wins_over_env_file(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "# comment\nNEWSLETTER_RATE=5\nexport NEWSLETTER_FROM_NAME='Iš failo'\n", encoding="utf-8"
+    )
+    settings = Settings.from_env(environ={"NEWSLETTER_RATE": "12.5"}, env_file=env_file)
+    assert settings.rate == 12.5
+    assert settings.from_name == "Iš failo"
+
+
+def test_secret_is_hidden_everywhere() -> None:
+    settings = Settings.from_env(
+        environ={
+            "NEWSLETTER_SECRET_KEY": "labai-slaptas",
+            "NEWSLETTER_SMTP_URL": "smtp://user:slaptazodis@mail.example:587",
+        },
+        env_file=None,
+    )
+    assert "labai-slaptas" not in repr(settings)
+    assert "labai-slaptas" not in str(settings.secret_key)
+    shown = settings.describe()
+    assert "slaptazodis" not in "".join(shown.values())
+    assert shown["NEWSLETTER_SMTP_URL"] == "smtp://user:****@mail.example:587"
+    assert settings.key() == b"labai-slaptas"
+
+
+def test_generated_key_is_kept_beside_the_database(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    first = settings.key()
+    assert len(first) >= 32
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert Settings(data_dir=tmp_path).key() == first
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"NEWSLETTER_RATE": "greitai"}, "NEWSLETTER_RATE must be a float"),
+        ({"NEWSLETTER_RATE": "-1"}, "NEWSLETTER_RATE must be 0 or more"),
+        ({"NEWSLETTER_SMTP_URL": "http://x"}, "NEWSLETTER_SMTP_URL must start with smtp://"),
+        ({"NEWSLETTER_DKIM_SELECTOR": "s1"}, "go together"),
+        ({"NEWSLETTER_RATEE": "1"}, "unknown setting NEWSLETTER_RATEE"),
+        ({"NEWSLETTER_BASE_URL": "example.org"}, "NEWSLETTER_BASE_URL must start with http"),
+    ],
+)
+def test_bad_settings_are_refused(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(environ=environ, env_file=None)
+
+
+def test_env_file_syntax_error_names_the_line(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("NEWSLETTER_RATE=1\nnot a setting\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\.env:2: expected NAME=value"):
+        Settings.from_env(environ={}, env_file=env_file)
+
+
+def test_every_variable_round_trips() -> None:
+    names = known_variables()
+    assert "NEWSLETTER_DATABASE_URL" in names and "NEWSLETTER_SECRET_KEY" in names
+    assert isinstance(Settings.from_env(environ={}, env_file=None).secret_key, Secret)
