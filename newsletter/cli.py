@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from newsletter.errors import NewsletterError
-from newsletter.settings import Settings
+from newsletter.settings import Settings, env_example
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -47,14 +47,30 @@ def cli() -> None:
 
 
 @cli.command("config")
+@click.option("--example", is_flag=True, help="Print a commented .env.example with every default.")
 @pass_context
-def config_command(ctx: Context) -> None:
-    """Show the settings in force (secrets hidden)."""
+def config_command(ctx: Context, example: bool) -> None:
+    """Show the settings in force (secrets and passwords hidden)."""
+    if example:
+        click.echo(env_example(), nl=False)
+        return
     for name, value in ctx.settings.describe().items():
         console.print(f"{name}={value}")
 
 
-COMMAND_MODULES = ("compose", "subscribers", "dispatch", "web")
+@cli.command("migrate")
+@pass_context
+def migrate_command(ctx: Context) -> None:
+    """Create or upgrade the database schema (safe to run again)."""
+    from newsletter import db
+
+    db.migrate(ctx.settings.database)
+    console.print(
+        f"database is up to date: {ctx.settings.describe()['NEWSLETTER_DATABASE_URL'] or ctx.settings.database}"
+    )
+
+
+COMMAND_MODULES = ("compose", "subscribers", "dispatch", "web", "demo")
 
 
 def register(group: click.Group) -> None:

@@ -212,6 +212,21 @@ class Settings:
         return cls(**values)
 
 
+def env_example() -> str:
+    """Return a ``.env.example`` text: every setting, its meaning and its default."""
+    lines = [
+        "# newsletter settings. Copy to .env and change what you need;",
+        "# the environment wins over this file. Empty values mean the embedded default.",
+        "",
+    ]
+    defaults = Settings()
+    for f in fields(Settings):
+        value = getattr(defaults, f.name)
+        text = "" if isinstance(value, Secret) or str(value) == "." else str(value)
+        lines += [f"# {f.metadata['doc']}", f"{PREFIX}{f.name.upper()}={text}", ""]
+    return "\n".join(lines)
+
+
 def known_variables() -> list[str]:
     """Names of every environment variable the settings understand."""
     return [PREFIX + f.name.upper() for f in fields(Settings)]
