@@ -144,7 +144,8 @@ class OutboxRow(Base):
     """One recipient of one campaign, and its send log.
 
     State moves only along ``queued → sending (lease) → sent | failed | uncertain``;
-    ``cancelled`` and ``suppressed`` end rows that were never sent.
+    ``cancelled`` and ``suppressed`` end rows that were never sent. The full machine is
+    drawn in ``newsletter/outbox.py``.
     """
 
     __tablename__ = "outbox"
@@ -170,6 +171,15 @@ class OutboxRow(Base):
     message_id: Mapped[str] = mapped_column(String(200), default="")
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Earliest time of the next attempt after a temporary failure (backoff with jitter,
+    # kept here because Celery ETA/countdown on Redis is redelivered in a loop).
+    not_before: Mapped[datetime | None] = mapped_column(default=None)
+    # When a task carrying this row was last handed to the broker; the reconciler
+    # hands it again when this is older than a lease (the broker may have lost it).
+    enqueued_at: Mapped[datetime | None] = mapped_column(default=None)
+    # An earlier attempt ended without a known outcome (worker lost, or a timeout after
+    # DATA): if this row is sent, the recipient may hold two copies.
+    uncertain_before: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class User(Base):

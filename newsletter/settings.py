@@ -104,6 +104,12 @@ class Settings:
     max_attempts: int = setting(5, "Send attempts per recipient before a row is failed.")
     bounce_threshold: int = setting(1, "Hard bounces after which an address is suppressed.")
     smtp_timeout: float = setting(30.0, "Seconds to wait for the SMTP server.")
+    retry_seconds: float = setting(
+        60.0, "Delay before the first retry after a temporary failure; doubles per attempt."
+    )
+    tick_seconds: float = setting(
+        5.0, "How often the scheduler starts due campaigns and re-queues unfinished work."
+    )
     # DKIM
     dkim_key_file: Path = setting(Path(""), "PEM private key for DKIM; empty disables signing.")
     dkim_selector: str = setting("", "DKIM selector.")
@@ -116,6 +122,8 @@ class Settings:
             raise ConfigError(f"{PREFIX}MAX_ATTEMPTS must be at least 1, not {self.max_attempts}")
         if self.lease_seconds < 5:
             raise ConfigError(f"{PREFIX}LEASE_SECONDS must be at least 5, not {self.lease_seconds}")
+        if self.retry_seconds <= 0 or self.tick_seconds <= 0:
+            raise ConfigError(f"{PREFIX}RETRY_SECONDS and {PREFIX}TICK_SECONDS must be more than 0")
         if bool(str(self.dkim_key_file) not in ("", ".")) != bool(self.dkim_selector):
             raise ConfigError(
                 f"{PREFIX}DKIM_KEY_FILE and {PREFIX}DKIM_SELECTOR go together: set both or neither"
