@@ -11,6 +11,8 @@ Every class says what the caller should do about it::
     ├── StateError                  the request does not fit the current state: refuse it
     └── DeliveryError               sending one message did not succeed
         ├── TransientDeliveryError  retry later on a fresh connection (4xx, disconnect)
+        │   └── DeliveryConfigError the server refuses our setup (login, sender, TLS): stop the
+        │                           campaign and fix the settings; never a bounce
         ├── PermanentDeliveryError  give up on this recipient (5xx); counts as a hard bounce
         └── UncertainDeliveryError  the server may have accepted the message (timeout after DATA):
                                     do not mark it sent or failed; report it
@@ -89,6 +91,15 @@ class DeliveryError(NewsletterError):
 
 class TransientDeliveryError(DeliveryError):
     """Try again later, on a fresh connection: 4xx reply, disconnect, connection refused."""
+
+
+class DeliveryConfigError(TransientDeliveryError, ConfigError):
+    """The mail server refuses our configuration (login, sender address, certificate).
+
+    Every message would fail the same way, so the recipient is not to blame: it is a
+    ``TransientDeliveryError`` (never counted as a bounce) and a ``ConfigError`` (exit 78),
+    so a sender that knows it can stop the campaign instead of retrying each row.
+    """
 
 
 class PermanentDeliveryError(DeliveryError):
