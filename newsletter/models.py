@@ -133,6 +133,8 @@ class Campaign(Base):
     lists: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"slugs": [...], "where": {...}}
     # draft | scheduled | running | paused | cancelled | done
     status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
+    # Why the campaign stopped on its own (e.g. the mail server refused our login).
+    status_reason: Mapped[str] = mapped_column(String(500), default="")
     send_at: Mapped[datetime | None] = mapped_column(default=None)
     is_test: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

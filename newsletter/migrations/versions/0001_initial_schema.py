@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("compiled", sa.JSON(), nullable=False),
         sa.Column("lists", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("status_reason", sa.String(length=500), nullable=False),
         sa.Column("send_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("is_test", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
