@@ -1,0 +1,318 @@
+"""Subscribers: addresses, segments, who may receive mail, and consent changes.
+
+Everything the sender and the web pages ask about a person goes through here:
+
+- ``normalise_email`` and ``email_hmac`` give the one spelling an address is stored and
+  suppressed under (lower case, domain in punycode) and its keyed HMAC;
+- ``eligible_recipients`` is the set-based SELECT a campaign's outbox is filled from,
+  and ``can_receive`` the check made immediately before each send;
+- ``unsubscribe``, ``set_preferences`` and ``record_bounce`` change consent and append
+  a ``ConsentEvent`` for each change.
+
+Suppression is kept as an HMAC of the normalised address, never the address itself, so
+an erased person stays suppressed without being identifiable (a plain hash of an email
+is reversible by dictionary; a keyed one is not without the instance's secret).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import ColumnElement, Select, and_, exists, func, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from newsletter.errors import InputError, NotFoundError
+from newsletter.models import ConsentEvent, MailingList, Membership, Subscriber, Suppression
+
+#: Subscriber columns a segment may name directly.
+SEGMENT_COLUMNS: tuple[str, ...] = ("municipality", "role", "name")
+
+#: Extra list-file columns kept in ``Subscriber.attributes`` and usable in segments.
+#: A fixed set on purpose: a municipality's spreadsheet may carry personal codes or
+#: private phone numbers, and only what a newsletter needs is stored (data minimisation).
+ATTRIBUTES: tuple[str, ...] = ("institution", "department", "county", "language")
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def normalise_email(address: str) -> str:
+    """Return the stored form of ``address``: lower case, the domain in punycode.
+
+    Raises ``InputError`` with email-validator's reason when the address is not valid.
+    No DNS lookups are made. Non-ASCII local parts are refused: they need SMTPUTF8,
+    which many municipal mail servers do not offer.
+    """
+    text = address.strip()
+    if not text:
+        raise InputError("the email address is empty")
+    if _CONTROL.search(text):
+        raise InputError("the email address contains a control character")
+    try:
+        info = validate_email(text, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise InputError(f"invalid email address {text!r}: {exc}") from None
+    return f"{info.local_part.lower()}@{info.ascii_domain.lower()}"
+
+
+def email_hmac(key: bytes, normalised_email: str) -> str:
+    """Return the hex HMAC-SHA256 of a normalised address, as kept in ``suppressions``."""
+    return hmac.new(key, normalised_email.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def resolve_lists(session: Session, slugs: Sequence[str]) -> list[MailingList]:
+    """Return the lists named by ``slugs`` in that order; ``NotFoundError`` names an unknown one."""
+    wanted = list(dict.fromkeys(slugs))
+    found = {
+        row.slug: row
+        for row in session.scalars(select(MailingList).where(MailingList.slug.in_(wanted)))
+    }
+    for slug in wanted:
+        if slug not in found:
+            known = ", ".join(session.scalars(select(MailingList.slug).order_by(MailingList.slug)))
+            raise NotFoundError(f"no list {slug!r}; lists: {known or '(none)'}")
+    return [found[slug] for slug in wanted]
+
+
+def find_subscriber(session: Session, address: str) -> Subscriber | None:
+    """Return the subscriber with this address (any letter case), or None."""
+    return session.scalar(select(Subscriber).where(Subscriber.email == normalise_email(address)))
+
+
+# Segments and eligibility -------------------------------------------------------------
+
+
+def segment_filter(
+    where: Mapping[str, str], *, known_attributes: Collection[str] = ATTRIBUTES
+) -> ColumnElement[bool]:
+    """Return a condition on ``Subscriber`` matching every ``key == value`` of ``where``.
+
+    Keys are the columns ``municipality``, ``role``, ``name`` or a known attribute;
+    any other key raises ``InputError`` naming it. Values match exactly.
+    """
+    conditions: list[ColumnElement[bool]] = []
+    for key, value in where.items():
+        if key in SEGMENT_COLUMNS:
+            conditions.append(getattr(Subscriber, key) == value)
+        elif key in known_attributes:
+            conditions.append(Subscriber.attributes[key].as_string() == value)
+        else:
+            known = ", ".join((*SEGMENT_COLUMNS, *known_attributes))
+            raise InputError(f"unknown attribute {key!r} in --where; known: {known}")
+    return and_(true(), *conditions)
+
+
+def eligible_recipients(list_ids: Sequence[int], where: Mapping[str, str]) -> Select[Any]:
+    """Return SELECT (subscriber_id, list_id, email) of the active members of ``list_ids``.
+
+    One row per subscriber even when lists overlap (the lowest list id wins); both the
+    subscriber and the membership must be active and the segment must match. Usable in
+    ``insert(OutboxRow).from_select(["subscriber_id", "list_id", "email"], ...)``.
+    """
+    return (
+        select(
+            Subscriber.id.label("subscriber_id"),
+            func.min(Membership.list_id).label("list_id"),
+            Subscriber.email.label("email"),
+        )
+        .join(Membership, Membership.subscriber_id == Subscriber.id)
+        .where(
+            Membership.list_id.in_(list(list_ids)),
+            Membership.status == "active",
+            Subscriber.status == "active",
+            segment_filter(where),
+        )
+        .group_by(Subscriber.id, Subscriber.email)
+    )
+
+
+def is_suppressed(session: Session, key: bytes, address: str) -> bool:
+    """True when the (normalised) address is on the suppression list."""
+    digest = email_hmac(key, normalise_email(address))
+    return session.scalar(select(exists().where(Suppression.email_hmac == digest))) or False
+
+
+def can_receive(
+    session: Session, key: bytes, subscriber_id: int | None, list_id: int | None, email: str
+) -> bool:
+    """True when this message may be sent now; checked immediately before each send.
+
+    The subscriber must still exist (None means erased), be active, still have this
+    address, hold an active membership on ``list_id`` (None means the list was deleted),
+    and the address must not be suppressed. One round trip.
+    """
+    if subscriber_id is None or list_id is None:
+        return False
+    try:
+        address = normalise_email(email)
+    except InputError:
+        return False
+    suppressed = exists().where(Suppression.email_hmac == email_hmac(key, address))
+    query = (
+        select(Subscriber.id)
+        .join(Membership, Membership.subscriber_id == Subscriber.id)
+        .where(
+            Subscriber.id == subscriber_id,
+            Subscriber.email == address,
+            Subscriber.status == "active",
+            Membership.list_id == list_id,
+            Membership.status == "active",
+            ~suppressed,
+        )
+    )
+    return session.scalar(query) is not None
+
+
+# Consent changes ----------------------------------------------------------------------
+
+
+def suppress(session: Session, digest: str, reason: str) -> None:
+    """Add the HMAC ``digest`` to the suppression list (idempotent, safe under concurrency)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(Suppression)
+        .values(email_hmac=digest, reason=reason)
+        .on_conflict_do_nothing(index_elements=["email_hmac"])
+    )
+
+
+def record_event(
+    session: Session,
+    subscriber_id: int,
+    kind: str,
+    source: str,
+    *,
+    list_id: int | None = None,
+    detail: Mapping[str, Any] | None = None,
+    text_version: str = "",
+) -> None:
+    """Append one consent event (the table is never updated, only appended to)."""
+    session.add(
+        ConsentEvent(
+            subscriber_id=subscriber_id,
+            list_id=list_id,
+            kind=kind,
+            source=source[:300],
+            text_version=text_version,
+            detail=dict(detail or {}),
+        )
+    )
+    session.flush()
+
+
+def unsubscribe(
+    session: Session, key: bytes, subscriber_id: int, list_id: int | None, source: str
+) -> bool:
+    """Unsubscribe from one list, or from every list when ``list_id`` is None.
+
+    Idempotent: a second call changes nothing and records nothing. A per-list
+    unsubscribe keeps the membership row as ``unsubscribed`` (so no import re-adds it);
+    unsubscribing from all also suppresses the address. Returns True when something
+    changed; an unknown subscriber or list is no change (the web page must not tell).
+    """
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None:
+        return False
+    if list_id is None:
+        return _unsubscribe_all(session, key, subscriber, source)
+    if session.get(MailingList, list_id) is None:
+        return False
+    membership = session.scalar(
+        select(Membership).where(
+            Membership.subscriber_id == subscriber_id, Membership.list_id == list_id
+        )
+    )
+    if membership is not None and membership.status == "unsubscribed":
+        return False
+    if membership is None:
+        # Remember the refusal even for a list the person was never on.
+        session.add(Membership(subscriber_id=subscriber_id, list_id=list_id, status="unsubscribed"))
+    else:
+        membership.status = "unsubscribed"
+    record_event(session, subscriber_id, "unsubscribe", source, list_id=list_id)
+    return True
+
+
+def _unsubscribe_all(session: Session, key: bytes, subscriber: Subscriber, source: str) -> bool:
+    changed = session.execute(
+        update(Membership)
+        .where(Membership.subscriber_id == subscriber.id, Membership.status != "unsubscribed")
+        .values(status="unsubscribed")
+    ).rowcount
+    was_active = subscriber.status == "active"
+    if was_active:
+        subscriber.status = "unsubscribed"
+    suppress(session, email_hmac(key, subscriber.email), "unsubscribed")
+    if not (changed or was_active):
+        return False
+    record_event(session, subscriber.id, "unsubscribe", source, detail={"scope": "all"})
+    return True
+
+
+def set_preferences(
+    session: Session, key: bytes, subscriber_id: int, active_list_ids: Collection[int], source: str
+) -> bool:
+    """Set which of the person's own lists stay active, as chosen on the preferences page.
+
+    Only lists the subscriber already has a membership on can be chosen. Choosing at
+    least one list after an unsubscribe-from-all makes the subscriber active again and
+    lifts that suppression (the person asked for it); a bounce or erasure is never lifted.
+    Returns True when something changed; records one ``preferences`` event.
+    """
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None or subscriber.status == "bounced":
+        return False
+    chosen = set(active_list_ids)
+    before: dict[int, str] = {}
+    after: dict[int, str] = {}
+    for membership in subscriber.memberships:
+        before[membership.list_id] = membership.status
+        membership.status = "active" if membership.list_id in chosen else "unsubscribed"
+        after[membership.list_id] = membership.status
+    reactivated = subscriber.status == "unsubscribed" and "active" in after.values()
+    if reactivated:
+        subscriber.status = "active"
+        session.execute(
+            Suppression.__table__.delete().where(
+                Suppression.email_hmac == email_hmac(key, subscriber.email),
+                Suppression.reason == "unsubscribed",
+            )
+        )
+    if before == after and not reactivated:
+        return False
+    active = sorted(k for k, v in after.items() if v == "active")
+    record_event(session, subscriber.id, "preferences", source, detail={"active_lists": active})
+    return True
+
+
+def record_bounce(
+    session: Session, key: bytes, subscriber_id: int, threshold: int, detail: str
+) -> None:
+    """Count one hard bounce; at ``threshold`` mark the subscriber bounced and suppress it.
+
+    The count is incremented in SQL so that concurrent workers do not lose bounces.
+    """
+    session.execute(
+        update(Subscriber)
+        .where(Subscriber.id == subscriber_id)
+        .values(bounce_count=Subscriber.bounce_count + 1)
+        .execution_options(synchronize_session=False)
+    )
+    subscriber = session.get(Subscriber, subscriber_id, populate_existing=True)
+    if subscriber is None or subscriber.bounce_count < threshold or subscriber.status == "bounced":
+        return
+    subscriber.status = "bounced"
+    suppress(session, email_hmac(key, subscriber.email), "bounced")
+    record_event(
+        session,
+        subscriber.id,
+        "bounce",
+        "dispatch",
+        detail={"bounces": subscriber.bounce_count, "reply": detail[:500]},
+    )
