@@ -1,0 +1,451 @@
+"""Transports: hand one finished message to a mail server, a folder or a list in memory.
+
+Every transport has three methods (``open``, ``send``, ``close``) and ``send`` raises only
+the delivery errors of ``newsletter.errors``, so the sender never sees smtplib. The errors
+of smtplib, socket and ssl are translated in exactly one place, ``delivery_error``:
+
+======================================================  ==============================
+failure                                                 raised
+======================================================  ==============================
+any 4xx reply (greeting, EHLO, AUTH, MAIL, RCPT, DATA)  TransientDeliveryError
+5xx to RCPT (``SMTPRecipientsRefused``)                 PermanentDeliveryError
+5xx to DATA or to the message (``SMTPDataError``)       PermanentDeliveryError
+5xx to MAIL FROM (``SMTPSenderRefused``)                DeliveryConfigError
+5xx to AUTH (``SMTPAuthenticationError``)               DeliveryConfigError
+5xx to EHLO/HELO, STARTTLS, or as greeting              DeliveryConfigError
+server lacks STARTTLS or AUTH (``SMTPNotSupportedError``)  DeliveryConfigError
+certificate not trusted (``ssl.SSLCertVerificationError``) DeliveryConfigError
+other TLS failure (``ssl.SSLError``)                    TransientDeliveryError
+disconnect, refused, reset, timeout, DNS (``OSError``)  TransientDeliveryError
+any other ``SMTPException`` or unreadable reply         TransientDeliveryError
+anything but a 4xx/5xx reply once the data was sent     UncertainDeliveryError
+======================================================  ==============================
+
+A 5xx that is about our own setup (login, sender, TLS) would fail every recipient alike:
+``DeliveryConfigError`` is transient (never a bounce, so nobody is suppressed for it) and
+a ``ConfigError`` (so the campaign can stop). Only RCPT and DATA refusals blame the
+recipient. "Once the data was sent" means the payload and its final dot left this process
+and no final reply came (timeout or disconnect): the server may have queued the message
+(RFC 1047), so it must be neither retried at once nor marked failed.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import os
+import re
+import secrets
+import smtplib
+import ssl
+import threading
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from newsletter.errors import (
+    ConfigError,
+    DeliveryConfigError,
+    DeliveryError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    UncertainDeliveryError,
+)
+from newsletter.settings import Secret, Settings
+
+
+class Transport(Protocol):
+    """Something that delivers one message to one recipient."""
+
+    def open(self) -> None:
+        """Prepare to send (connect); sending opens on demand, so this is optional."""
+
+    def close(self) -> None:
+        """Release the connection; never raises."""
+
+    def send(self, mail_from: str, recipient: str, data: bytes) -> str:
+        """Deliver ``data`` to ``recipient``; return the server's reply text.
+
+        Raises TransientDeliveryError | PermanentDeliveryError | UncertainDeliveryError.
+        """
+
+
+def transport_for(settings: Settings) -> Transport:
+    """Return the transport the settings ask for: SMTP when configured, else a folder."""
+    if settings.smtp_url:
+        return SmtpTransport(settings.smtp_url, timeout=settings.smtp_timeout)
+    return DirectoryTransport(settings.outbox)
+
+
+# The one place where smtplib, socket and ssl errors become delivery errors -------------
+
+
+def delivery_error(exc: BaseException, *, after_data: bool = False) -> DeliveryError:
+    """Translate one smtplib/socket/ssl failure into the error that says what to do next.
+
+    ``after_data`` is true when the message and its final dot were transmitted and the
+    failure happened while waiting for the final reply. The caller raises the result
+    ``from exc``.
+    """
+    code, reply = _reply_of(exc)
+    kind = code // 100 if code is not None and 400 <= code < 600 else 0  # 4, 5 or 0: no answer
+    if after_data and not (kind and isinstance(exc, smtplib.SMTPDataError)):
+        return UncertainDeliveryError(
+            f"no reply after the message was sent ({_describe(exc)}); it may have been delivered",
+            smtp_code=code,
+            smtp_reply=reply,
+        )
+    if kind == 4:
+        return TransientDeliveryError(f"SMTP {code} {reply}", smtp_code=code, smtp_reply=reply)
+    if kind == 5:
+        if isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPDataError):
+            return PermanentDeliveryError(f"SMTP {code} {reply}", smtp_code=code, smtp_reply=reply)
+        return DeliveryConfigError(
+            f"the mail server refuses our {_step_of(exc)}: SMTP {code} {reply}; check the settings",
+            smtp_code=code,
+            smtp_reply=reply,
+        )
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return DeliveryConfigError(f"the mail server does not support it: {exc}; check the URL")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return DeliveryConfigError(f"the mail server's certificate is not trusted: {exc}")
+    return TransientDeliveryError(_describe(exc), smtp_code=code, smtp_reply=reply)
+
+
+def _reply_of(exc: BaseException) -> tuple[int | None, str]:
+    """Return the SMTP reply code and text an exception carries, if any."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused) and exc.recipients:
+        code, text = next(iter(exc.recipients.values()))
+        return code, _text(text)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code, _text(exc.smtp_error)
+    return None, ""
+
+
+def _step_of(exc: BaseException) -> str:
+    """Name the session step a refusing exception belongs to, for the message."""
+    steps = {
+        smtplib.SMTPSenderRefused: "sender address (MAIL FROM)",
+        smtplib.SMTPAuthenticationError: "login (AUTH)",
+        smtplib.SMTPHeloError: "greeting (EHLO)",
+        smtplib.SMTPConnectError: "connection",
+    }
+    return next((name for kind, name in steps.items() if isinstance(exc, kind)), "session")
+
+
+def _describe(exc: BaseException) -> str:
+    """One line naming the failure without any secret (no exception repr carries one)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+def _text(value: bytes | str) -> str:
+    """Decode a server reply to one line of text."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return " ".join(value.split())[:300]
+
+
+# SMTP --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    """Where and how to connect, parsed from ``NEWSLETTER_SMTP_URL``."""
+
+    host: str
+    port: int
+    implicit_tls: bool
+    starttls: bool
+    username: str
+    password: Secret
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+
+
+def parse_smtp_url(url: str) -> SmtpServer:
+    """Parse ``smtp://user:pass@host:587?starttls=1`` or ``smtps://…``; ConfigError if wrong."""
+    name = "NEWSLETTER_SMTP_URL"
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ConfigError(f"{name} must look like smtp://user:pass@host:587?starttls=1")
+    try:
+        port = parts.port or (465 if parts.scheme == "smtps" else 25)
+    except ValueError:
+        raise ConfigError(f"{name} has a port that is not a number") from None
+    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = sorted(set(options) - {"starttls"})
+    if unknown:
+        raise ConfigError(f"{name}: unknown option {unknown[0]!r} (known: starttls)")
+    flag = options.get("starttls", "0").lower()
+    if flag not in _TRUE + _FALSE:
+        raise ConfigError(f"{name}: starttls must be 1 or 0, not {flag!r}")
+    starttls = flag in _TRUE
+    if starttls and parts.scheme == "smtps":
+        raise ConfigError(f"{name}: smtps:// is already encrypted; drop starttls=1")
+    username, password = unquote(parts.username or ""), unquote(parts.password or "")
+    if not (username + password).isascii():
+        raise ConfigError(f"{name}: the user name and password must be ASCII (SMTP AUTH)")
+    if password and not username:
+        raise ConfigError(f"{name} has a password but no user name")
+    return SmtpServer(
+        parts.hostname, port, parts.scheme == "smtps", starttls, username, Secret(password)
+    )
+
+
+class _Step(enum.Enum):
+    """How far one send got, to tell a lost reply from a message never sent."""
+
+    CONNECT = "connect"
+    MAIL = "mail"
+    RCPT = "rcpt"
+    DATA = "data"
+    REPLY = "reply"  # payload and final dot sent, waiting for the final reply
+
+
+class SmtpTransport:
+    """One SMTP connection, reused across sends and reopened after a disconnect.
+
+    Not thread-safe: each worker process (or thread) keeps its own transport, which is
+    what bounds the uncertain window to one message per worker.
+    """
+
+    def __init__(self, url: str, *, timeout: float = 30.0) -> None:
+        self.server = parse_smtp_url(url)
+        self.timeout = timeout
+        self._connection: smtplib.SMTP | None = None
+        self._step = _Step.CONNECT
+
+    def open(self) -> None:
+        """Connect, greet, start TLS and log in, unless already connected."""
+        if self._connection is not None:
+            return
+        try:
+            self._connection = self._connect()
+        except (smtplib.SMTPException, OSError) as exc:
+            raise delivery_error(exc) from exc
+
+    def close(self) -> None:
+        """Say QUIT politely and drop the connection; never raises."""
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            connection.quit()
+        except (smtplib.SMTPException, OSError):
+            connection.close()
+
+    def send(self, mail_from: str, recipient: str, data: bytes) -> str:
+        """Send in steps (MAIL, RCPT, DATA) so a lost final reply is told from a refusal."""
+        _check_envelope(mail_from, recipient)
+        payload = _smtp_payload(data)
+        for attempt in (1, 2):
+            reused = self._connection is not None
+            try:
+                return self._transaction(mail_from, recipient, payload)
+            except (smtplib.SMTPException, OSError) as exc:
+                step = self._step
+                self._recover(exc, step)
+                if attempt == 1 and reused and step is _Step.MAIL and _went_stale(exc):
+                    continue  # the idle connection had died (server restart): nothing was sent
+                raise delivery_error(exc, after_data=step is _Step.REPLY) from exc
+        raise AssertionError("unreachable")
+
+    def _connect(self) -> smtplib.SMTP:
+        """Open a fresh, greeted, encrypted (if asked) and logged-in connection."""
+        server, context = self.server, ssl.create_default_context()
+        connection: smtplib.SMTP
+        if server.implicit_tls:
+            connection = smtplib.SMTP_SSL(
+                server.host, server.port, timeout=self.timeout, context=context
+            )
+        else:
+            connection = smtplib.SMTP(server.host, server.port, timeout=self.timeout)
+        try:
+            connection.ehlo_or_helo_if_needed()
+            if server.starttls:
+                connection.starttls(context=context)
+                connection.ehlo_or_helo_if_needed()
+            if server.username:
+                connection.login(server.username, server.password.reveal())
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _transaction(self, mail_from: str, recipient: str, payload: bytes) -> str:
+        """Run one MAIL/RCPT/DATA transaction, recording the step reached."""
+        self._step = _Step.CONNECT
+        if self._connection is None:
+            self._connection = self._connect()
+        connection = self._connection
+        self._step = _Step.MAIL
+        code, reply = connection.mail(mail_from)
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, reply, mail_from)
+        self._step = _Step.RCPT
+        code, reply = connection.rcpt(recipient)
+        if code not in (250, 251):
+            raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+        self._step = _Step.DATA
+        code, reply = connection.docmd("data")
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        connection.send(payload)
+        self._step = _Step.REPLY
+        code, reply = connection.getreply()
+        if not 200 <= code < 300:
+            raise smtplib.SMTPDataError(code, reply)
+        return f"{code} {_text(reply)}"
+
+    def _recover(self, exc: BaseException, step: _Step) -> None:
+        """Leave the connection usable: RSET after a plain refusal, else drop it.
+
+        After a timeout the late reply could still arrive and answer the next command,
+        so anything but a clean refusal closes the connection.
+        """
+        code, _ = _reply_of(exc)
+        refused = (
+            code is not None and 400 <= code < 600 and code != 421 and step is not _Step.CONNECT
+        )
+        if refused and self._connection is not None:
+            try:
+                self._connection.rset()
+                return
+            except (smtplib.SMTPException, OSError):
+                pass
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+def _went_stale(exc: BaseException) -> bool:
+    """True when a reused connection turned out closed at the first command."""
+    code, _ = _reply_of(exc)
+    return code == 421 or isinstance(exc, smtplib.SMTPServerDisconnected | ConnectionError)
+
+
+def _check_envelope(mail_from: str, recipient: str) -> None:
+    """Refuse envelope addresses smtplib would choke on or that could inject a command."""
+    for value, label in ((mail_from, "sender"), (recipient, "recipient")):
+        if value.isascii() and "@" in value and not re.search(r"[\x00-\x20<>\x7f]", value):
+            continue
+        message = f"the envelope {label} {value[:100]!r} is not a plain ASCII address"
+        if label == "sender":
+            raise DeliveryConfigError(message)
+        raise PermanentDeliveryError(message)
+
+
+def _smtp_payload(data: bytes) -> bytes:
+    """Return the DATA payload: CRLF line ends, leading dots doubled, final dot appended."""
+    crlf = data.count(b"\r\n")
+    if crlf != data.count(b"\n") or crlf != data.count(b"\r"):
+        data = re.sub(rb"\r\n|\r|\n", b"\r\n", data)
+    if data.startswith(b".") or b"\n." in data:
+        data = re.sub(rb"(?m)^\.", b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+# A folder of .eml files --------------------------------------------------------------
+
+
+_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(<[^>\r\n]*>)", re.IGNORECASE | re.MULTILINE)
+
+
+class DirectoryTransport:
+    """Write each message as ``<folder>/<hash>.eml``, atomically, for the demo and previews.
+
+    The name comes from the Message-ID and the recipient, so sending the same message
+    again replaces its file instead of adding a second one.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self._ready = False
+
+    def open(self) -> None:
+        """Create the folder; a folder that cannot be made is a configuration error."""
+        if self._ready:
+            return
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DeliveryConfigError(f"{self.folder}: cannot create the outbox: {exc}") from exc
+        self._ready = True
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def send(self, mail_from: str, recipient: str, data: bytes) -> str:
+        """Write to a temporary file, flush it to disk, then rename: never half a file."""
+        self.open()
+        path = self.folder / self.file_name(recipient, data)
+        temporary = self.folder / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            with open(temporary, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            raise TransientDeliveryError(f"{path}: cannot write the message: {exc}") from exc
+        return f"250 written {path}"
+
+    @staticmethod
+    def file_name(recipient: str, data: bytes) -> str:
+        """Return the stable file name of one message to one recipient."""
+        head = data.split(b"\r\n\r\n", 1)[0]
+        found = _MESSAGE_ID.search(head)
+        identity = found.group(1) if found else hashlib.sha256(data).digest()
+        digest = hashlib.sha256(identity + b"\0" + recipient.encode("utf-8", "replace"))
+        return digest.hexdigest()[:32] + ".eml"
+
+
+# In memory, for tests ----------------------------------------------------------------
+
+
+class MemoryTransport:
+    """Keep every message in ``sent``; raise queued errors first. For tests.
+
+    ``fail_next(error, ...)`` makes the next sends raise those errors in order. An
+    ``UncertainDeliveryError`` still records the message first, as a slow real server
+    does: it kept the message but its reply came too late.
+    """
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, bytes]] = []
+        self.failures: deque[DeliveryError] = deque()
+        self.opened = 0
+        self.closed = 0
+        self._lock = threading.Lock()
+
+    def open(self) -> None:
+        """Count the call."""
+        with self._lock:
+            self.opened += 1
+
+    def close(self) -> None:
+        """Count the call."""
+        with self._lock:
+            self.closed += 1
+
+    def fail_next(self, *errors: DeliveryError) -> None:
+        """Queue errors for the next sends, one per send."""
+        with self._lock:
+            self.failures.extend(errors)
+
+    def send(self, mail_from: str, recipient: str, data: bytes) -> str:
+        """Record the message (unless a queued error says it was refused)."""
+        with self._lock:
+            error = self.failures.popleft() if self.failures else None
+            if error is None or isinstance(error, UncertainDeliveryError):
+                self.sent.append((mail_from, recipient, data))
+        if error is not None:
+            raise error
+        return "250 2.0.0 OK kept in memory"
