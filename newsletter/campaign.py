@@ -1,0 +1,403 @@
+"""Campaigns: one compiled issue sent to a set of lists, from creation to the per-recipient report.
+
+A campaign moves along::
+
+    draft ──materialised──▶ scheduled ──send_at reached──▶ running ──nothing left──▶ done
+                 └─────────────(no send_at)────────────────▶ │ ▲
+                                         pause: running/scheduled ──▶ paused ──resume──┘
+                          cancel: draft/scheduled/running/paused ──▶ cancelled
+
+Creating a campaign stores the compiled issue on it and materialises one outbox row per
+eligible recipient with set-based ``INSERT … SELECT`` statements (no Python loop per
+recipient). Pause and cancel act within one send: every claim checks that the campaign
+is running, so only a message already in a worker's hands goes out after them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Select, exists, func, insert, literal, select, update
+from sqlalchemy.orm import Session
+
+from newsletter import outbox
+from newsletter.db import transaction
+from newsletter.errors import NotFoundError, StateError
+from newsletter.models import Campaign, OutboxRow, Subscriber, utcnow
+from newsletter.settings import Settings
+from newsletter.subscribers import eligible_recipients, normalise_email, resolve_lists
+
+if TYPE_CHECKING:
+    from newsletter.render import CompiledIssue
+
+# Subscriber ids per INSERT … SELECT: each batch is its own short transaction, so a large
+# materialisation never holds the SQLite write lock for long.
+MATERIALISE_BATCH = 5000
+# The rate shown in the status is measured over this many seconds of sent rows.
+RATE_WINDOW_SECONDS = 10
+ACTIVE = ("scheduled", "running", "paused")
+
+
+@dataclass(frozen=True)
+class Created:
+    """A new campaign: its id, how many rows it holds, and its status."""
+
+    campaign_id: int
+    recipients: int
+    status: str
+    send_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a campaign stands: its status and its rows per state."""
+
+    campaign_id: int
+    issue_slug: str
+    subject: str
+    status: str
+    status_reason: str
+    is_test: bool
+    created_at: datetime
+    send_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    counts: dict[str, int] = field(default_factory=dict)
+    rate: float = 0.0
+
+    @property
+    def total(self) -> int:
+        """Rows in the campaign."""
+        return sum(self.counts.get(state, 0) for state in outbox.STATES)
+
+    @property
+    def finished_rows(self) -> int:
+        """Rows that will not be attempted again."""
+        return self.total - self.counts.get(outbox.QUEUED, 0) - self.counts.get(outbox.SENDING, 0)
+
+
+@dataclass(frozen=True)
+class ReportLine:
+    """One recipient's outcome: the campaign's send log, one line per address."""
+
+    email: str
+    outcome: str
+    attempts: int
+    smtp_code: int | None
+    smtp_reply: str
+    reason: str
+    message_id: str
+    sent_at: datetime | None
+
+
+# Creating -------------------------------------------------------------------------------
+
+
+def count_eligible(settings: Settings, slugs: Sequence[str], where: Mapping[str, str]) -> int:
+    """How many people would receive a campaign to these lists (for ``--dry-run``)."""
+    with transaction(settings.database) as session:
+        list_ids = [found.id for found in resolve_lists(session, slugs)]
+        eligible = eligible_recipients(list_ids, where).subquery()
+        return session.execute(select(func.count()).select_from(eligible)).scalar_one()
+
+
+def create(
+    settings: Settings,
+    compiled: CompiledIssue,
+    slugs: Sequence[str],
+    where: Mapping[str, str],
+    *,
+    send_at: datetime | None = None,
+) -> Created:
+    """Store the compiled issue as a campaign and materialise its outbox rows.
+
+    Without ``send_at`` the campaign is ``running`` at once; with it, ``scheduled`` (the
+    periodic tick starts it and adds anyone who became eligible meanwhile).
+    """
+    with transaction(settings.database) as session:
+        list_ids = [found.id for found in resolve_lists(session, slugs)]
+        row = Campaign(
+            issue_slug=compiled.slug,
+            subject=compiled.subject,
+            compiled=compiled.to_dict(),
+            lists={"slugs": list(slugs), "ids": list_ids, "where": dict(where)},
+            status="draft",
+            send_at=send_at,
+        )
+        session.add(row)
+        session.flush()
+        campaign_id = row.id
+    recipients = materialise(settings.database, campaign_id, list_ids, where)
+    status = "scheduled" if send_at is not None and send_at > utcnow() else "running"
+    with transaction(settings.database) as session:
+        values: dict[str, object] = {"status": status}
+        if status == "running":
+            values["started_at"] = utcnow()
+        session.execute(update(Campaign).where(Campaign.id == campaign_id).values(**values))
+    return Created(campaign_id, recipients, status, send_at)
+
+
+def create_test(settings: Settings, compiled: CompiledIssue, address: str) -> int:
+    """A one-row test campaign to ``address``: ``[TEST]`` subject, on no list."""
+    email = normalise_email(address)
+    with transaction(settings.database) as session:
+        person = session.execute(
+            select(Subscriber.id).where(Subscriber.email == email)
+        ).scalar_one_or_none()
+        row = Campaign(
+            issue_slug=compiled.slug,
+            subject=compiled.subject,
+            compiled=compiled.to_dict(),
+            lists={"slugs": [], "ids": [], "where": {}, "test_to": email},
+            status="running",
+            is_test=True,
+            started_at=utcnow(),
+        )
+        session.add(row)
+        session.flush()
+        session.add(OutboxRow(campaign_id=row.id, subscriber_id=person, list_id=None, email=email))
+        return row.id
+
+
+def materialise(
+    url: str, campaign_id: int, list_ids: Sequence[int], where: Mapping[str, str]
+) -> int:
+    """Insert an outbox row for every eligible recipient not yet in the campaign.
+
+    Set-based: one ``INSERT … SELECT`` per range of ``MATERIALISE_BATCH`` subscriber ids,
+    each skipping addresses the campaign already holds, so running it again (when a
+    scheduled campaign starts) adds only newcomers. Returns the rows added.
+    """
+    with transaction(url) as session:
+        highest = session.execute(select(func.max(Subscriber.id))).scalar_one_or_none() or 0
+    added = 0
+    for low in range(0, highest, MATERIALISE_BATCH):
+        with transaction(url) as session:
+            statement = _insert_eligible(campaign_id, list_ids, where, low, low + MATERIALISE_BATCH)
+            added += session.execute(statement).rowcount
+    return added
+
+
+def _insert_eligible(
+    campaign_id: int, list_ids: Sequence[int], where: Mapping[str, str], low: int, high: int
+) -> object:
+    """``INSERT INTO outbox … SELECT`` the eligible subscribers with ids in (low, high]."""
+    table = outbox.table
+    eligible = eligible_recipients(list_ids, where).subquery()
+    already = exists().where(table.c.campaign_id == campaign_id, table.c.email == eligible.c.email)
+    now = literal(utcnow(), table.c.updated_at.type)
+    rows: Select = select(
+        literal(campaign_id),
+        eligible.c.subscriber_id,
+        eligible.c.list_id,
+        eligible.c.email,
+        literal(outbox.QUEUED),
+        literal(0),
+        literal(""),
+        literal(""),
+        literal(""),
+        literal(False),
+        now,
+    ).where(eligible.c.subscriber_id > low, eligible.c.subscriber_id <= high, ~already)
+    columns = [
+        "campaign_id",
+        "subscriber_id",
+        "list_id",
+        "email",
+        "state",
+        "attempts",
+        "last_error",
+        "smtp_reply",
+        "message_id",
+        "uncertain_before",
+        "updated_at",
+    ]
+    return insert(table).from_select(columns, rows)
+
+
+# Starting and the periodic tick ------------------------------------------------------
+
+
+def start_due(settings: Settings, now: datetime | None = None) -> list[int]:
+    """Start scheduled campaigns whose time has come; return their ids."""
+    now = now or utcnow()
+    with transaction(settings.database) as session:
+        due = session.execute(
+            select(Campaign.id, Campaign.lists).where(
+                Campaign.status == "scheduled", Campaign.send_at <= now
+            )
+        ).all()
+    started = []
+    for campaign_id, lists in due:
+        materialise(settings.database, campaign_id, lists.get("ids", []), lists.get("where", {}))
+        with transaction(settings.database) as session:
+            moved = session.execute(
+                update(Campaign)
+                .where(Campaign.id == campaign_id, Campaign.status == "scheduled")
+                .values(status="running", started_at=now)
+            ).rowcount
+        if moved:
+            started.append(campaign_id)
+    return started
+
+
+def tick(
+    settings: Settings,
+    broker: outbox.Broker,
+    *,
+    stale_after: float | None = None,
+    campaign_id: int | None = None,
+) -> outbox.Reconciled:
+    """The periodic pass: start due campaigns, then reconcile the outbox.
+
+    Work handed to the broker more than a lease ago, and not done, is handed out again
+    once the broker has no backlog (``stale_after`` overrides that age).
+    """
+    start_due(settings)
+    return outbox.reconcile(
+        settings.database,
+        broker,
+        max_attempts=settings.max_attempts,
+        stale_after=settings.lease_seconds if stale_after is None else stale_after,
+        campaign_id=campaign_id,
+    )
+
+
+# Pause, resume, cancel --------------------------------------------------------------
+
+
+def _move(session: Session, campaign_id: int, allowed: Sequence[str], **values: object) -> str:
+    """Change the campaign's status if it is in one of ``allowed``; return the old status."""
+    current = session.execute(
+        select(Campaign.status).where(Campaign.id == campaign_id)
+    ).scalar_one_or_none()
+    if current is None:
+        raise NotFoundError(f"campaign {campaign_id} does not exist; see `newsletter campaigns`")
+    if current not in allowed:
+        wanted = " or ".join(allowed)
+        raise StateError(f"campaign {campaign_id} is {current}; this needs it {wanted}")
+    session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status == current)
+        .values(**values)
+    )
+    return current
+
+
+def pause(settings: Settings, campaign_id: int) -> None:
+    """Stop handing out rows; a message already in a worker's hands still goes."""
+    with transaction(settings.database) as session:
+        _move(session, campaign_id, ("running", "scheduled"), status="paused", status_reason="")
+
+
+def resume(settings: Settings, campaign_id: int) -> str:
+    """Continue a paused campaign (``scheduled`` again if its time is still ahead)."""
+    with transaction(settings.database) as session:
+        send_at = outbox.aware(
+            session.execute(
+                select(Campaign.send_at).where(Campaign.id == campaign_id)
+            ).scalar_one_or_none()
+        )
+        status = "scheduled" if send_at is not None and send_at > utcnow() else "running"
+        _move(session, campaign_id, ("paused",), status=status, status_reason="")
+        if status == "running":
+            session.execute(
+                update(Campaign)
+                .where(Campaign.id == campaign_id, Campaign.started_at.is_(None))
+                .values(started_at=utcnow())
+            )
+        # Tasks that arrived while paused were dropped: hand every queued row out again.
+        session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.campaign_id == campaign_id, OutboxRow.state == outbox.QUEUED)
+            .values(enqueued_at=None)
+        )
+    return status
+
+
+def cancel(settings: Settings, campaign_id: int) -> int:
+    """End the campaign: rows not yet sent become ``cancelled``; return how many."""
+    with transaction(settings.database) as session:
+        _move(
+            session,
+            campaign_id,
+            ("draft", *ACTIVE),
+            status="cancelled",
+            finished_at=utcnow(),
+            status_reason="",
+        )
+        return outbox.cancel_queued(session, campaign_id)
+
+
+# Looking at campaigns ---------------------------------------------------------------
+
+
+def progress(settings: Settings, campaign_id: int) -> Progress:
+    """The campaign's status, its rows per state and its recent sending rate."""
+    with transaction(settings.database) as session:
+        row = session.get(Campaign, campaign_id)
+        if row is None:
+            raise NotFoundError(
+                f"campaign {campaign_id} does not exist; see `newsletter campaigns`"
+            )
+        return _progress(session, row)
+
+
+def _progress(session: Session, row: Campaign) -> Progress:
+    since = utcnow() - timedelta(seconds=RATE_WINDOW_SECONDS)
+    recent = session.execute(
+        select(func.count()).where(OutboxRow.campaign_id == row.id, OutboxRow.sent_at >= since)
+    ).scalar_one()
+    return Progress(
+        campaign_id=row.id,
+        issue_slug=row.issue_slug,
+        subject=row.subject,
+        status=row.status,
+        status_reason=row.status_reason,
+        is_test=row.is_test,
+        created_at=outbox.aware(row.created_at) or utcnow(),
+        send_at=outbox.aware(row.send_at),
+        started_at=outbox.aware(row.started_at),
+        finished_at=outbox.aware(row.finished_at),
+        counts=outbox.counts(session, row.id),
+        rate=recent / RATE_WINDOW_SECONDS,
+    )
+
+
+def all_campaigns(settings: Settings, limit: int = 50) -> list[Progress]:
+    """The newest campaigns first, with their progress."""
+    with transaction(settings.database) as session:
+        rows = session.execute(select(Campaign).order_by(Campaign.id.desc()).limit(limit)).scalars()
+        return [_progress(session, row) for row in rows]
+
+
+def report(settings: Settings, campaign_id: int) -> list[ReportLine]:
+    """One line per recipient: outcome, attempts, the server's reply and the reason."""
+    progress(settings, campaign_id)  # NotFoundError for an unknown id
+    with transaction(settings.database) as session:
+        rows = session.execute(
+            select(OutboxRow).where(OutboxRow.campaign_id == campaign_id).order_by(OutboxRow.id)
+        ).scalars()
+        return [
+            ReportLine(
+                email=row.email,
+                outcome=outcome_of(row.state, row.uncertain_before),
+                attempts=row.attempts,
+                smtp_code=row.smtp_code,
+                smtp_reply=row.smtp_reply,
+                reason=row.last_error,
+                message_id=row.message_id,
+                sent_at=outbox.aware(row.sent_at),
+            )
+            for row in rows
+        ]
+
+
+def outcome_of(state: str, uncertain_before: bool) -> str:
+    """The report's word for a row: a sent row with an unknown earlier attempt is uncertain."""
+    if state == outbox.SENT and uncertain_before:
+        return "uncertain (possible duplicate)"
+    return state

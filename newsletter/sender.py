@@ -1,0 +1,289 @@
+"""Send one outbox row: the plain function behind the Celery task and the in-process runner.
+
+For each row: re-read it and return early when it is done or not due; wait for the rate
+limiter; claim it (``queued → sending`` with a lease); check, right then, that the
+recipient may still receive mail; build the message (one ``MessageFactory`` per campaign
+per process); hand it to the transport; record the outcome, fenced by the attempt number.
+
+The claim comes after the rate limiter so a lease is never spent waiting for a token, and
+one process sends one message at a time: that bounds the window in which a crash leaves
+a message accepted but not recorded to one row per worker process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from newsletter import outbox
+from newsletter.db import transaction
+from newsletter.errors import (
+    DeliveryConfigError,
+    DeliveryError,
+    NewsletterError,
+    PermanentDeliveryError,
+    UncertainDeliveryError,
+)
+from newsletter.message import MessageFactory, Recipient
+from newsletter.models import Campaign, Subscriber
+from newsletter.ratelimit import RateLimiter, limiter_for
+from newsletter.render import CompiledIssue
+from newsletter.settings import Settings
+from newsletter.subscribers import can_receive, is_suppressed, record_bounce
+from newsletter.tokens import make_token, preferences_url, unsubscribe_url, view_url
+from newsletter.transport import Transport, transport_for
+
+log = logging.getLogger(__name__)
+
+SKIPPED = "skipped"
+# Campaigns whose factory (header templates, encoded subject, DKIM key) stays built;
+# a worker rarely serves more than one or two campaigns at a time.
+FACTORY_CACHE = 8
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One built message and its envelope."""
+
+    message_id: str
+    mail_from: str
+    rcpt_to: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one row in this call: a state of ``outbox`` or ``skipped``."""
+
+    row_id: int
+    state: str
+    detail: str = ""
+
+
+class Sender:
+    """Sends outbox rows from one process: one transport, one rate limiter, cached factories."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: Transport | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.settings = settings
+        self.url = settings.database
+        self.key = settings.key()
+        self.transport = transport or transport_for(settings)
+        self.limiter = limiter or limiter_for(settings)
+        self._factories: OrderedDict[int, MessageFactory] = OrderedDict()
+
+    def close(self) -> None:
+        """Release the transport's connection."""
+        self.transport.close()
+
+    # One row ---------------------------------------------------------------------------
+
+    def send_row(self, row_id: int) -> Outcome:
+        """Attempt one row once; return what became of it (``skipped`` if not ours to send)."""
+        with transaction(self.url) as session:
+            if not outbox.is_claimable(session, row_id):
+                return Outcome(row_id, SKIPPED)
+        self.limiter.acquire()
+        with transaction(self.url) as session:
+            held = outbox.claim(session, row_id, self.settings.lease_seconds)
+        if held is None:
+            return Outcome(row_id, SKIPPED)
+        try:
+            prepared = self._prepare(held)
+        except NewsletterError as exc:
+            return self._finish(held, outbox.FAILED, f"cannot build the message: {exc}")
+        except Exception:
+            # A bug, not the recipient's fault: give the row back (attempts still cap it).
+            self._record(held, lambda s: self._retry(s, held, "internal error while building"))
+            raise
+        if prepared is None:
+            return self._finish(held, outbox.SUPPRESSED, "not allowed to receive mail any more")
+        return self._deliver(held, prepared)
+
+    def send_rows(
+        self,
+        row_ids: Sequence[int],
+        *,
+        budget_seconds: float | None = None,
+        on_outcome: Callable[[Outcome], None] | None = None,
+    ) -> list[int]:
+        """Send rows in order until done or ``budget_seconds`` passed; return the ids left."""
+        started = time.monotonic()
+        for index, row_id in enumerate(row_ids):
+            if budget_seconds is not None and time.monotonic() - started > budget_seconds:
+                return list(row_ids[index:])
+            outcome = self.send_row(row_id)
+            if on_outcome is not None:
+                on_outcome(outcome)
+        return []
+
+    # Steps -----------------------------------------------------------------------------
+
+    def _prepare(self, held: outbox.Claim) -> Prepared | None:
+        """Check the recipient may receive mail now; build the message, or return None."""
+        factory = self._factory(held.campaign_id)
+        with transaction(self.url) as session:
+            if factory.test:  # on no list: only the suppression list applies
+                allowed = not is_suppressed(session, self.key, held.email)
+            else:
+                allowed = can_receive(
+                    session, self.key, held.subscriber_id, held.list_id, held.email
+                )
+            if not allowed:
+                return None
+            person = None
+            if held.subscriber_id is not None and not factory.test:
+                person = session.get(Subscriber, held.subscriber_id)
+            recipient = self._recipient(held, person)
+        message_id, data = factory.build(recipient)
+        mail_from, rcpt_to = factory.envelope(recipient)
+        return Prepared(message_id, mail_from, rcpt_to, data)
+
+    def _recipient(self, held: outbox.Claim, person: Subscriber | None) -> Recipient:
+        """The personal values of one message: name, municipality, the person's links."""
+        if person is None:  # a test copy: no personal links to unsubscribe through
+            return Recipient(email=held.email)
+        token = make_token(self.key, person.id, held.list_id)
+        return Recipient(
+            email=held.email,
+            name=person.name,
+            municipality=person.municipality,
+            unsubscribe_url=unsubscribe_url(self.settings, token),
+            preferences_url=preferences_url(self.settings, token),
+            view_url=view_url(self.settings, held.campaign_id, token),
+        )
+
+    def _deliver(self, held: outbox.Claim, message: Prepared) -> Outcome:
+        """Hand the message to the transport and record what the server said."""
+        try:
+            reply = self.transport.send(message.mail_from, message.rcpt_to, message.data)
+        except DeliveryError as exc:
+            return self._refused(held, message.message_id, exc)
+        self._record(held, lambda s: outbox.mark_sent(s, held, message.message_id, reply))
+        return Outcome(held.row_id, outbox.SENT, reply)
+
+    def _refused(self, held: outbox.Claim, message_id: str, exc: DeliveryError) -> Outcome:
+        """Record a send that did not succeed, by what the error says to do next."""
+        detail = str(exc)
+        if isinstance(exc, UncertainDeliveryError):
+            lease = self.settings.lease_seconds
+            self._record(held, lambda s: outbox.mark_uncertain(s, held, detail, message_id, lease))
+            return Outcome(held.row_id, outbox.UNCERTAIN, detail)
+        if isinstance(exc, PermanentDeliveryError):
+            self._record(held, lambda s: self._bounce(s, held, exc))
+            return Outcome(held.row_id, outbox.FAILED, detail)
+        if isinstance(exc, DeliveryConfigError):
+            self._record(held, lambda s: self._stop_campaign(s, held, exc))
+            raise exc
+        self._record(held, lambda s: self._retry(s, held, detail, exc.smtp_code, exc.smtp_reply))
+        return Outcome(held.row_id, outbox.QUEUED, detail)
+
+    def _retry(
+        self,
+        session: Session,
+        held: outbox.Claim,
+        error: str,
+        code: int | None = None,
+        reply: str = "",
+    ) -> bool:
+        """Put the row back with a backoff, or fail it when its attempts are used up."""
+        return outbox.mark_retry(
+            session,
+            held,
+            error,
+            max_attempts=self.settings.max_attempts,
+            base_seconds=self.settings.retry_seconds,
+            code=code,
+            reply=reply,
+        )
+
+    def _bounce(self, session: Session, held: outbox.Claim, exc: PermanentDeliveryError) -> bool:
+        """Fail the row and count a hard bounce against the subscriber, in one transaction."""
+        recorded = outbox.mark_failed(session, held, str(exc), exc.smtp_code, exc.smtp_reply)
+        if recorded and held.subscriber_id is not None:
+            record_bounce(
+                session, self.key, held.subscriber_id, self.settings.bounce_threshold, str(exc)
+            )
+        return recorded
+
+    def _stop_campaign(
+        self, session: Session, held: outbox.Claim, exc: DeliveryConfigError
+    ) -> bool:
+        """The server refuses our own setup: give the row back and pause the whole campaign."""
+        recorded = self._retry(session, held, str(exc), exc.smtp_code, exc.smtp_reply)
+        session.execute(
+            update(Campaign)
+            .where(Campaign.id == held.campaign_id, Campaign.status == "running")
+            .values(status="paused", status_reason=f"stopped: {exc}"[:500])
+        )
+        return recorded
+
+    def _finish(self, held: outbox.Claim, state: str, reason: str) -> Outcome:
+        """End a row that was never handed to the transport."""
+        if state == outbox.SUPPRESSED:
+            self._record(held, lambda s: outbox.mark_suppressed(s, held, reason))
+        else:
+            self._record(held, lambda s: outbox.mark_failed(s, held, reason))
+        return Outcome(held.row_id, state, reason)
+
+    def _record(self, held: outbox.Claim, write: Callable[[Session], bool]) -> None:
+        """Write one outcome in its own transaction; log when a newer attempt won."""
+        with transaction(self.url) as session:
+            result = write(session)
+        if result is False:
+            log.warning(
+                "row %s: attempt %s outlived its lease; result not recorded",
+                held.row_id,
+                held.attempt,
+            )
+
+    def _factory(self, campaign_id: int) -> MessageFactory:
+        """The campaign's message factory, built once per process."""
+        factory = self._factories.get(campaign_id)
+        if factory is not None:
+            self._factories.move_to_end(campaign_id)
+            return factory
+        with transaction(self.url) as session:
+            campaign = session.execute(
+                select(Campaign).where(Campaign.id == campaign_id)
+            ).scalar_one()
+            compiled = CompiledIssue.from_dict(campaign.compiled)
+            factory = MessageFactory(
+                compiled,
+                self.settings,
+                campaign_id=campaign_id,
+                list_id_header=list_id_header(campaign.lists.get("slugs", [])),
+                test=campaign.is_test,
+            )
+        self._factories[campaign_id] = factory
+        while len(self._factories) > FACTORY_CACHE:
+            self._factories.popitem(last=False)
+        return factory
+
+
+def list_id_header(slugs: Sequence[str]) -> str:
+    """The List-Id label of a campaign: its lists' slugs (none for a test send)."""
+    return ".".join(slugs)
+
+
+_process_sender: tuple[int, Sender] | None = None
+
+
+def sender_for(settings: Settings) -> Sender:
+    """The one sender of this process (rebuilt after a fork, which must not share a socket)."""
+    global _process_sender
+    if _process_sender is None or _process_sender[0] != os.getpid():
+        _process_sender = (os.getpid(), Sender(settings))
+    return _process_sender[1]

@@ -1,0 +1,192 @@
+"""Helpers for the dispatch tests: people in a real database, Celery worker processes, waits."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sqlalchemy import insert, select
+
+from newsletter import campaign
+from newsletter.db import transaction
+from newsletter.models import MailingList, Membership, OutboxRow, Subscriber
+from newsletter.settings import Settings
+from tests.support.smtp import Received
+
+CELERY = Path(sys.executable).with_name("celery")
+
+
+def add_people(
+    url: str, count: int, lists: Sequence[str] = ("savivaldybes",), *, prefix: str = "asmuo"
+) -> list[int]:
+    """Insert ``count`` active subscribers on every list named (lists made when missing)."""
+    with transaction(url) as session:
+        list_ids = []
+        for slug in lists:
+            found = session.execute(
+                select(MailingList.id).where(MailingList.slug == slug)
+            ).scalar_one_or_none()
+            if found is None:
+                row = MailingList(slug=slug, name=slug)
+                session.add(row)
+                session.flush()
+                found = row.id
+            list_ids.append(found)
+        people = [
+            {
+                "email": f"{prefix}{number:05d}@savivaldybe.example",
+                "name": f"Vardenis Pavardenis {number}",
+                "municipality": "Vilniaus m.",
+                "role": "specialistas",
+                "attributes": {},
+                "status": "active",
+                "bounce_count": 0,
+            }
+            for number in range(count)
+        ]
+        ids = list(session.execute(insert(Subscriber).returning(Subscriber.id), people).scalars())
+        memberships = [
+            {"subscriber_id": person, "list_id": list_id, "status": "active"}
+            for person in ids
+            for list_id in list_ids
+        ]
+        session.execute(insert(Membership), memberships)
+    return ids
+
+
+def rows(url: str, campaign_id: int) -> list[OutboxRow]:
+    """Every outbox row of a campaign, by id."""
+    with transaction(url) as session:
+        found = session.execute(
+            select(OutboxRow).where(OutboxRow.campaign_id == campaign_id).order_by(OutboxRow.id)
+        ).scalars()
+        return list(found)
+
+
+def states(url: str, campaign_id: int) -> Counter[str]:
+    """How many rows of the campaign are in each state."""
+    return Counter(row.state for row in rows(url, campaign_id))
+
+
+def status_of(settings: Settings, campaign_id: int) -> str:
+    """The campaign's status."""
+    return campaign.progress(settings, campaign_id).status
+
+
+def wait_until(
+    condition: Callable[[], bool],
+    timeout: float,
+    message: str | Callable[[], str],
+    interval: float = 0.05,
+) -> None:
+    """Poll ``condition`` until it holds; fail with ``message`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            text = message() if callable(message) else message
+            raise AssertionError(f"after {timeout:g} s: {text}")
+        time.sleep(interval)
+
+
+def recipients_of(received: Sequence[Received]) -> Counter[str]:
+    """How many copies each address got."""
+    return Counter(address for message in received for address in message.rcpt_tos)
+
+
+def message_ids_by_address(received: Sequence[Received]) -> dict[str, list[str]]:
+    """The Message-ID of every copy, per address."""
+    found: dict[str, list[str]] = {}
+    for message in received:
+        ident = str(message.parsed()["Message-ID"])
+        for address in message.rcpt_tos:
+            found.setdefault(address, []).append(ident)
+    return found
+
+
+def worker_env(settings: Settings, **values: object) -> dict[str, str]:
+    """The environment of a worker process: this machine's, minus any NEWSLETTER_*, plus ours."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("NEWSLETTER_")}
+    fixed = {
+        "DATA_DIR": settings.data_dir,
+        "DATABASE_URL": settings.database,
+        "REDIS_URL": settings.redis_url,
+        "SMTP_URL": settings.smtp_url,
+        "SECRET_KEY": settings.secret_key.reveal(),
+        "BASE_URL": settings.base_url,
+        "LEASE_SECONDS": settings.lease_seconds,
+        "TICK_SECONDS": settings.tick_seconds,
+        "RETRY_SECONDS": settings.retry_seconds,
+        "SMTP_TIMEOUT": settings.smtp_timeout,
+        "RATE": settings.rate,
+        "MAX_ATTEMPTS": settings.max_attempts,
+    }
+    fixed.update({name.upper(): value for name, value in values.items()})
+    env.update({f"NEWSLETTER_{name}": str(value) for name, value in fixed.items()})
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+class Worker:
+    """A real ``celery worker`` process (prefork, one child) in its own process group."""
+
+    def __init__(self, env: dict[str, str], folder: Path, name: str, *, beat: bool) -> None:
+        self.env, self.folder, self.name, self.beat = env, folder, name, beat
+        self.log = folder / f"{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> Worker:
+        """Start the worker (and its beat, if asked) and return at once."""
+        self.starts += 1
+        argv = [
+            str(CELERY), "-A", "newsletter.tasks", "worker", "--pool=prefork",
+            "--concurrency=1", "--queues=newsletter.send,newsletter.tick",
+            f"--hostname={self.name}@%h", "--without-gossip", "--without-mingle",
+            "--without-heartbeat", "--loglevel=INFO",
+        ]  # fmt: skip
+        if self.beat:
+            argv += ["--beat", f"--schedule={self.folder / (self.name + '-beat')}"]
+        with open(self.log, "ab") as log:
+            log.write(f"\n==== start {self.starts} ====\n".encode())
+            self.process = subprocess.Popen(
+                argv,
+                env=self.env,
+                cwd=self.folder,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: kill -9 takes every child
+            )
+        return self
+
+    def kill(self) -> None:
+        """``kill -9`` the whole process group: main process, pool child and beat."""
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=10)
+        self.process = None
+
+    def stop(self) -> None:
+        """End the worker for good; used in ``finally`` so nothing outlives the test."""
+        self.kill()
+
+    def tail(self, lines: int = 40) -> str:
+        """The end of the worker's log, for failure messages."""
+        text = self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def outcome_summary(url: str, campaign_id: int) -> str:
+    """A short description of the campaign's rows, for failure messages."""
+    found = states(url, campaign_id)
+    return ", ".join(f"{state} {number}" for state, number in sorted(found.items()))
+

@@ -1,0 +1,267 @@
+"""The outbox state machine on real SQLite and PostgreSQL: claims, fencing, leases, the reconciler."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from newsletter import campaign, outbox
+from newsletter.db import transaction
+from newsletter.models import Campaign, OutboxRow, utcnow
+from newsletter.render import CompiledIssue
+from newsletter.settings import Settings
+from tests.dispatch.support import add_people, rows, states
+
+
+class ListBroker:
+    """Collects what the reconciler hands out."""
+
+    def __init__(self, backlog: int = 0) -> None:
+        self.published: list[tuple[int, list[int]]] = []
+        self.waiting = backlog
+
+    def publish(self, campaign_id: int, row_ids: list[int]) -> None:
+        self.published.append((campaign_id, row_ids))
+
+    def backlog(self) -> int:
+        return self.waiting
+
+    def ids(self) -> list[int]:
+        return sorted(row_id for _, batch in self.published for row_id in batch)
+
+
+def _campaign(settings: Settings, issue: CompiledIssue, people: int) -> int:
+    add_people(settings.database, people)
+    return campaign.create(settings, issue, ["savivaldybes"], {}).campaign_id
+
+
+def _claim(settings: Settings, row_id: int) -> outbox.Claim | None:
+    with transaction(settings.database) as session:
+        return outbox.claim(session, row_id, settings.lease_seconds)
+
+
+def _age_leases(settings: Settings, campaign_id: int, seconds: float = 60) -> None:
+    """Move every lease of the campaign into the past, as if the worker had died."""
+    with transaction(settings.database) as session:
+        session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.campaign_id == campaign_id, OutboxRow.lease_until.is_not(None))
+            .values(lease_until=utcnow() - timedelta(seconds=seconds))
+        )
+
+
+def test_racing_claims_take_each_row_exactly_once(fast: Settings, issue: CompiledIssue) -> None:
+    campaign_id = _campaign(fast, issue, 120)
+    ids = [row.id for row in rows(fast.database, campaign_id)]
+    won: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(4)
+
+    def racer() -> None:
+        start.wait()
+        for row_id in ids:
+            held = _claim(fast, row_id)
+            if held is not None:
+                with lock:
+                    won.append(held.row_id)
+
+    threads = [threading.Thread(target=racer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(won) == ids, "every row claimed once, by exactly one of four racing claimers"
+    assert states(fast.database, campaign_id) == {"sending": 120}
+    assert {row.attempts for row in rows(fast.database, campaign_id)} == {1}
+
+
+def test_claim_needs_a_running_campaign_and_a_due_row(fast: Settings, issue: CompiledIssue) -> None:
+    campaign_id = _campaign(fast, issue, 2)
+    first, second = (row.id for row in rows(fast.database, campaign_id))
+    campaign.pause(fast, campaign_id)
+    assert _claim(fast, first) is None
+    campaign.resume(fast, campaign_id)
+    with transaction(fast.database) as session:
+        session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == second)
+            .values(not_before=utcnow() + timedelta(minutes=5))
+        )
+    assert _claim(fast, second) is None
+    held = _claim(fast, first)
+    assert held is not None and held.attempt == 1 and held.email.endswith("@savivaldybe.example")
+    assert _claim(fast, first) is None, "a row in sending cannot be claimed again"
+
+
+def test_a_result_is_fenced_by_its_attempt(fast: Settings, issue: CompiledIssue) -> None:
+    campaign_id = _campaign(fast, issue, 1)
+    (row,) = rows(fast.database, campaign_id)
+    old = _claim(fast, row.id)
+    assert old is not None
+    _age_leases(fast, campaign_id)
+    with transaction(fast.database) as session:
+        outbox.expire_leases(session, fast.max_attempts)
+    new = _claim(fast, row.id)
+    assert new is not None and new.attempt == 2 and new.uncertain_before
+    with transaction(fast.database) as session:
+        assert not outbox.mark_sent(session, old, "<old@x>", "250 late"), "stale attempt"
+        assert outbox.mark_sent(session, new, "<new@x>", "250 2.0.0 OK")
+    (row,) = rows(fast.database, campaign_id)
+    assert (row.state, row.message_id, row.attempts, row.smtp_code) == ("sent", "<new@x>", 2, 250)
+    assert row.uncertain_before and row.last_error == outbox.WORKER_LOST
+
+
+def test_a_late_result_stands_when_nobody_claimed_again(fast: Settings, issue: CompiledIssue) -> None:
+    campaign_id = _campaign(fast, issue, 1)
+    (row,) = rows(fast.database, campaign_id)
+    held = _claim(fast, row.id)
+    assert held is not None
+    _age_leases(fast, campaign_id)
+    with transaction(fast.database) as session:
+        assert outbox.expire_leases(session, fast.max_attempts).requeued_lost == 1
+    with transaction(fast.database) as session:
+        assert outbox.mark_sent(session, held, "<m@x>", "250 OK")
+    (row,) = rows(fast.database, campaign_id)
+    assert row.state == "sent" and not row.uncertain_before and row.last_error == ""
+
+
+def test_expired_leases_come_back_marked_and_attempts_are_capped(
+    fast: Settings, issue: CompiledIssue
+) -> None:
+    settings = fast.replace(max_attempts=2)
+    campaign_id = _campaign(settings, issue, 3)
+    lost, timed_out, poison = (row.id for row in rows(settings.database, campaign_id))
+    for row_id in (lost, timed_out, poison):
+        assert _claim(settings, row_id) is not None
+    with transaction(settings.database) as session:
+        held = outbox.Claim(timed_out, campaign_id, None, None, "", 1, False)
+        outbox.mark_uncertain(session, held, "no reply after DATA", "<t@x>", 5)
+        session.execute(update(OutboxRow).where(OutboxRow.id == poison).values(attempts=2))
+    _age_leases(settings, campaign_id)
+    with transaction(settings.database) as session:
+        done = outbox.expire_leases(session, settings.max_attempts)
+    assert (done.requeued_lost, done.requeued_uncertain, done.exhausted) == (1, 1, 1)
+    found = {row.id: row for row in rows(settings.database, campaign_id)}
+    assert found[lost].state == "queued" and found[lost].uncertain_before
+    assert found[lost].last_error == outbox.WORKER_LOST
+    assert found[timed_out].state == "queued" and found[timed_out].uncertain_before
+    assert found[poison].state == "uncertain" and found[poison].lease_until is None
+    assert "gave up after 2 attempts" in found[poison].last_error
+
+
+def test_a_second_unknown_outcome_is_final(fast: Settings, issue: CompiledIssue) -> None:
+    campaign_id = _campaign(fast, issue, 1)
+    (row,) = rows(fast.database, campaign_id)
+    held = _claim(fast, row.id)
+    assert held is not None
+    with transaction(fast.database) as session:
+        outbox.mark_uncertain(session, held, "timeout", "<u@x>", fast.lease_seconds)
+    _age_leases(fast, campaign_id)
+    with transaction(fast.database) as session:
+        outbox.expire_leases(session, fast.max_attempts)
+    again = _claim(fast, row.id)
+    assert again is not None and again.uncertain_before
+    with transaction(fast.database) as session:
+        outbox.mark_uncertain(session, again, "timeout again", "<u@x>", fast.lease_seconds)
+    (row,) = rows(fast.database, campaign_id)
+    assert row.state == "uncertain" and row.lease_until is None, "retried once, then reported"
+    with transaction(fast.database) as session:
+        assert outbox.finish_campaigns(session) == 1
+
+
+def test_retries_back_off_with_jitter_until_attempts_run_out(
+    fast: Settings, issue: CompiledIssue
+) -> None:
+    settings = fast.replace(max_attempts=3, retry_seconds=10.0)
+    campaign_id = _campaign(settings, issue, 1)
+    (row,) = rows(settings.database, campaign_id)
+    for attempt, low, high in ((1, 5, 15), (2, 10, 30)):
+        with transaction(settings.database) as session:
+            session.execute(update(OutboxRow).where(OutboxRow.id == row.id).values(not_before=None))
+        held = _claim(settings, row.id)
+        assert held is not None and held.attempt == attempt
+        before = utcnow()
+        with transaction(settings.database) as session:
+            outbox.mark_retry(session, held, "451 try later", max_attempts=3, base_seconds=10.0)
+        (row,) = rows(settings.database, campaign_id)
+        delay = (outbox.aware(row.not_before) - before).total_seconds()
+        assert row.state == "queued" and low - 1 <= delay <= high + 1
+    with transaction(settings.database) as session:
+        session.execute(update(OutboxRow).where(OutboxRow.id == row.id).values(not_before=None))
+    held = _claim(settings, row.id)
+    assert held is not None
+    with transaction(settings.database) as session:
+        outbox.mark_retry(session, held, "451 try later", max_attempts=3, base_seconds=10.0)
+    (row,) = rows(settings.database, campaign_id)
+    assert row.state == "failed" and "gave up after 3 attempts" in row.last_error
+
+
+def test_backoff_doubles_and_is_capped() -> None:
+    import random
+
+    rng = random.Random(7)
+    delays = [outbox.backoff_seconds(n, 60, rng) for n in range(1, 8)]
+    for n, delay in enumerate(delays, start=1):
+        nominal = min(outbox.MAX_BACKOFF_SECONDS, 60 * 2 ** (n - 1))
+        assert 0.5 * nominal <= delay <= 1.5 * nominal
+
+
+def test_reconciler_hands_out_due_rows_once_and_again_only_when_lost(
+    fast: Settings, issue: CompiledIssue
+) -> None:
+    campaign_id = _campaign(fast, issue, 120)
+    ids = [row.id for row in rows(fast.database, campaign_id)]
+    first = ListBroker()
+    done = campaign.tick(fast, first)
+    assert first.ids() == ids and done.published == 120
+    assert all(len(batch) <= outbox.BATCH_SIZE for _, batch in first.published)
+    second = ListBroker()
+    campaign.tick(fast, second)
+    assert second.published == [], "handed out already and not stale"
+    busy = ListBroker(backlog=3)
+    campaign.tick(fast, busy, stale_after=0)
+    assert busy.published == [], "the broker still holds work: nothing is stale yet"
+    lost = ListBroker()
+    campaign.tick(fast, lost, stale_after=0)
+    assert lost.ids() == ids, "an empty broker after the stale age: everything again"
+
+
+def test_reconciler_skips_paused_and_future_rows_and_ends_cancelled(
+    fast: Settings, issue: CompiledIssue
+) -> None:
+    paused = _campaign(fast, issue, 3)
+    add_people(fast.database, 2, ["bibliotekos"], prefix="biblioteka")
+    later = campaign.create(fast, issue, ["bibliotekos"], {}).campaign_id
+    with transaction(fast.database) as session:
+        session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.campaign_id == later)
+            .values(not_before=utcnow() + timedelta(minutes=1))
+        )
+    campaign.pause(fast, paused)
+    broker = ListBroker()
+    campaign.tick(fast, broker)
+    assert broker.published == []
+    assert campaign.cancel(fast, paused) == 3
+    assert states(fast.database, paused) == {"cancelled": 3}
+
+
+def test_campaign_is_done_only_when_nothing_can_be_attempted(
+    fast: Settings, issue: CompiledIssue
+) -> None:
+    campaign_id = _campaign(fast, issue, 2)
+    first, second = (row.id for row in rows(fast.database, campaign_id))
+    for row_id in (first, second):
+        _claim(fast, row_id)
+    with transaction(fast.database) as session:
+        held = outbox.Claim(first, campaign_id, None, None, "", 1, False)
+        outbox.mark_sent(session, held, "<a@x>", "250 OK")
+        assert outbox.finish_campaigns(session) == 0, "one row still sending"
+        held = outbox.Claim(second, campaign_id, None, None, "", 1, False)
+        outbox.mark_failed(session, held, "550 no such user", 550)
+        assert outbox.finish_campaigns(session) == 1
+    with transaction(fast.database) as session:
+        found = session.get(Campaign, campaign_id)
+        assert found is not None and found.status == "done" and found.finished_at is not None
