@@ -25,9 +25,7 @@ def smtplib_exception_classes() -> list[type[BaseException]]:
     return [
         obj
         for obj in vars(smtplib).values()
-        if inspect.isclass(obj)
-        and issubclass(obj, BaseException)
-        and obj.__module__ == "smtplib"
+        if inspect.isclass(obj) and issubclass(obj, BaseException) and obj.__module__ == "smtplib"
     ]
 
 
