@@ -52,6 +52,12 @@ DKIM_HEADERS = (
     "List-Unsubscribe", "List-Unsubscribe-Post", "MIME-Version", "Content-Type",
     "Content-Language",
 )  # fmt: skip
+#: Signed once more than they occur ("oversigned"), so a second copy added in transit,
+#: e.g. another List-Unsubscribe above ours, breaks the signature instead of riding on it.
+DKIM_OVERSIGNED = (
+    "From", "To", "Subject", "Date", "Message-ID", "List-Id",
+    "List-Unsubscribe", "List-Unsubscribe-Post",
+)  # fmt: skip
 
 _MAX_LINE = 998  # RFC 5322 2.1.1: MUST; 78 is only a SHOULD
 _WORD_BYTES = 39  # -> 52 base64 characters, a 64-character encoded word (RFC 2047: <= 75)
@@ -285,7 +291,8 @@ class DkimSigner:
         self.key = key
         self.selector = selector.encode("ascii")
         self.domain = domain.encode("ascii")
-        self.headers = [name.lower().encode("ascii") for name in DKIM_HEADERS]
+        names = DKIM_HEADERS + DKIM_OVERSIGNED
+        self.headers = [name.lower().encode("ascii") for name in names]
 
     @classmethod
     def from_settings(cls, settings: Settings, from_domain: str) -> DkimSigner | None:
