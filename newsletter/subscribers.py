@@ -20,6 +20,8 @@ import hashlib
 import hmac
 import re
 from collections.abc import Collection, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -27,8 +29,17 @@ from sqlalchemy import ColumnElement, Select, and_, exists, func, select, true, 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from newsletter import db
 from newsletter.errors import InputError, NotFoundError
-from newsletter.models import ConsentEvent, MailingList, Membership, Subscriber, Suppression
+from newsletter.models import (
+    Campaign,
+    ConsentEvent,
+    MailingList,
+    Membership,
+    OutboxRow,
+    Subscriber,
+    Suppression,
+)
 
 #: Subscriber columns a segment may name directly.
 SEGMENT_COLUMNS: tuple[str, ...] = ("municipality", "role", "name")
@@ -316,3 +327,189 @@ def record_bounce(
         "dispatch",
         detail={"bounces": subscriber.bounce_count, "reply": detail[:500]},
     )
+
+
+# Privacy: export and erasure ----------------------------------------------------------
+
+#: Prefix of the address kept in outbox rows of an erased person: ``erased:<hmac>``.
+ERASED_PREFIX = "erased:"
+
+
+def export_subscriber(session: Session, key: bytes, address: str) -> dict[str, Any]:
+    """Return everything held about one person, JSON-ready (GDPR access request).
+
+    Profile, memberships, consent events, what was sent (outbox rows with their
+    campaigns) and any suppression. After erasure only the suppression remains, and
+    the export says so. ``NotFoundError`` when nothing at all is held.
+    """
+    email = normalise_email(address)
+    digest = email_hmac(key, email)
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.email == email))
+    suppression = session.scalar(select(Suppression).where(Suppression.email_hmac == digest))
+    if subscriber is None and suppression is None:
+        raise NotFoundError(f"no data is held about {email}")
+    sent_to_them = OutboxRow.email.in_([email, ERASED_PREFIX + digest])
+    if subscriber is not None:
+        sent_to_them = sent_to_them | (OutboxRow.subscriber_id == subscriber.id)
+    sent = session.execute(
+        select(OutboxRow, Campaign)
+        .join(Campaign, Campaign.id == OutboxRow.campaign_id)
+        .where(sent_to_them)
+        .order_by(OutboxRow.id)
+    ).all()
+    return {
+        "email": email,
+        "profile": _profile(subscriber) if subscriber else None,
+        "memberships": _memberships(session, subscriber.id) if subscriber else [],
+        "consent_events": _events(session, subscriber.id) if subscriber else [],
+        "sent": [_sent(row, campaign) for row, campaign in sent],
+        "suppression": (
+            {"reason": suppression.reason, "since": _iso(suppression.created_at)}
+            if suppression
+            else None
+        ),
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC; SQLite hands back naive datetimes that were stored as UTC."""
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+def _profile(subscriber: Subscriber) -> dict[str, Any]:
+    return {
+        "id": subscriber.id,
+        "email": subscriber.email,
+        "name": subscriber.name,
+        "municipality": subscriber.municipality,
+        "role": subscriber.role,
+        "attributes": subscriber.attributes,
+        "status": subscriber.status,
+        "bounce_count": subscriber.bounce_count,
+        "created_at": _iso(subscriber.created_at),
+        "updated_at": _iso(subscriber.updated_at),
+    }
+
+
+def _memberships(session: Session, subscriber_id: int) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(Membership, MailingList)
+        .join(MailingList, MailingList.id == Membership.list_id)
+        .where(Membership.subscriber_id == subscriber_id)
+        .order_by(MailingList.slug)
+    ).all()
+    return [
+        {
+            "list": mailing_list.slug,
+            "list_name": mailing_list.name,
+            "status": membership.status,
+            "since": _iso(membership.created_at),
+            "changed": _iso(membership.updated_at),
+        }
+        for membership, mailing_list in rows
+    ]
+
+
+def _events(session: Session, subscriber_id: int) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(ConsentEvent, MailingList.slug)
+        .outerjoin(MailingList, MailingList.id == ConsentEvent.list_id)
+        .where(ConsentEvent.subscriber_id == subscriber_id)
+        .order_by(ConsentEvent.id)
+    ).all()
+    return [
+        {
+            "at": _iso(event.at),
+            "kind": event.kind,
+            "list": slug,
+            "source": event.source,
+            "text_version": event.text_version,
+            "detail": event.detail,
+        }
+        for event, slug in rows
+    ]
+
+
+def _sent(row: Any, campaign: Any) -> dict[str, Any]:
+    return {
+        "campaign_id": campaign.id,
+        "issue": campaign.issue_slug,
+        "subject": campaign.subject,
+        "state": row.state,
+        "sent_at": _iso(row.sent_at),
+    }
+
+
+def erase_subscriber(session: Session, key: bytes, address: str) -> int:
+    """Erase a person: delete their data, keep only a keyed HMAC that suppresses the address.
+
+    The subscriber row goes (memberships and consent events with it, by cascade);
+    outbox rows keep their campaign statistics but their address becomes
+    ``erased:<hmac>``, their subscriber link is cut, the address is scrubbed from SMTP
+    replies, and rows not yet sent are ended as ``suppressed``. On SQLite, deleted
+    bytes are overwritten (``secure_delete``) instead of lingering in free pages.
+    Returns the number of outbox rows rewritten. Idempotent.
+    """
+    email = normalise_email(address)
+    digest = email_hmac(key, email)
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection().exec_driver_sql("PRAGMA secure_delete = ON")
+    subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.email == email))
+    suppress(session, digest, "erased")
+    session.execute(
+        update(Suppression).where(Suppression.email_hmac == digest).values(reason="erased")
+    )
+    theirs = OutboxRow.email == email
+    if subscriber_id is not None:
+        theirs = theirs | (OutboxRow.subscriber_id == subscriber_id)
+    rows = session.execute(
+        select(OutboxRow.id, OutboxRow.state, OutboxRow.last_error, OutboxRow.smtp_reply).where(
+            theirs
+        )
+    ).all()
+    pattern = re.compile(re.escape(email), re.IGNORECASE)
+    for row_id, state, last_error, smtp_reply in rows:
+        session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == row_id)
+            .values(
+                email=ERASED_PREFIX + digest,
+                subscriber_id=None,
+                last_error=pattern.sub("[erased]", last_error or ""),
+                smtp_reply=pattern.sub("[erased]", smtp_reply or ""),
+                state="suppressed" if state == "queued" else state,
+            )
+        )
+    if subscriber_id is not None:
+        session.execute(Subscriber.__table__.delete().where(Subscriber.id == subscriber_id))
+    return len(rows)
+
+
+def forget_deleted_bytes(url: str) -> None:
+    """After an erasure on SQLite, fold the WAL into the database file and empty it.
+
+    The WAL holds copies of the pages as they were before; a TRUNCATE checkpoint
+    writes the scrubbed pages back and zero-sizes the WAL. PostgreSQL keeps dead row
+    versions until VACUUM, which autovacuum runs; nothing is done for it here.
+    """
+    engine = db.engine_for(url)
+    if db.is_sqlite(engine):
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def erase_outbox_files(folder: Path, address: str) -> int:
+    """Delete the ``.eml`` files written for ``address`` in the outbox folder; return how many.
+
+    The folder transport (used when no SMTP server is set) keeps every message as a
+    file, each naming its recipient.
+    """
+    needle = normalise_email(address).encode("ascii")
+    removed = 0
+    for path in folder.rglob("*.eml") if folder.is_dir() else ():
+        if needle in path.read_bytes().lower():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
