@@ -1,0 +1,127 @@
+"""Editor accounts: creation, password checking and rate-limited login.
+
+Passwords are hashed with argon2id (argon2-cffi's defaults: 3 passes over 64 MiB). Every
+login attempt is recorded in ``login_attempts``; more than ``MAX_FAILURES_PER_EMAIL``
+failures for one address, or ``MAX_FAILURES_PER_IP`` from one client address, within
+``WINDOW`` refuse further attempts until the window has moved on. Keeping the attempts in
+the database (not in memory) makes the limit hold across several web processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from newsletter.errors import InputError, NotFoundError, StateError
+from newsletter.models import LoginAttempt, User, utcnow
+
+MIN_PASSWORD_LENGTH = 10
+WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_EMAIL = 5
+# Higher than per address: several editors may share one office NAT address.
+MAX_FAILURES_PER_IP = 20
+# Attempts older than this are deleted when someone logs in; they no longer count.
+KEEP_ATTEMPTS = timedelta(days=1)
+
+_hasher = PasswordHasher()
+# Verified against when the address is unknown, so both answers take the same time.
+_DUMMY_HASH = _hasher.hash("no such user: equalise timing")
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """The outcome of one login attempt: the user, or why there is none."""
+
+    user: User | None
+    throttled: bool = False
+
+
+def normalise_login(email: str) -> str:
+    """Return the address as stored for an editor: trimmed and lower-cased; InputError if invalid."""
+    text = email.strip()
+    try:
+        validate_email(text, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InputError(f"email: {text!r} is not an email address ({exc})") from None
+    return text.lower()
+
+
+def hash_password(password: str) -> str:
+    """Return the argon2id hash of ``password``; InputError if it is too short."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InputError(f"password: must have at least {MIN_PASSWORD_LENGTH} characters")
+    return _hasher.hash(password)
+
+
+def create_user(session: Session, email: str, password: str) -> User:
+    """Add an editor account; InputError when the address is taken or the password too short."""
+    address = normalise_login(email)
+    if session.scalar(select(User.id).where(User.email == address)) is not None:
+        raise InputError(f"email: an editor {address} already exists")
+    user = User(email=address, password_hash=hash_password(password))
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_password(session: Session, email: str, password: str) -> User:
+    """Replace an editor's password; NotFoundError when there is no such editor."""
+    address = normalise_login(email)
+    user = session.scalar(select(User).where(User.email == address))
+    if user is None:
+        raise NotFoundError(f"email: no editor {address}")
+    user.password_hash = hash_password(password)
+    return user
+
+
+def password_matches(password_hash: str, password: str) -> bool:
+    """True when ``password`` matches ``password_hash``; a malformed hash never matches."""
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def is_throttled(session: Session, email: str, ip: str, now: datetime) -> bool:
+    """True when too many logins failed recently for this address or from this client."""
+    since = now - WINDOW
+    failures = select(func.count()).where(
+        LoginAttempt.succeeded.is_(False), LoginAttempt.at >= since
+    )
+    by_email = session.scalar(failures.where(LoginAttempt.email == email)) or 0
+    by_ip = session.scalar(failures.where(LoginAttempt.ip == ip)) or 0
+    return by_email >= MAX_FAILURES_PER_EMAIL or by_ip >= MAX_FAILURES_PER_IP
+
+
+def authenticate(
+    session: Session, email: str, password: str, ip: str, now: datetime | None = None
+) -> LoginResult:
+    """Check a login and record the attempt; refuse without checking while throttled."""
+    now = now or utcnow()
+    address = email.strip().lower()[:320]
+    if is_throttled(session, address, ip, now):
+        return LoginResult(user=None, throttled=True)
+    user = session.scalar(select(User).where(User.email == address))
+    ok = password_matches(user.password_hash if user else _DUMMY_HASH, password) and bool(user)
+    session.add(LoginAttempt(email=address, ip=ip[:64], succeeded=ok, at=now))
+    session.execute(delete(LoginAttempt).where(LoginAttempt.at < now - KEEP_ATTEMPTS))
+    if not ok or user is None:
+        return LoginResult(user=None)
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    user.last_login_at = now
+    return LoginResult(user=user)
+
+
+def get_user(session: Session, user_id: int) -> User:
+    """Return the editor with ``user_id``; StateError when the account no longer exists."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise StateError(f"editor account {user_id} no longer exists")
+    return user

@@ -1,0 +1,217 @@
+"""The interface's languages: Lithuanian by default, English on request.
+
+The language is chosen, in order, by ``?lang=lt|en`` (remembered in a ``lang`` cookie), the
+``lang`` cookie, then the first of ``lt``/``en`` in the browser's ``Accept-Language``.
+The catalogue is a plain dictionary: a few dozen short strings do not need gettext.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.requests import HTTPConnection
+
+LANGUAGES = ("lt", "en")
+DEFAULT = "lt"
+COOKIE = "lang"
+
+CATALOGUE: dict[str, tuple[str, str]] = {
+    # key: (Lithuanian, English)
+    "site.title": ("Naujienlaiškis", "Newsletter"),
+    "lang.switch": ("English", "Lietuviškai"),
+    "nav.issues": ("Numeriai", "Issues"),
+    "nav.campaigns": ("Siuntimai", "Campaigns"),
+    "nav.archive": ("Archyvas", "Archive"),
+    "nav.subscribe": ("Prenumeruoti", "Subscribe"),
+    "nav.logout": ("Atsijungti", "Log out"),
+    "login.title": ("Redaktoriaus prisijungimas", "Editor login"),
+    "login.email": ("El. paštas", "Email"),
+    "login.password": ("Slaptažodis", "Password"),
+    "login.submit": ("Prisijungti", "Log in"),
+    "login.failed": ("Neteisingas el. paštas arba slaptažodis.", "Wrong email or password."),
+    "login.throttled": (
+        "Per daug nesėkmingų bandymų. Pabandykite po 15 minučių.",
+        "Too many failed attempts. Try again in 15 minutes.",
+    ),
+    "csrf.title": ("Užklausa atmesta", "Request refused"),
+    "csrf.body": (
+        "Formos saugos žetonas trūksta arba neteisingas. Atnaujinkite puslapį ir bandykite dar kartą.",
+        "The form's security token is missing or wrong. Reload the page and try again.",
+    ),
+    "notfound.title": ("Puslapis nerastas", "Page not found"),
+    "issues.title": ("Numeriai", "Issues"),
+    "issues.subject": ("Tema", "Subject"),
+    "issues.date": ("Data", "Date"),
+    "issues.file": ("Failas", "File"),
+    "issues.lint": ("Patikra", "Checks"),
+    "issues.ok": ("tvarkinga", "clean"),
+    "issues.findings": ("pastabų", "findings"),
+    "issues.error": ("klaida", "error"),
+    "issues.none": ("Aplanke nėra numerių.", "There are no issues in the folder."),
+    "preview.desktop": ("Kompiuteris", "Desktop"),
+    "preview.phone": ("Telefonas", "Phone"),
+    "preview.text": ("Tekstas", "Plain text"),
+    "preview.source": ("HTML kodas", "HTML source"),
+    "preview.lint": ("Patikros pastabos", "Lint findings"),
+    "preview.lint_none": ("Pastabų nėra.", "No findings."),
+    "preview.line": ("eilutė", "line"),
+    "preview.size": ("Dydis", "Size"),
+    "preview.size_note": (
+        "Gmail apkarpo laiškus, kurių HTML didesnis nei 102 KB.",
+        "Gmail clips messages whose HTML is larger than 102 KB.",
+    ),
+    "preview.as": ("Peržiūrėti kaip", "Preview as"),
+    "preview.sample": ("Pavyzdinis gavėjas", "Sample recipient"),
+    "preview.error": ("Numerio nepavyko sukompiliuoti", "The issue could not be compiled"),
+    "preview.kept": (
+        "Rodoma paskutinė pavykusi versija.",
+        "The last good version is shown.",
+    ),
+    "preview.live": ("Tiesioginis atnaujinimas", "Live reload"),
+    "preview.test_send": ("Bandomasis laiškas", "Test send"),
+    "preview.start": ("Pradėti siuntimą", "Start a campaign"),
+    "test.title": ("Bandomasis laiškas", "Test send"),
+    "test.address": ("Kam siųsti", "Send to"),
+    "test.submit": ("Siųsti bandomąjį laišką", "Send a test copy"),
+    "test.result": ("Bandomasis laiškas", "Test copy to"),
+    "campaign.new": ("Naujas siuntimas", "New campaign"),
+    "campaign.lists": ("Sąrašai", "Lists"),
+    "campaign.no_lists": ("Sąrašų dar nėra.", "There are no lists yet."),
+    "campaign.segment": (
+        "Atranka (viena eilutė: raktas=reikšmė)",
+        "Segment (one key=value per line)",
+    ),
+    "campaign.send_at": ("Siųsti vėliau (tuščia: dabar)", "Send later (empty: now)"),
+    "campaign.check": ("Tęsti", "Continue"),
+    "campaign.confirm": ("Patvirtinkite siuntimą", "Confirm the campaign"),
+    "campaign.when": ("Kada", "When"),
+    "campaign.now": ("dabar", "now"),
+    "campaign.recipients": ("Gavėjų", "Recipients"),
+    "campaign.start": ("Pradėti siuntimą", "Start sending"),
+    "campaign.back": ("Keisti", "Change"),
+    "campaign.status": ("Būsena", "Status"),
+    "campaign.created": ("Sukurta", "Created"),
+    "campaign.test": ("bandomasis", "test"),
+    "campaign.none": ("Siuntimų dar nebuvo.", "No campaigns yet."),
+    "campaign.pause": ("Pristabdyti", "Pause"),
+    "campaign.resume": ("Tęsti", "Resume"),
+    "campaign.cancel": ("Atšaukti", "Cancel"),
+    "campaign.cancel_confirm": (
+        "Atšaukti siuntimą? Dar neišsiųsti laiškai nebus išsiųsti.",
+        "Cancel the campaign? Messages not yet sent will not be sent.",
+    ),
+    "campaign.report": ("Ataskaita (CSV)", "Report (CSV)"),
+    "status.draft": ("juodraštis", "draft"),
+    "status.scheduled": ("suplanuotas", "scheduled"),
+    "status.running": ("siunčiama", "sending"),
+    "status.paused": ("pristabdytas", "paused"),
+    "status.cancelled": ("atšauktas", "cancelled"),
+    "status.done": ("baigtas", "done"),
+    "count.queued": ("Eilėje", "Queued"),
+    "count.sending": ("Siunčiama", "Sending"),
+    "count.sent": ("Išsiųsta", "Sent"),
+    "count.failed": ("Nepavyko", "Failed"),
+    "count.uncertain": ("Neaišku", "Uncertain"),
+    "count.suppressed": ("Praleista", "Suppressed"),
+    "count.cancelled": ("Atšaukta", "Cancelled"),
+    "count.rate": ("Greitis, laiškų/s", "Rate, messages/s"),
+    "unsub.title": ("Atsisakyti prenumeratos", "Unsubscribe"),
+    "unsub.question": (
+        "Ar tikrai nebenorite gauti šių laiškų?",
+        "Do you really want to stop receiving these emails?",
+    ),
+    "unsub.button": ("Atsisakyti prenumeratos", "Unsubscribe"),
+    "unsub.done": (
+        "Prenumeratos atsisakyta. Daugiau šių laiškų nebegausite.",
+        "You are unsubscribed. You will not receive these emails any more.",
+    ),
+    "unsub.preferences": ("Keisti nustatymus", "Change preferences"),
+    "token.invalid_title": ("Nuoroda negalioja", "This link is not valid"),
+    "token.invalid": (
+        "Ši nuoroda negalioja arba buvo pakeista. Naudokite nuorodą iš naujausio laiško.",
+        "This link is not valid or has been altered. Use the link from a recent email.",
+    ),
+    "prefs.title": ("Prenumeratos nustatymai", "Subscription preferences"),
+    "prefs.lists": ("Gauti šiuos sąrašus:", "Receive these lists:"),
+    "prefs.save": ("Išsaugoti", "Save"),
+    "prefs.all": ("Atsisakyti visų", "Leave all lists"),
+    "prefs.saved": ("Nustatymai išsaugoti.", "Preferences saved."),
+    "prefs.none": ("Jūs negaunate jokių sąrašų.", "You are not on any list."),
+    "archive.title": ("Archyvas", "Archive"),
+    "archive.empty": ("Išsiųstų numerių dar nėra.", "No issues have been sent yet."),
+    "view.title": ("Naujienlaiškis naršyklėje", "Newsletter in the browser"),
+    "subscribe.title": ("Prenumeruoti naujienlaiškį", "Subscribe to the newsletter"),
+    "subscribe.email": ("El. paštas", "Email"),
+    "subscribe.name": ("Vardas ir pavardė", "Name"),
+    "subscribe.lists": ("Sąrašai", "Lists"),
+    "subscribe.consent": (
+        "Sutinku gauti naujienlaiškį. Prenumeratos galiu atsisakyti bet kada.",
+        "I agree to receive the newsletter. I can unsubscribe at any time.",
+    ),
+    "subscribe.submit": ("Prenumeruoti", "Subscribe"),
+    "subscribe.sent": (
+        "Išsiuntėme laišką su patvirtinimo nuoroda. Prenumerata įsigalios, kai ją paspausite.",
+        "We sent an email with a confirmation link. The subscription starts when you follow it.",
+    ),
+    "subscribe.invalid": ("Patikrinkite el. pašto adresą.", "Check the email address."),
+    "subscribe.no_lists": ("Pasirinkite bent vieną sąrašą.", "Choose at least one list."),
+    "subscribe.no_consent": ("Reikia jūsų sutikimo.", "Your consent is needed."),
+    "confirm.button": ("Patvirtinti prenumeratą", "Confirm the subscription"),
+    "confirm.title": ("Prenumerata patvirtinta", "Subscription confirmed"),
+    "confirm.done": (
+        "Ačiū! Jūsų prenumerata patvirtinta.",
+        "Thank you! Your subscription is confirmed.",
+    ),
+    "confirm.mail_subject": ("Patvirtinkite prenumeratą", "Confirm your subscription"),
+    "confirm.mail_body": (
+        "Sveiki,\n\nnorėdami gauti naujienlaiškį „{lists}“, patvirtinkite prenumeratą:\n\n{url}\n\n"
+        "Jei prenumeratos neprašėte, šį laišką tiesiog ištrinkite.\n",
+        "Hello,\n\nto receive the newsletter “{lists}”, confirm your subscription:\n\n{url}\n\n"
+        "If you did not ask for it, just delete this email.\n",
+    ),
+    "footer.text": (
+        "Projektas „Bibliotekos pažangai“",
+        "The “Bibliotekos pažangai” programme",
+    ),
+}
+
+
+def choose_language(connection: HTTPConnection) -> str:
+    """Return ``lt`` or ``en`` for this request (query, then cookie, then Accept-Language)."""
+    asked = connection.query_params.get("lang", "")
+    if asked in LANGUAGES:
+        return asked
+    remembered = connection.cookies.get(COOKIE, "")
+    if remembered in LANGUAGES:
+        return remembered
+    return from_accept_language(connection.headers.get("accept-language", ""))
+
+
+def from_accept_language(header: str) -> str:
+    """Return the supported language the browser prefers most, or the default."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate(header.split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        base = tag.strip().lower().split("-")[0]
+        if base in LANGUAGES and quality > 0:
+            ranked.append((-quality, position, base))
+    return min(ranked)[2] if ranked else DEFAULT
+
+
+def translate(key: str, lang: str) -> str:
+    """Return the text for ``key`` in ``lang``; the key itself when it is missing."""
+    texts = CATALOGUE.get(key)
+    if texts is None:
+        return key
+    return texts[LANGUAGES.index(lang)] if lang in LANGUAGES else texts[0]
+
+
+def translator(lang: str) -> Callable[[str], str]:
+    """Return a one-argument ``t(key)`` bound to ``lang``, for the templates."""
+    return lambda key: translate(key, lang)

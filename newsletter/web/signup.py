@@ -1,0 +1,186 @@
+"""Subscribing through the public form, with double opt-in.
+
+Nothing is stored when the form is sent: the request (address, name, lists, time) travels
+inside a signed, timestamped confirmation link mailed to the address. Only when that
+link is confirmed do the subscriber, the active memberships and the consent events
+(``subscribe`` with the time of the request, then ``confirm``) appear. So an address
+typed in by someone else leaves no trace, and nobody's earlier unsubscribe is touched
+until the owner of the address confirms.
+
+The confirmation page asks for a button press: mail scanners that follow links must not
+confirm anything, as they must not unsubscribe anyone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from itsdangerous import BadData, URLSafeTimedSerializer
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from newsletter import subscribers
+from newsletter.errors import InputError
+from newsletter.models import MailingList, Membership, Subscriber, Suppression, utcnow
+
+CONFIRM_DAYS = 7
+SOURCE = "web form"
+# Names the wording of the consent checkbox (``subscribe.consent`` in i18n.py); change it
+# whenever that wording changes, so each consent event says what the person agreed to.
+CONSENT_TEXT_VERSION = "form-2026-1"
+# One confirmation mail per address per this many seconds, so the form cannot be used
+# to flood someone's mailbox; kept in memory (a restart forgets it, which is harmless).
+RESEND_SECONDS = 600
+# Suppressions a confirmed request lifts: the person's own earlier choice. A bounce or a
+# complaint is not lifted by a web form.
+LIFTED_BY_CONFIRMATION = ("unsubscribed", "erased")
+
+
+@dataclass(frozen=True)
+class SignupRequest:
+    """What a visitor asked for on the form, as carried in the confirmation link."""
+
+    email: str
+    name: str
+    list_ids: tuple[int, ...]
+    requested_at: str
+
+
+def _serializer(key: bytes) -> URLSafeTimedSerializer:
+    secret = hmac.new(key, b"newsletter/subscribe-confirm/v1", hashlib.sha256).hexdigest()
+    return URLSafeTimedSerializer(secret, salt="subscribe-confirm")
+
+
+def make_confirm_token(key: bytes, request: SignupRequest) -> str:
+    """Sign the request into a URL-safe token."""
+    data = {
+        "e": request.email,
+        "n": request.name,
+        "l": list(request.list_ids),
+        "t": request.requested_at,
+    }
+    return _serializer(key).dumps(data)
+
+
+def read_confirm_token(key: bytes, token: str) -> SignupRequest | None:
+    """Return the signed request, or None when the token is bad or older than a week."""
+    try:
+        data = _serializer(key).loads(token, max_age=CONFIRM_DAYS * 24 * 3600)
+        return SignupRequest(
+            email=str(data["e"]),
+            name=str(data["n"]),
+            list_ids=tuple(int(i) for i in data["l"]),
+            requested_at=str(data["t"]),
+        )
+    except (BadData, KeyError, TypeError, ValueError):
+        return None
+
+
+def open_lists(session: Session) -> list[MailingList]:
+    """Lists a visitor may choose on the form."""
+    return list(session.scalars(select(MailingList).order_by(MailingList.name, MailingList.slug)))
+
+
+def prepare(session: Session, email: str, name: str, list_ids: Sequence[int]) -> SignupRequest:
+    """Check the form; InputError naming the field when the address or lists are wrong."""
+    address = subscribers.normalise_email(email)
+    if any(ch in name for ch in "\r\n\x00") or len(name) > 200:
+        raise InputError("name: must be one line of at most 200 characters")
+    known = set(session.scalars(select(MailingList.id).where(MailingList.id.in_(list_ids))))
+    if not known:
+        raise InputError("lists: choose at least one list")
+    requested = utcnow().isoformat(timespec="seconds")
+    return SignupRequest(address, name.strip(), tuple(sorted(known)), requested)
+
+
+def may_mail(session: Session, key: bytes, address: str) -> bool:
+    """False when the address bounced or complained: no confirmation mail goes there."""
+    digest = subscribers.email_hmac(key, address)
+    reason = session.scalar(select(Suppression.reason).where(Suppression.email_hmac == digest))
+    return reason is None or reason in LIFTED_BY_CONFIRMATION
+
+
+class ResendGuard:
+    """Remembers when each address (by HMAC) last got a confirmation mail."""
+
+    def __init__(self, seconds: float = RESEND_SECONDS) -> None:
+        self.seconds = seconds
+        self._last: dict[str, float] = {}
+
+    def allow(self, key: bytes, address: str) -> bool:
+        """True, and remember now, when the address has not been mailed recently."""
+        now = time.monotonic()
+        self._last = {k: t for k, t in self._last.items() if now - t < self.seconds}
+        digest = subscribers.email_hmac(key, address)
+        if digest in self._last:
+            return False
+        self._last[digest] = now
+        return True
+
+
+def confirm(session: Session, key: bytes, request: SignupRequest, detail: dict[str, str]) -> bool:
+    """Apply a confirmed request: subscriber, active memberships, consent events.
+
+    Idempotent: confirming twice records nothing new. Returns True when something changed.
+    """
+    subscriber = subscribers.find_subscriber(session, request.email)
+    if subscriber is None:
+        subscriber = Subscriber(email=request.email, name=request.name)
+        session.add(subscriber)
+        session.flush()
+    if subscriber.status == "bounced":
+        return False
+    changed = _reactivate(session, key, subscriber)
+    existing = {m.list_id: m for m in subscriber.memberships}
+    for list_id in request.list_ids:
+        if session.get(MailingList, list_id) is None:
+            continue
+        membership = existing.get(list_id)
+        if membership is not None and membership.status == "active":
+            continue
+        if membership is None:
+            session.add(Membership(subscriber_id=subscriber.id, list_id=list_id, status="active"))
+        else:
+            membership.status = "active"
+        _record_consent(session, subscriber.id, list_id, request, detail)
+        changed = True
+    return changed
+
+
+def _reactivate(session: Session, key: bytes, subscriber: Subscriber) -> bool:
+    """Make an unsubscribed person active again and lift their own suppression."""
+    digest = subscribers.email_hmac(key, subscriber.email)
+    lifted = session.execute(
+        delete(Suppression).where(
+            Suppression.email_hmac == digest, Suppression.reason.in_(LIFTED_BY_CONFIRMATION)
+        )
+    ).rowcount
+    if subscriber.status == "unsubscribed":
+        subscriber.status = "active"
+        return True
+    return bool(lifted)
+
+
+def _record_consent(
+    session: Session,
+    subscriber_id: int,
+    list_id: int,
+    request: SignupRequest,
+    detail: dict[str, str],
+) -> None:
+    """Append the request (with its own time) and its confirmation as two consent events."""
+    asked = {"requested_at": request.requested_at, **detail}
+    for kind, values in (("subscribe", asked), ("confirm", {})):
+        subscribers.record_event(
+            session,
+            subscriber_id,
+            kind,
+            SOURCE,
+            list_id=list_id,
+            detail=values,
+            text_version=CONSENT_TEXT_VERSION,
+        )

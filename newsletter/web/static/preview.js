@@ -1,0 +1,117 @@
+// Editor preview: tabs and widths, the "preview as" picker, and live reload over
+// server-sent events. The chosen tab, width and recipient live in sessionStorage, so
+// neither a live refresh nor a full page reload loses them.
+(function () {
+  "use strict";
+  const root = document.getElementById("preview");
+  if (!root) return;
+  const frame = document.getElementById("frame");
+  const stage = document.getElementById("stage");
+  const picker = document.getElementById("preview-as");
+  const storageKey = "preview:" + root.dataset.renderUrl;
+  const state = Object.assign({ tab: "email", width: "desktop", as: "" },
+    JSON.parse(sessionStorage.getItem(storageKey) || "{}"));
+  let shownVersion = Number(root.dataset.version);
+  let shownAs = "";
+
+  function save() { sessionStorage.setItem(storageKey, JSON.stringify(state)); }
+
+  function applyLayout() {
+    document.querySelectorAll("[role=tab]").forEach(function (tab) {
+      const selected = tab.dataset.tab === state.tab &&
+        (state.tab !== "email" || tab.dataset.width === state.width);
+      tab.setAttribute("aria-selected", selected ? "true" : "false");
+    });
+    ["email", "text", "source"].forEach(function (name) {
+      document.getElementById("pane-" + name).hidden = state.tab !== name;
+    });
+    stage.className = "stage width-" + state.width;
+    picker.value = state.as;
+  }
+
+  function withParams(url, params) {
+    const query = new URLSearchParams(params);
+    return url + "?" + query.toString();
+  }
+
+  function showFindings(findings) {
+    const list = document.getElementById("findings");
+    list.textContent = "";
+    if (!findings.length) {
+      const item = document.createElement("li");
+      item.className = "none";
+      item.textContent = list.dataset.none;
+      list.appendChild(item);
+      return;
+    }
+    findings.forEach(function (finding) {
+      const item = document.createElement("li");
+      item.className = "finding " + finding.severity;
+      const where = document.createElement("span");
+      where.className = "where";
+      where.textContent = finding.line ? list.dataset.line + " " + finding.line : "";
+      item.appendChild(where);
+      item.appendChild(document.createTextNode(" " + finding.message));
+      list.appendChild(item);
+    });
+  }
+
+  function showSize(bytes, limit) {
+    const size = document.getElementById("size");
+    size.textContent = (bytes / 1024).toFixed(1) + " KB / " + Math.round(limit / 1024) + " KB";
+    size.className = "size" + (bytes > limit ? " bad" : bytes > 0.9 * limit ? " warn" : "");
+  }
+
+  function swapFrame(version) {
+    let scroll = 0;
+    try { scroll = frame.contentWindow.scrollY; } catch (e) { scroll = 0; }
+    frame.onload = function () {
+      try { frame.contentWindow.scrollTo(0, scroll); } catch (e) { /* other origin */ }
+      root.dataset.shownVersion = String(version);
+    };
+    frame.src = withParams(root.dataset.frameUrl, { v: version, as: state.as });
+    shownVersion = version;
+    shownAs = state.as;
+  }
+
+  async function refresh() {
+    const response = await fetch(withParams(root.dataset.renderUrl, { as: state.as }),
+      { headers: { Accept: "application/json" }, credentials: "same-origin" });
+    if (!response.ok) return;
+    const data = await response.json();
+    const error = document.getElementById("error");
+    error.hidden = !data.error;
+    document.getElementById("error-text").textContent = data.error || "";
+    document.getElementById("error-kept").hidden = !data.has_render;
+    root.dataset.error = data.error ? "1" : "";
+    if (!data.has_render) return;
+    document.getElementById("subject").textContent = data.subject;
+    document.getElementById("text").textContent = data.text;
+    document.getElementById("source").textContent = data.source;
+    showFindings(data.findings);
+    showSize(data.size_bytes, data.size_limit);
+    if (data.render_version !== shownVersion || state.as !== shownAs) swapFrame(data.render_version);
+  }
+
+  document.querySelectorAll("[role=tab]").forEach(function (tab) {
+    tab.addEventListener("click", function () {
+      state.tab = tab.dataset.tab;
+      if (tab.dataset.width) state.width = tab.dataset.width;
+      save();
+      applyLayout();
+    });
+  });
+  picker.addEventListener("change", function () {
+    state.as = picker.value;
+    save();
+    refresh();
+  });
+
+  applyLayout();
+  frame.onload = function () { root.dataset.shownVersion = String(shownVersion); };
+  shownAs = "";
+  refresh();
+  const events = new EventSource(root.dataset.eventsUrl);
+  events.addEventListener("render", function () { refresh(); });
+  events.addEventListener("open", function () { root.dataset.live = "1"; });
+})();
