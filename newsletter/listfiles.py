@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime
 import hashlib
 import unicodedata
 import warnings
@@ -310,7 +311,9 @@ def _cell_text(value: object) -> str:
         return ""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    if hasattr(value, "isoformat"):
+    if isinstance(value, datetime.datetime) and value.time() == datetime.time(0):
+        return value.date().isoformat()  # Excel keeps every date as a datetime
+    if isinstance(value, datetime.date | datetime.time):
         return value.isoformat()
     return str(value)
 

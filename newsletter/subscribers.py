@@ -27,6 +27,7 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import ColumnElement, Select, and_, exists, func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from newsletter import db
@@ -487,17 +488,26 @@ def erase_subscriber(session: Session, key: bytes, address: str) -> int:
     return len(rows)
 
 
-def forget_deleted_bytes(url: str) -> None:
-    """After an erasure on SQLite, fold the WAL into the database file and empty it.
+def forget_deleted_bytes(url: str) -> bool:
+    """After an erasure on SQLite, rebuild the file and empty the WAL; False if that failed.
 
-    The WAL holds copies of the pages as they were before; a TRUNCATE checkpoint
-    writes the scrubbed pages back and zero-sizes the WAL. PostgreSQL keeps dead row
-    versions until VACUUM, which autovacuum runs; nothing is done for it here.
+    ``secure_delete`` zeroes what the erasure itself deleted, but older versions of the
+    person's rows (before an update) can still sit in free space of a page; VACUUM
+    rebuilds the file from live rows only, and a TRUNCATE checkpoint empties the WAL,
+    which holds page images too. Both wait for other writers (busy timeout) and fail
+    when another connection is mid-statement. PostgreSQL keeps dead row versions until
+    (auto)vacuum; nothing is done for it here.
     """
     engine = db.engine_for(url)
-    if db.is_sqlite(engine):
+    if not db.is_sqlite(engine):
+        return True
+    try:
         with engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            connection.exec_driver_sql("VACUUM")
+            busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").scalar()
+    except OperationalError:
+        return False
+    return not busy
 
 
 def erase_outbox_files(folder: Path, address: str) -> int:

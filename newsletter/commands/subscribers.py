@@ -163,13 +163,18 @@ def erase_command(ctx: Context, email: str, yes: bool) -> None:
     with db.transaction(url) as session:
         held = find_subscriber(session, address) is not None
         rows = erase_subscriber(session, settings.key(), address)
-    forget_deleted_bytes(url)
+    compacted = forget_deleted_bytes(url)
     files = erase_outbox_files(settings.outbox, address)
     what = "subscriber data deleted" if held else "no subscriber data was held"
     console.print(
         f"erased {escape(address)}: {what}, {rows} sent-mail rows anonymised, "
         f"{files} outbox files removed; the address stays suppressed"
     )
+    if not compacted:
+        err_console.print(
+            "warning: the database was busy and could not be compacted; old copies of the "
+            "rows may stay in its free pages until it is (run the erase again when idle)"
+        )
 
 
 @subscribers_group.command("unsubscribe")

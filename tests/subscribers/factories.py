@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -31,3 +32,32 @@ def add_subscriber(
         session.add(Membership(subscriber_id=subscriber.id, list_id=mailing_list.id, status=status))
     session.flush()
     return subscriber
+
+
+def snapshot(url: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table, for comparing a database before and after."""
+    from sqlalchemy import select
+
+    from newsletter import db
+    from newsletter.models import Base
+
+    with db.engine_for(url).connect() as connection:
+        return {
+            table.name: sorted(
+                (tuple(str(value) for value in row) for row in connection.execute(select(table))),
+            )
+            for table in Base.metadata.sorted_tables
+        }
+
+
+def write_csv(
+    path: Path, rows: int, *, start: int = 0, domain: str = "savivaldybe.example"
+) -> Path:
+    """Write a generated list file of ``rows`` people and return its path."""
+    lines = ["email,name,municipality,role"]
+    lines += [
+        f"asmuo{n}@{domain},Asmuo Nr. {n},Savivaldybė {n % 60},meras"
+        for n in range(start, start + rows)
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
