@@ -1,0 +1,167 @@
+"""Double opt-in through the public form, with the confirmation mail sent to a real SMTP server."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+from starlette.testclient import TestClient
+
+from newsletter import db, subscribers
+from newsletter.models import ConsentEvent, Membership, Subscriber, Suppression
+from newsletter.settings import Settings
+from newsletter.web import create_app
+from tests.support.smtp import SmtpSink
+from tests.web.conftest import csrf_of
+from tests.web.helpers import snapshot
+
+LINK = re.compile(r"https://\S+/confirm/\S+")
+
+
+@pytest.fixture
+def mailing(web_settings: Settings, smtp_sink: SmtpSink) -> Iterator[TestClient]:
+    """A client of an app that sends mail to the SMTP sink."""
+    app = create_app(web_settings.replace(smtp_url=smtp_sink.url), watch=False)
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
+        yield client
+
+
+def ask(
+    client: TestClient, email: str, lists: list[int], *, consent: bool = True, lang: str = "lt"
+):
+    form = client.get(f"/subscribe?lang={lang}")
+    data = {
+        "csrf_token": csrf_of(form.text),
+        "email": email,
+        "name": "Eglė Eglaitė",
+        "list": [str(i) for i in lists],
+    }
+    if consent:
+        data["consent"] = "yes"
+    return client.post("/subscribe", data=data)
+
+
+def confirmation_link(sink: SmtpSink, index: int = 0) -> str:
+    message = sink.wait_for(index + 1)[index].parsed()
+    text = message.get_body(("plain",)).get_content()
+    found = LINK.search(text)
+    assert found, text
+    return found.group(0)
+
+
+def test_only_a_confirmed_address_joins(
+    mailing: TestClient, web_settings: Settings, smtp_sink: SmtpSink, people: dict[str, int]
+) -> None:
+    before = snapshot(web_settings.database)
+    answer = ask(mailing, "Egle@Biblioteka.Example", [people["libraries"]])
+    assert answer.status_code == 200
+    assert "patvirtinimo nuoroda" in answer.text
+    assert snapshot(web_settings.database) == before  # nothing stored before confirmation
+
+    message = smtp_sink.wait_for(1)[0]
+    assert message.rcpt_tos == ["egle@biblioteka.example"]
+    parsed = message.parsed()
+    assert parsed["Subject"] == "Patvirtinkite prenumeratą"
+    assert "List-Unsubscribe" not in parsed
+    link = confirmation_link(smtp_sink)
+    assert link.startswith(web_settings.base_url + "/confirm/")
+
+    path = link.removeprefix(web_settings.base_url)
+    page = mailing.get(path)  # a link scanner following it confirms nothing
+    assert page.status_code == 200
+    assert snapshot(web_settings.database) == before
+
+    done = mailing.post(path, data={"csrf_token": csrf_of(page.text)})
+    assert done.status_code == 200
+    assert "Jūsų prenumerata patvirtinta" in done.text
+    with db.transaction(web_settings.database) as session:
+        person = subscribers.find_subscriber(session, "egle@biblioteka.example")
+        assert person is not None
+        assert person.name == "Eglė Eglaitė"
+        statuses = session.execute(
+            select(Membership.list_id, Membership.status).where(
+                Membership.subscriber_id == person.id
+            )
+        ).all()
+        assert statuses == [(people["libraries"], "active")]
+        kinds = session.scalars(
+            select(ConsentEvent.kind)
+            .where(ConsentEvent.subscriber_id == person.id)
+            .order_by(ConsentEvent.id)
+        ).all()
+        assert kinds == ["subscribe", "confirm"]
+
+    mailing.post(path, data={"csrf_token": csrf_of(page.text)})  # confirming twice adds nothing
+    with db.transaction(web_settings.database) as session:
+        assert len(session.scalars(select(ConsentEvent)).all()) == 2
+
+
+def test_english_form_sends_an_english_mail(
+    mailing: TestClient, smtp_sink: SmtpSink, people: dict[str, int]
+) -> None:
+    ask(mailing, "reader@example.org", [people["towns"]], lang="en")
+    parsed = smtp_sink.wait_for(1)[0].parsed()
+    assert parsed["Subject"] == "Confirm your subscription"
+
+
+def test_form_errors_are_shown_and_nothing_is_sent(
+    mailing: TestClient, smtp_sink: SmtpSink, people: dict[str, int]
+) -> None:
+    assert ask(mailing, "ne adresas", [people["towns"]]).status_code == 400
+    assert ask(mailing, "ok@example.org", []).status_code == 400
+    no_consent = ask(mailing, "ok@example.org", [people["towns"]], consent=False)
+    assert no_consent.status_code == 400
+    assert "Reikia jūsų sutikimo." in no_consent.text
+    assert smtp_sink.received == []
+
+
+def test_repeated_requests_do_not_flood_a_mailbox(
+    mailing: TestClient, smtp_sink: SmtpSink, people: dict[str, int]
+) -> None:
+    first = ask(mailing, "ona@savivaldybe.example", [people["libraries"]])
+    second = ask(mailing, "ONA@savivaldybe.example", [people["libraries"]])
+    assert first.text == second.text
+    smtp_sink.wait_for(1)
+    assert len(smtp_sink.received) == 1
+
+
+def test_confirmation_brings_back_someone_who_unsubscribed(
+    mailing: TestClient, web_settings: Settings, smtp_sink: SmtpSink, people: dict[str, int]
+) -> None:
+    with db.transaction(web_settings.database) as session:
+        subscribers.unsubscribe(session, web_settings.key(), people["jonas"], None, "test")
+    ask(mailing, "jonas@savivaldybe.example", [people["towns"]])
+    path = confirmation_link(smtp_sink).removeprefix(web_settings.base_url)
+    page = mailing.get(path)
+    mailing.post(path, data={"csrf_token": csrf_of(page.text)})
+    with db.transaction(web_settings.database) as session:
+        assert session.get(Subscriber, people["jonas"]).status == "active"
+        assert session.scalars(select(Suppression)).all() == []
+
+
+def test_a_bounced_address_gets_no_mail(
+    mailing: TestClient, web_settings: Settings, smtp_sink: SmtpSink, people: dict[str, int]
+) -> None:
+    with db.transaction(web_settings.database) as session:
+        subscribers.record_bounce(
+            session, web_settings.key(), people["rasa"], 1, "550 no such user"
+        )
+    answer = ask(mailing, "rasa@biblioteka.example", [people["libraries"]])
+    assert answer.status_code == 200
+    assert "patvirtinimo nuoroda" in answer.text
+    assert smtp_sink.received == []
+
+
+def test_a_bad_confirmation_link_is_refused(mailing: TestClient, web_settings: Settings) -> None:
+    before = snapshot(web_settings.database)
+    assert mailing.get("/confirm/sugadinta-nuoroda").status_code == 404
+    page = mailing.get("/subscribe")
+    assert (
+        mailing.post(
+            "/confirm/sugadinta-nuoroda", data={"csrf_token": csrf_of(page.text)}
+        ).status_code
+        == 404
+    )
+    assert snapshot(web_settings.database) == before
