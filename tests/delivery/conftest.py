@@ -1,16 +1,15 @@
-"""Fixtures for the delivery tests: RSA keys and certificates made here, a stand-in issue."""
+"""Fixtures for the delivery tests: RSA keys and certificates made here, a compiled issue."""
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from newsletter.render import CompiledIssue
+from newsletter.render_slots import slot
 from tests.support.services import unavailable
 
 
@@ -41,26 +40,14 @@ def certificate(rsa_key: Path) -> Path:
     return path
 
 
-@dataclass(frozen=True)
-class StandInIssue:
-    """The attributes and ``personalise`` of ``render.CompiledIssue``, ``{{name}}`` placeholders."""
-
-    slug: str = "2026-01-sausis"
-    subject: str = "Sausio naujienos"
-    preheader: str = ""
-    lang: str = "lt"
-    html: str = '<p>Sveiki, {{name}}!</p><p><a href="{{unsubscribe_url}}">Atsisakyti</a></p>'
-    text: str = "Sveiki, {{name}}!\nAtsisakyti: {{unsubscribe_url}}\n"
-
-    def personalise(self, values: Mapping[str, str]) -> tuple[str, str]:
-        """Fill ``{{key}}`` placeholders (values are not escaped: tests pass plain text)."""
-
-        def fill(template: str) -> str:
-            return re.sub(r"\{\{(\w+)\}\}", lambda m: values.get(m.group(1), ""), template)
-
-        return fill(self.html), fill(self.text)
-
-
-def compiled_issue(**fields: str) -> StandInIssue:
-    """An issue ready to personalise, with some fields changed."""
-    return StandInIssue(**fields)
+def compiled_issue(**fields: str) -> CompiledIssue:
+    """A compiled issue (as stored on a campaign) with some fields changed."""
+    stored = {
+        "slug": "2026-01-sausis",
+        "subject": "Sausio naujienos",
+        "lang": "lt",
+        "html": f'<p>Sveiki, {slot("name")}!</p><p><a href="{slot("unsubscribe_url")}">'
+        "Atsisakyti</a></p>",
+        "text": f"Sveiki, {slot('name')}!\nAtsisakyti: {slot('unsubscribe_url')}\n",
+    }
+    return CompiledIssue.from_dict({**stored, **fields})

@@ -11,6 +11,7 @@ import pytest
 
 from newsletter.errors import PermanentDeliveryError
 from newsletter.message import MessageFactory, Recipient, message_id
+from newsletter.render_slots import slot
 from newsletter.settings import Settings
 from newsletter.transport import SmtpTransport
 from tests.delivery.conftest import compiled_issue
@@ -164,8 +165,8 @@ def test_every_line_is_short_and_ends_in_crlf(settings: Settings) -> None:
 
 def test_the_parts_carry_the_personalised_issue(settings: Settings) -> None:
     issue = compiled_issue(
-        html="<p>Sveiki, {{name}} iš {{municipality}}!</p>\n<p>ąčęėįšųūž</p>\r\n.\n",
-        text="Sveiki, {{name}}!\n.\nAtsisakyti: {{unsubscribe_url}}",
+        html=f"<p>Sveiki, {slot('name')} iš {slot('municipality')}!</p>\n<p>ąčęėįšųūž</p>\r\n.\n",
+        text=f"Sveiki, {slot('name')}!\n.\nAtsisakyti: {slot('unsubscribe_url')}",
     )
     built = MessageFactory(issue, settings, campaign_id=7, list_id_header="savivaldybes")
     _, raw = built.build(JONAS)
