@@ -4,22 +4,22 @@ Every transport has three methods (``open``, ``send``, ``close``) and ``send`` r
 the delivery errors of ``newsletter.errors``, so the sender never sees smtplib. The errors
 of smtplib, socket and ssl are translated in exactly one place, ``delivery_error``:
 
-======================================================  ==============================
-failure                                                 raised
-======================================================  ==============================
-any 4xx reply (greeting, EHLO, AUTH, MAIL, RCPT, DATA)  TransientDeliveryError
-5xx to RCPT (``SMTPRecipientsRefused``)                 PermanentDeliveryError
-5xx to DATA or to the message (``SMTPDataError``)       PermanentDeliveryError
-5xx to MAIL FROM (``SMTPSenderRefused``)                DeliveryConfigError
-5xx to AUTH (``SMTPAuthenticationError``)               DeliveryConfigError
-5xx to EHLO/HELO, STARTTLS, or as greeting              DeliveryConfigError
-server lacks STARTTLS or AUTH (``SMTPNotSupportedError``)  DeliveryConfigError
-certificate not trusted (``ssl.SSLCertVerificationError``) DeliveryConfigError
-other TLS failure (``ssl.SSLError``)                    TransientDeliveryError
-disconnect, refused, reset, timeout, DNS (``OSError``)  TransientDeliveryError
-any other ``SMTPException`` or unreadable reply         TransientDeliveryError
-anything but a 4xx/5xx reply once the data was sent     UncertainDeliveryError
-======================================================  ==============================
+==========================================================  =========================
+failure                                                     raised
+==========================================================  =========================
+any 4xx reply (greeting, EHLO, AUTH, MAIL, RCPT, DATA)      TransientDeliveryError
+5xx to RCPT TO (``SMTPRecipientsRefused``)                  PermanentDeliveryError
+5xx to DATA or to the message (``SMTPDataError``)           PermanentDeliveryError
+5xx to MAIL FROM (``SMTPSenderRefused``)                    DeliveryConfigError
+5xx to AUTH (``SMTPAuthenticationError``)                   DeliveryConfigError
+5xx to EHLO/HELO, to STARTTLS, or as the greeting           DeliveryConfigError
+STARTTLS or AUTH not offered (``SMTPNotSupportedError``)    DeliveryConfigError
+certificate not trusted (``ssl.SSLCertVerificationError``)  DeliveryConfigError
+any other TLS failure (``ssl.SSLError``)                    TransientDeliveryError
+disconnect, refused, reset, timeout, DNS (``OSError``)      TransientDeliveryError
+any other ``SMTPException``, an unreadable reply            TransientDeliveryError
+no 4xx/5xx final reply once the message data was sent       UncertainDeliveryError
+==========================================================  =========================
 
 A 5xx that is about our own setup (login, sender, TLS) would fail every recipient alike:
 ``DeliveryConfigError`` is transient (never a bounce, so nobody is suppressed for it) and
