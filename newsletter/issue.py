@@ -61,7 +61,11 @@ class IssueSource:
 
 def compile_file(path: Path, settings: Settings) -> CompiledIssue:
     """Read the issue, the sponsor registry and the templates; compile once. Raises IssueError."""
-    source = read_issue(path)
+    return compile_source(read_issue(path), settings)
+
+
+def compile_source(source: IssueSource, settings: Settings) -> CompiledIssue:
+    """Compile an issue already read by ``read_issue``. Raises IssueError."""
     return compile_issue(
         document(source, settings), load_templates(settings, source), branding(settings)
     )

@@ -1,0 +1,63 @@
+"""Commands about issues: ``render`` an issue to files and ``lint`` it before sending."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from newsletter.cli import Context, console, pass_context
+from newsletter.issue import compile_file
+from newsletter.lint import lint_file
+from newsletter.render import sample_values
+
+
+def register(group: click.Group) -> None:
+    """Attach ``render`` and ``lint`` to the command group."""
+    group.add_command(render_command)
+    group.add_command(lint_command)
+
+
+@click.command("render")
+@click.argument("issues", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("out"),
+    show_default=True,
+    help="Folder for <slug>.html and <slug>.txt.",
+)
+@pass_context
+def render_command(ctx: Context, issues: tuple[Path, ...], out_dir: Path) -> None:
+    """Render ISSUE.md to HTML and text, filled in for a sample recipient, and print the paths."""
+    settings = ctx.settings
+    for path in issues:
+        compiled = compile_file(path, settings)
+        html, text = compiled.personalise(sample_values(settings.base_url, compiled.lang))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        html_path = out_dir / f"{compiled.slug}.html"
+        text_path = out_dir / f"{compiled.slug}.txt"
+        html_path.write_text(html, encoding="utf-8")
+        text_path.write_text(text, encoding="utf-8")
+        console.print(str(html_path), soft_wrap=True)
+        console.print(str(text_path), soft_wrap=True)
+
+
+@click.command("lint")
+@click.argument("issues", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as a JSON list.")
+@pass_context
+def lint_command(ctx: Context, issues: tuple[Path, ...], as_json: bool) -> int:
+    """Check ISSUE.md before sending; exit 1 when there is an error.
+
+    Prints one line per finding: `error|warning <file>:<line>: <message>`.
+    """
+    findings = [finding for path in issues for finding in lint_file(path, ctx.settings)]
+    if as_json:
+        click.echo(json.dumps([f.to_dict() for f in findings], ensure_ascii=False, indent=2))
+    else:
+        for finding in findings:
+            click.echo(str(finding))
+    return 1 if any(f.severity == "error" for f in findings) else 0
