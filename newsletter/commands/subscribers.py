@@ -112,7 +112,8 @@ def _print_report(report: ImportReport) -> None:
     created = " (new list)" if report.list_created else ""
     console.print(
         f"{escape(str(report.path))} → list [bold]{report.slug}[/]{created} ({file_kind}), "
-        f"{report.rows} rows"
+        f"{report.rows} rows",
+        soft_wrap=True,
     )
     table = Table(show_header=False, box=None, padding=(0, 2))
     table.add_row("added", str(report.added))
@@ -168,7 +169,8 @@ def erase_command(ctx: Context, email: str, yes: bool) -> None:
     what = "subscriber data deleted" if held else "no subscriber data was held"
     console.print(
         f"erased {escape(address)}: {what}, {rows} sent-mail rows anonymised, "
-        f"{files} outbox files removed; the address stays suppressed"
+        f"{files} outbox files removed; the address stays suppressed",
+        soft_wrap=True,
     )
     if not compacted:
         err_console.print(
@@ -192,7 +194,7 @@ def unsubscribe_command(ctx: Context, email: str, slug: str | None) -> None:
         changed = unsubscribe(session, settings.key(), subscriber.id, list_id, "command line")
     scope = f"list {slug}" if slug else "all lists"
     state = "unsubscribed from" if changed else "was already unsubscribed from"
-    console.print(f"{escape(subscriber.email)} {state} {scope}")
+    console.print(f"{escape(subscriber.email)} {state} {scope}", soft_wrap=True)
 
 
 @click.command("lists")
