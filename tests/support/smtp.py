@@ -60,10 +60,9 @@ class SinkHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         with self.lock:
             action = self.script.popleft() if self.script else "250"
-        if action == "slow":
-            await asyncio.sleep(self.slow_seconds)
-            action = "250"
-        if action == "250":
+        if action in ("250", "slow"):
+            # A slow server has already queued the message when its reply is late: keep
+            # it first, so a client that times out meanwhile still left a delivered copy.
             with self.lock:
                 self.received.append(
                     Received(
@@ -72,6 +71,8 @@ class SinkHandler:
                         bytes(envelope.original_content or envelope.content),
                     )
                 )
+            if action == "slow":
+                await asyncio.sleep(self.slow_seconds)
             return "250 2.0.0 OK queued"
         replies = {
             "421": "421 4.3.2 Service not available, closing channel",
