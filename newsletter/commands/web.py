@@ -7,10 +7,6 @@ import click
 from newsletter import db, users
 from newsletter.cli import Context, console, pass_context
 
-# Seconds to wait for open connections (a preview's event stream never ends by itself)
-# before stopping; longer only delays Ctrl-C.
-GRACEFUL_SHUTDOWN_SECONDS = 2
-
 
 @click.command("web")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -24,23 +20,14 @@ GRACEFUL_SHUTDOWN_SECONDS = 2
 @pass_context
 def web_command(ctx: Context, host: str, port: int, reload_watch: bool) -> None:
     """Serve the editors' preview and dashboard and the public subscriber pages."""
-    import uvicorn  # only this command needs the server
-
     from newsletter.web import create_app
-    from newsletter.web.logs import log_config
+    from newsletter.web.server import web_server
 
     settings = ctx.settings
     db.migrate(settings.database)
     app = create_app(settings, watch=reload_watch)
     console.print(f"Serving on http://{host}:{port}/ (public address {settings.base_url})")
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_config=log_config(),
-        proxy_headers=True,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-    )
+    web_server(app, host, port).run()
 
 
 @click.group("users")

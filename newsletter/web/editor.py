@@ -19,7 +19,7 @@ from newsletter.errors import NotFoundError
 from newsletter.models import Subscriber
 from newsletter.render import CompiledIssue
 from newsletter.settings import Settings
-from newsletter.web import issues, personal
+from newsletter.web import personal
 from newsletter.web.auth import editor_only
 from newsletter.web.email_view import email_response
 from newsletter.web.preview import PreviewHub, PreviewState
@@ -62,7 +62,7 @@ async def issues_list(request: Request) -> Response:
             {
                 "slug": slug,
                 "subject": state.compiled.subject if state.compiled else "",
-                "date": issues.issue_date(hub.issue_path(slug)),
+                "date": state.compiled.date if state.compiled else "",
                 "error": state.error,
                 "findings": len(state.findings),
             }
@@ -165,6 +165,8 @@ async def events(request: Request) -> Response:
                 except TimeoutError:
                     yield ": keepalive\n\n"
                     continue
+                if current is None:
+                    return  # the server is stopping; the page reconnects to the next one
                 yield f"event: render\ndata: {_event_data(current)}\n\n"
         finally:
             hub.forget(state.slug, queue)

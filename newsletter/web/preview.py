@@ -62,8 +62,9 @@ class PreviewHub:
         self.watch = watch
         self._states: dict[str, PreviewState] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._listeners: dict[str, set[asyncio.Queue[PreviewState]]] = {}
+        self._listeners: dict[str, set[asyncio.Queue[PreviewState | None]]] = {}
         self.watching = False
+        self.closed = False
 
     # Issues on disk ----------------------------------------------------------------------
 
@@ -131,15 +132,24 @@ class PreviewHub:
 
     # Live reload -------------------------------------------------------------------------
 
-    def listen(self, slug: str) -> asyncio.Queue[PreviewState]:
-        """Return a queue that receives the state of ``slug`` after each change."""
-        queue: asyncio.Queue[PreviewState] = asyncio.Queue(maxsize=16)
+    def listen(self, slug: str) -> asyncio.Queue[PreviewState | None]:
+        """Return a queue that receives the state of ``slug`` after each change (None: stop)."""
+        queue: asyncio.Queue[PreviewState | None] = asyncio.Queue(maxsize=16)
         self._listeners.setdefault(slug, set()).add(queue)
+        if self.closed:
+            queue.put_nowait(None)
         return queue
 
-    def forget(self, slug: str, queue: asyncio.Queue[PreviewState]) -> None:
+    def forget(self, slug: str, queue: asyncio.Queue[PreviewState | None]) -> None:
         """Stop sending changes of ``slug`` to ``queue``."""
         self._listeners.get(slug, set()).discard(queue)
+
+    def close(self) -> None:
+        """Tell every listener to stop (the server is shutting down)."""
+        self.closed = True
+        for queues in self._listeners.values():
+            for queue in list(queues):
+                _put_newest(queue, None)
 
     async def notify_changed(self) -> None:
         """Recompile every issue someone is watching and send new versions to its listeners."""
@@ -155,10 +165,7 @@ class PreviewHub:
             if state.version == old_version:
                 continue
             for queue in list(queues):
-                if queue.full():
-                    with suppress(asyncio.QueueEmpty):
-                        queue.get_nowait()  # a slow page only needs the newest version
-                queue.put_nowait(state)
+                _put_newest(queue, state)
 
     def watched_paths(self) -> list[Path]:
         """Folders to watch recursively: the issues and the email templates."""
@@ -207,3 +214,11 @@ class PreviewHub:
             await self._watch(paths, stop, recursive=recursive)
         except OSError as exc:  # e.g. inotify watch limit reached: previews still work on reload
             log.warning("live reload is off: cannot watch %s: %s", paths, exc)
+
+
+def _put_newest(queue: asyncio.Queue[PreviewState | None], item: PreviewState | None) -> None:
+    """Put ``item``, dropping the oldest entry when full: a slow page needs only the newest."""
+    if queue.full():
+        with suppress(asyncio.QueueEmpty):
+            queue.get_nowait()
+    queue.put_nowait(item)
