@@ -249,8 +249,11 @@ class _Checker:
         hrefs = [(a.get("href") or "").strip() for a in root.iter("a")]
         if slot("unsubscribe_url") not in hrefs or slot("unsubscribe_url") not in compiled.text:
             self.error(1, "no unsubscribe link: the template must link to the unsubscribe URL")
+        reported = {finding.message for finding in self.findings}
         for name in sorted(compiled.slot_names - set(PLACEHOLDERS)):
-            self.error(1, f"unresolved placeholder {slot(name)!r}")
+            message = f"unresolved placeholder {slot(name)!r}"
+            if message not in reported:  # else already found at its line in the body
+                self.error(1, message)
         for element in root.iter("a", "img"):
             url = (element.get("href" if element.tag == "a" else "src") or "").strip()
             if url in self.body_urls:

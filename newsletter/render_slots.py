@@ -34,7 +34,9 @@ URL_ATTRIBUTES = frozenset({"href", "src", "background", "action", "cite", "post
 SAFE_SCHEMES = frozenset({"", "http", "https", "mailto", "tel"})
 # Everything RFC 3986 allows in a URL stays as it is, including existing %XX escapes.
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~-._"
-_ATTRIBUTE_BEFORE = re.compile(r"([A-Za-z_:][-A-Za-z0-9_:.]*)\s*=\s*[\"']?[^\"'=<>]*$")
+_ATTRIBUTE_BEFORE = re.compile(
+    r"([A-Za-z_:][-A-Za-z0-9_:.]*)\s*=\s*(?:\"[^\"]*|'[^']*|[^\s\"'=<>`]*)$"
+)
 
 LITERAL, SLOT, IF_SET, END_IF = 0, 1, 2, 3
 
@@ -74,20 +76,43 @@ def escape_url(value: str) -> str:
     return html.escape(quote(value, safe=_URL_SAFE), quote=True)
 
 
+def escape_url_part(value: str) -> str:
+    """Escape a value placed inside a longer URL (e.g. a query value): encode it all."""
+    return html.escape(quote(value, safe=""), quote=True)
+
+
 def keep(value: str) -> str:
     """Return a value unchanged (the plain-text part)."""
     return value
 
 
-def html_escape_for(document: str, position: int) -> Escape:
-    """Choose how to escape a value placed at ``position`` of an HTML document."""
-    tag_start = document.rfind("<", 0, position)
-    if tag_start <= document.rfind(">", 0, position):
+def encode_url_part(value: str) -> str:
+    """Percent-encode a value placed inside a longer URL of the plain-text part."""
+    return quote(value, safe="")
+
+
+def text_escape_for(document: str, start: int) -> Escape:
+    """Values go into plain text as they are, except inside a URL written there."""
+    word_start = max(document.rfind(" ", 0, start), document.rfind("\n", 0, start)) + 1
+    prefix = document[word_start:start]
+    return encode_url_part if "://" in prefix or prefix.startswith("mailto:") else keep
+
+
+def html_escape_for(document: str, start: int, end: int) -> Escape:
+    """Choose how to escape a value that replaces ``document[start:end]``.
+
+    In text or an ordinary attribute: HTML escaping. As the whole value of a URL
+    attribute: a URL, percent-encoded where needed, refused if it could run code. Inside
+    a longer URL (``?name=…``): every reserved character percent-encoded.
+    """
+    tag_start = document.rfind("<", 0, start)
+    if tag_start <= document.rfind(">", 0, start):
         return escape_text
-    attribute = _ATTRIBUTE_BEFORE.search(document, tag_start, position)
-    if attribute and attribute.group(1).lower() in URL_ATTRIBUTES:
-        return escape_url
-    return escape_text
+    attribute = _ATTRIBUTE_BEFORE.search(document, tag_start, start)
+    if not attribute or attribute.group(1).lower() not in URL_ATTRIBUTES:
+        return escape_text
+    whole = document[start - 1 : start] in ('"', "'") and document[end : end + 1] in ('"', "'")
+    return escape_url if whole else escape_url_part
 
 
 @dataclass(frozen=True)
@@ -100,15 +125,15 @@ class FillPlan:
     @classmethod
     def for_html(cls, document: str) -> FillPlan:
         """Split an HTML document; each slot escapes for the context it sits in."""
-        return cls._split(document, lambda position: html_escape_for(document, position))
+        return cls._split(document, lambda start, end: html_escape_for(document, start, end))
 
     @classmethod
     def for_text(cls, document: str) -> FillPlan:
-        """Split a plain-text document; values go in as they are."""
-        return cls._split(document, lambda _position: keep)
+        """Split a plain-text document; values go in as they are, except inside URLs."""
+        return cls._split(document, lambda start, _end: text_escape_for(document, start))
 
     @classmethod
-    def _split(cls, document: str, escape_at: Callable[[int], Escape]) -> FillPlan:
+    def _split(cls, document: str, escape_at: Callable[[int, int], Escape]) -> FillPlan:
         ops: list[Op] = []
         names: set[str] = set()
         start = 0
@@ -118,7 +143,7 @@ class FillPlan:
             kind, name = match.group(1), match.group(2)
             names.add(name)
             if kind == "PH":
-                ops.append((SLOT, name, escape_at(match.start())))
+                ops.append((SLOT, name, escape_at(match.start(), match.end())))
             else:
                 ops.append((IF_SET if kind == "IF" else END_IF, name, None))
             start = match.end()
