@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from newsletter.db import transaction
@@ -180,7 +180,16 @@ def _record(session: Session, held: Claim, **values: object) -> bool:
 
 
 def mark_sent(session: Session, held: Claim, message_id: str, reply: str) -> bool:
-    """Record that the server accepted the message."""
+    """Record that the server accepted the message.
+
+    ``last_error`` stays as the log of why earlier attempts did not succeed, except the
+    worker-lost note the reconciler wrote after this very attempt's lease ran out.
+    """
+    values: dict[str, object] = {}
+    if not held.uncertain_before:
+        values["last_error"] = case(
+            (table.c.last_error == WORKER_LOST, ""), else_=table.c.last_error
+        )
     return _record(
         session,
         held,
@@ -190,7 +199,7 @@ def mark_sent(session: Session, held: Claim, message_id: str, reply: str) -> boo
         smtp_code=_code_of(reply),
         smtp_reply=reply[:1000],
         sent_at=utcnow(),
-        last_error=WORKER_LOST if held.uncertain_before else "",
+        **values,
     )
 
 

@@ -25,9 +25,9 @@ from typing import Any
 
 from celery import Celery
 
-from newsletter import campaign
+from newsletter import campaign, outbox
 from newsletter.errors import ConfigError, DeliveryConfigError, TransientDeliveryError
-from newsletter.sender import sender_for
+from newsletter.sender import Outcome, sender_for
 from newsletter.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -86,20 +86,27 @@ def _register_tasks(app: Celery, settings: Settings) -> None:
 
     @app.task(name=SEND_TASK)
     def send_rows(campaign_id: int, row_ids: list[int]) -> int:
-        """Send these outbox rows of one campaign; hand on what the time budget left."""
+        """Send these outbox rows of one campaign; return how many this task sent."""
+        sent = 0
+
+        def count(outcome: Outcome) -> None:
+            nonlocal sent
+            sent += outcome.state == outbox.SENT
+
+        sender = sender_for(settings)
         try:
-            left = sender_for(settings).send_rows(row_ids, budget_seconds=BATCH_BUDGET_SECONDS)
+            left = sender.send_rows(row_ids, budget_seconds=BATCH_BUDGET_SECONDS, on_outcome=count)
         except DeliveryConfigError as exc:
             log.error("campaign %s paused: %s", campaign_id, exc)
-            return 0
+            return sent
         except TransientDeliveryError as exc:
             # The rate limiter cannot reach Redis: the rows stay queued in the database
             # and the reconciler hands them out again once Redis is back.
             log.warning("campaign %s: batch left for later: %s", campaign_id, exc)
-            return 0
+            return sent
         if left:
             CeleryBroker(app).publish(campaign_id, left)
-        return len(row_ids) - len(left)
+        return sent
 
     @app.task(name=TICK_TASK)
     def tick() -> dict[str, int]:

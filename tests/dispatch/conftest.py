@@ -7,41 +7,31 @@ from pathlib import Path
 
 import pytest
 
-try:  # TEMPORARY until newsletter.render is committed
-    import newsletter.render
-except ModuleNotFoundError:
-    import sys
-
-    from tests.dispatch import _standin_render
-
-    sys.modules["newsletter.render"] = _standin_render
-
+from newsletter.issue import compile_file
 from newsletter.render import CompiledIssue
-from newsletter.settings import Settings
-from tests.dispatch.support import Worker, worker_env
+from newsletter.settings import Secret, Settings
+from tests.conftest import ROOT
+from tests.dispatch.support import Worker, keeping_sink, worker_env
+from tests.support.smtp import SmtpSink
 
+ISSUE = "2026-11-partnerystes-iniciatyvos.md"
 # Short enough that lease expiry and retries happen within a test, long enough (the
 # settings allow 5 s at least) that a healthy send never outlives its lease.
 FAST = {"lease_seconds": 5, "tick_seconds": 0.3, "retry_seconds": 0.3}
 
 
-@pytest.fixture
-def issue() -> CompiledIssue:
-    """A small compiled issue with a Lithuanian subject and every placeholder."""
-    html = (
-        "<html><body><p>Sveiki, {{name}} ({{municipality}})!</p>"
-        '<p><a href="{{unsubscribe_url}}">Atsisakyti</a> · <a href="{{view_url}}">Naršyklėje</a></p>'
-        "</body></html>"
+@pytest.fixture(scope="session")
+def issue(tmp_path_factory: pytest.TempPathFactory) -> CompiledIssue:
+    """The repository's November issue, compiled once by the real pipeline (about 1 s)."""
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("compile"),
+        issues_dir=ROOT / "issues",
+        templates_dir=ROOT / "templates" / "email",
+        sponsors_file=ROOT / "sponsors.yaml",
+        base_url="https://naujienos.bibliotekos-pazangai.example",
+        secret_key=Secret("test-secret-key-0123456789abcdef"),
     )
-    text = "Sveiki, {{name}}!\n\nAtsisakyti: {{unsubscribe_url}}\n"
-    return CompiledIssue(
-        slug="2026-11-bibliotekos",
-        subject="Bibliotekos pažangai: lapkričio naujienos – ąčęėįšųūž",
-        preheader="Kas nauja savivaldybių bibliotekose",
-        lang="lt",
-        html=html,
-        text=text,
-    )
+    return compile_file(ROOT / "issues" / ISSUE, settings)
 
 
 @pytest.fixture
@@ -88,3 +78,10 @@ def start_worker(tmp_path: Path) -> Iterator[WorkerFactory]:
     finally:
         for worker in started:
             worker.stop()
+
+
+@pytest.fixture
+def patient_sink() -> Iterator[SmtpSink]:
+    """A real SMTP sink whose ``slow`` reply keeps the message though the client left."""
+    with keeping_sink() as sink:
+        yield sink

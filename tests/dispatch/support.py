@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,7 +19,7 @@ from newsletter import campaign
 from newsletter.db import transaction
 from newsletter.models import MailingList, Membership, OutboxRow, Subscriber
 from newsletter.settings import Settings
-from tests.support.smtp import Received
+from tests.support.smtp import Received, SinkHandler, SmtpSink
 
 CELERY = Path(sys.executable).with_name("celery")
 
@@ -168,10 +170,8 @@ class Worker:
         """``kill -9`` the whole process group: main process, pool child and beat."""
         if self.process is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.process.wait(timeout=10)
         self.process = None
 
@@ -190,3 +190,36 @@ def outcome_summary(url: str, campaign_id: int) -> str:
     found = states(url, campaign_id)
     return ", ".join(f"{state} {number}" for state, number in sorted(found.items()))
 
+
+class KeepingHandler(SinkHandler):
+    """A sink handler whose ``slow`` keeps the message even if the client hangs up.
+
+    That is what a real server does once the data and its final dot arrived: the message
+    is queued, and only the reply is late (RFC 1047). aiosmtpd cancels a handler whose
+    client disconnected, so the shared sink would drop such a message instead.
+    """
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        with self.lock:
+            slow = bool(self.script) and self.script[0] == "slow"
+            if slow:
+                self.script.popleft()
+                self.received.append(
+                    Received(
+                        envelope.mail_from,  # type: ignore[attr-defined]
+                        list(envelope.rcpt_tos),  # type: ignore[attr-defined]
+                        bytes(envelope.original_content or envelope.content),  # type: ignore[attr-defined]
+                    )
+                )
+        if not slow:
+            return await super().handle_DATA(server, session, envelope)  # type: ignore[arg-type]
+        await asyncio.sleep(self.slow_seconds)
+        return "250 2.0.0 OK queued"
+
+
+def keeping_sink() -> SmtpSink:
+    """An ``SmtpSink`` (not yet started) with the ``KeepingHandler``."""
+    sink = SmtpSink()
+    sink.handler = KeepingHandler()
+    sink.controller.handler = sink.handler
+    return sink

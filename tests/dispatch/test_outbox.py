@@ -113,7 +113,9 @@ def test_a_result_is_fenced_by_its_attempt(fast: Settings, issue: CompiledIssue)
     assert row.uncertain_before and row.last_error == outbox.WORKER_LOST
 
 
-def test_a_late_result_stands_when_nobody_claimed_again(fast: Settings, issue: CompiledIssue) -> None:
+def test_a_late_result_stands_when_nobody_claimed_again(
+    fast: Settings, issue: CompiledIssue
+) -> None:
     campaign_id = _campaign(fast, issue, 1)
     (row,) = rows(fast.database, campaign_id)
     held = _claim(fast, row.id)

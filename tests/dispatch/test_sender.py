@@ -1,0 +1,176 @@
+"""Sending rows in this process, against the memory transport: each outcome lands in the row."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+
+import pytest
+from sqlalchemy import select
+
+from newsletter import campaign, outbox
+from newsletter.db import transaction
+from newsletter.embedded import run_campaign
+from newsletter.errors import (
+    DeliveryConfigError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    UncertainDeliveryError,
+)
+from newsletter.message import message_id
+from newsletter.models import Campaign, Subscriber, Suppression
+from newsletter.render import CompiledIssue
+from newsletter.sender import Sender
+from newsletter.settings import Settings
+from newsletter.subscribers import unsubscribe
+from newsletter.transport import MemoryTransport
+from tests.dispatch.support import add_people, rows, states
+
+
+def _start(settings: Settings, issue: CompiledIssue, people: int) -> int:
+    add_people(settings.database, people)
+    return campaign.create(settings, issue, ["savivaldybes"], {}).campaign_id
+
+
+def _run(settings: Settings, campaign_id: int, transport: MemoryTransport) -> campaign.Progress:
+    sender = Sender(settings, transport=transport)
+    return run_campaign(settings, campaign_id, sender=sender)
+
+
+def test_every_recipient_gets_one_personal_message(fast: Settings, issue: CompiledIssue) -> None:
+    campaign_id = _start(fast, issue, 25)
+    transport = MemoryTransport()
+    finished = _run(fast, campaign_id, transport)
+    assert finished.status == "done" and finished.counts["sent"] == 25
+    addresses = [recipient for _, recipient, _ in transport.sent]
+    assert sorted(addresses) == sorted(row.email for row in rows(fast.database, campaign_id))
+    key, domain = fast.key(), fast.from_address.rpartition("@")[2]
+    for row in rows(fast.database, campaign_id):
+        assert row.message_id == message_id(key, campaign_id, row.email, domain)
+        assert (row.attempts, row.smtp_code, row.uncertain_before) == (1, 250, False)
+    parsed = message_from_bytes(transport.sent[0][2], policy=policy.default)
+    assert parsed["Subject"] == issue.subject
+    assert "Vardenis Pavardenis" in parsed.get_body(("plain",)).get_content()
+    assert parsed["List-Unsubscribe"].startswith(f"<{fast.base_url}/u/")
+
+
+def test_a_temporary_refusal_is_retried_later(fast: Settings, issue: CompiledIssue) -> None:
+    campaign_id = _start(fast, issue, 3)
+    transport = MemoryTransport()
+    transport.fail_next(
+        TransientDeliveryError("SMTP 451 try later", smtp_code=451, smtp_reply="try later")
+    )
+    finished = _run(fast, campaign_id, transport)
+    assert finished.counts["sent"] == 3 and len(transport.sent) == 3
+    first = rows(fast.database, campaign_id)[0]
+    assert first.attempts == 2 and first.state == "sent" and not first.uncertain_before
+
+
+def test_a_permanent_refusal_fails_once_and_counts_a_bounce(
+    fast: Settings, issue: CompiledIssue
+) -> None:
+    campaign_id = _start(fast, issue, 2)
+    transport = MemoryTransport()
+    transport.fail_next(PermanentDeliveryError("SMTP 550 no such user", smtp_code=550))
+    finished = _run(fast, campaign_id, transport)
+    assert finished.counts["failed"] == 1 and finished.counts["sent"] == 1
+    failed = next(row for row in rows(fast.database, campaign_id) if row.state == "failed")
+    assert failed.attempts == 1 and failed.smtp_code == 550
+    with transaction(fast.database) as session:
+        person = session.get(Subscriber, failed.subscriber_id)
+        assert person is not None and (person.status, person.bounce_count) == ("bounced", 1)
+        assert session.execute(select(Suppression.reason)).scalars().all() == ["bounced"]
+
+
+def test_an_unknown_outcome_is_retried_once_and_reported(
+    fast: Settings, issue: CompiledIssue
+) -> None:
+    campaign_id = _start(fast, issue, 2)
+    transport = MemoryTransport()
+    transport.fail_next(UncertainDeliveryError("no reply after the message was sent"))
+    finished = _run(fast, campaign_id, transport)  # waits out the 5 s lease, then retries
+    assert finished.status == "done" and finished.counts["possible_duplicates"] == 1
+    first = rows(fast.database, campaign_id)[0]
+    assert (first.state, first.attempts, first.uncertain_before) == ("sent", 2, True)
+    copies = [data for _, address, data in transport.sent if address == first.email]
+    ids = {str(message_from_bytes(data, policy=policy.default)["Message-ID"]) for data in copies}
+    assert len(copies) == 2 and ids == {first.message_id}, "both copies share the Message-ID"
+    outcomes = {line.email: line.outcome for line in campaign.report(fast, campaign_id)}
+    assert outcomes[first.email] == "uncertain (possible duplicate)"
+
+
+def test_an_unsubscribe_during_the_campaign_is_honoured(
+    fast: Settings, issue: CompiledIssue
+) -> None:
+    campaign_id = _start(fast, issue, 10)
+    last = rows(fast.database, campaign_id)[-1]
+
+    class UnsubscribesMidway(MemoryTransport):
+        def send(self, mail_from: str, recipient: str, data: bytes) -> str:
+            if len(self.sent) == 3:
+                with transaction(fast.database) as session:
+                    unsubscribe(session, fast.key(), last.subscriber_id, None, "test")
+            return super().send(mail_from, recipient, data)
+
+    transport = UnsubscribesMidway()
+    finished = _run(fast, campaign_id, transport)
+    assert finished.counts["sent"] == 9 and finished.counts["suppressed"] == 1
+    assert last.email not in {recipient for _, recipient, _ in transport.sent}
+    assert rows(fast.database, campaign_id)[-1].state == "suppressed"
+
+
+def test_a_refused_login_pauses_the_campaign(fast: Settings, issue: CompiledIssue) -> None:
+    campaign_id = _start(fast, issue, 3)
+    transport = MemoryTransport()
+    transport.fail_next(DeliveryConfigError("the mail server refuses our login (AUTH): 535"))
+    with pytest.raises(DeliveryConfigError):
+        _run(fast, campaign_id, transport)
+    now = campaign.progress(fast, campaign_id)
+    assert now.status == "paused" and "535" in now.status_reason
+    assert now.counts["queued"] == 3 and transport.sent == []
+    campaign.resume(fast, campaign_id)
+    assert _run(fast, campaign_id, transport).counts["sent"] == 3
+
+
+def test_a_value_that_cannot_go_in_a_header_fails_without_a_bounce(
+    fast: Settings, issue: CompiledIssue
+) -> None:
+    add_people(fast.database, 1)
+    with transaction(fast.database) as session:
+        person = session.execute(select(Subscriber)).scalar_one()
+        person.name = "Jonas\r\nBcc: visi@example.com"
+    campaign_id = campaign.create(fast, issue, ["savivaldybes"], {}).campaign_id
+    transport = MemoryTransport()
+    finished = _run(fast, campaign_id, transport)
+    assert finished.counts["failed"] == 1 and transport.sent == []
+    (row,) = rows(fast.database, campaign_id)
+    assert row.last_error.startswith("cannot build the message")
+    with transaction(fast.database) as session:
+        assert session.execute(select(Subscriber.bounce_count)).scalar_one() == 0
+
+
+def test_a_test_copy_goes_to_one_address_on_no_list(fast: Settings, issue: CompiledIssue) -> None:
+    add_people(fast.database, 5)
+    campaign_id = campaign.create_test(fast, issue, "Redaktore@Biblioteka.example")
+    transport = MemoryTransport()
+    finished = _run(fast, campaign_id, transport)
+    assert finished.counts["sent"] == 1
+    ((_, recipient, data),) = transport.sent
+    parsed = message_from_bytes(data, policy=policy.default)
+    assert recipient == "redaktore@biblioteka.example"
+    assert parsed["Subject"] == "[TEST] " + issue.subject
+    (row,) = rows(fast.database, campaign_id)
+    assert row.list_id is None and row.subscriber_id is None
+    with transaction(fast.database) as session:
+        assert session.get(Campaign, campaign_id).is_test  # type: ignore[union-attr]
+
+
+def test_a_row_already_done_is_skipped(fast: Settings, issue: CompiledIssue) -> None:
+    campaign_id = _start(fast, issue, 2)
+    transport = MemoryTransport()
+    sender = Sender(fast, transport=transport)
+    ids = [row.id for row in rows(fast.database, campaign_id)]
+    first = [sender.send_row(row_id).state for row_id in ids]
+    again = [sender.send_row(row_id).state for row_id in ids]  # a redelivered task
+    assert first == ["sent", "sent"] and again == ["skipped", "skipped"]
+    assert len(transport.sent) == 2 and states(fast.database, campaign_id) == {"sent": 2}
+    assert outbox.SENT == "sent"
