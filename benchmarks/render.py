@@ -73,7 +73,7 @@ def main() -> None:
         seconds = median_seconds(lambda path=path: compile_file(path, config), args.runs)
         print(f"  {path.name:<48} {seconds * 1000:7.1f} ms")
     with tempfile.TemporaryDirectory() as folder:
-        big = large_issue(Path(folder), paragraphs=150)
+        big = large_issue(Path(folder), paragraphs=140)
         seconds = median_seconds(lambda: compile_file(big, config), max(5, args.runs // 3))
         compiled = compile_file(big, config)
     values = sample_values(config.base_url)

@@ -285,7 +285,9 @@ def load_templates(settings: Settings, source: IssueSource) -> TemplateSet:
     if key not in _template_cache:
         if len(_template_cache) > 16:
             _template_cache.clear()
-        _template_cache[key] = TemplateSet(name=name, sources=_read_sources(files))
+        _template_cache[key] = TemplateSet(
+            name=name, sources=_read_sources(files), folder=str(folder)
+        )
     return _template_cache[key]
 
 

@@ -110,6 +110,7 @@ class TemplateSet:
 
     name: str
     sources: tuple[tuple[str, str], ...]
+    folder: str = ""  # where the sources were read from, for error messages
 
 
 @dataclass(frozen=True)
@@ -160,9 +161,9 @@ def compile_issue(
     fragment = markdown_content.to_html(document.body, branding.base_url)
     context = _context(document, branding, fragment)
     environment = environment_for(templates)
-    mjml = _render(environment, LAYOUT, context, templates.name)
-    text = _render(environment, TEXT_LAYOUT, context, templates.name)
-    html = inline_css(mjml_to_html(mjml, templates.name))
+    mjml = _render(environment, LAYOUT, context, templates)
+    text = _render(environment, TEXT_LAYOUT, context, templates)
+    html = inline_css(mjml_to_html(mjml, templates.folder or templates.name))
     return CompiledIssue(
         slug=document.slug,
         subject=document.subject,
@@ -222,28 +223,29 @@ def _absolute_filter(context: jinja2.runtime.Context, url: str) -> str:
 
 
 def _render(
-    environment: jinja2.Environment, name: str, context: dict[str, Any], set_name: str
+    environment: jinja2.Environment, name: str, context: dict[str, Any], templates: TemplateSet
 ) -> str:
     """Render one template, turning template mistakes into IssueError naming the file."""
+    folder = templates.folder or templates.name
     try:
         return environment.get_template(name).render(context)
     except jinja2.TemplateNotFound as exc:
-        raise IssueError(f"template set {set_name!r} has no {exc.name}") from None
+        raise IssueError(f"template {exc.name} is missing", path=folder) from None
     except jinja2.TemplateSyntaxError as exc:
         raise IssueError(
-            f"template syntax: {exc.message}", path=f"{set_name}/{exc.name}", line=exc.lineno
+            f"template syntax: {exc.message}", path=f"{folder}/{exc.name}", line=exc.lineno
         ) from None
     except jinja2.UndefinedError as exc:
-        raise IssueError(f"template set {set_name!r}: {exc.message}") from None
+        raise IssueError(f"template {name}: {exc.message}", path=folder) from None
 
 
-def mjml_to_html(mjml: str, set_name: str = "") -> str:
+def mjml_to_html(mjml: str, folder: str = "") -> str:
     """Convert MJML to HTML; ``fonts={}`` so no Google Fonts ``<link>`` is emitted."""
     try:
         return mjml2html(mjml, disable_comments=True, fonts={})
-    except Exception as exc:  # mjml-python raises bare Exception subclasses for bad MJML
+    except ValueError as exc:  # mjml-python's only error for MJML it cannot parse
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise IssueError(f"template set {set_name!r} produced invalid MJML: {message}") from exc
+        raise IssueError(f"the templates produce invalid MJML: {message}", path=folder) from exc
 
 
 _CSS_LOG = logging.getLogger("newsletter.render.css")
@@ -253,7 +255,7 @@ _CSS_LOG.propagate = False
 
 # A <style> that holds only @media rules has nothing to inline; premailer would parse and
 # re-serialise it with cssutils, 60% of its time on the sample issues (cProfile).
-_MEDIA_ONLY_STYLE = re.compile(r"<style([^>]*)>(?=\s*(?:/\*.*?\*/\s*)*@media)", re.DOTALL)
+_MEDIA_ONLY_STYLE = re.compile(r"<style([^>]*)>(?=\s*(?:/\*(?:(?!\*/).)*\*/\s*)*@media)", re.DOTALL)
 
 
 def inline_css(html: str) -> str:

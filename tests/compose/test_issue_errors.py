@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.cli import main
+from newsletter.settings import Settings
 from tests.compose.conftest import WriteIssue
 
 GOOD = "subject: Bandomasis numeris apie bibliotekas\n"
@@ -82,3 +83,37 @@ def test_lint_reports_a_bad_file_as_an_error_finding(
     assert main(["lint", str(path)]) == 1
     out = capsys.readouterr().out.strip()
     assert out.startswith(f"error {path}:3: unknown sponsor or tier 'niekas' in 'sponsors'")
+
+
+def test_template_syntax_error_names_the_template_and_line(
+    cli_env: Path,
+    write_issue: WriteIssue,
+    templates_copy: tuple[Path, Settings],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder, settings = templates_copy
+    monkeypatch.setenv("NEWSLETTER_TEMPLATES_DIR", str(settings.templates_dir))
+    footer = folder / "footer.mjml.j2"
+    footer.write_text(footer.read_text(encoding="utf-8") + "{% if %}\n", encoding="utf-8")
+    assert main(["render", str(write_issue())]) == 65
+    err = capsys.readouterr().err.strip()
+    lines = footer.read_text(encoding="utf-8").count("\n")
+    assert err.startswith(f"error: {footer}:{lines}: template syntax:"), err
+
+
+def test_templates_that_make_invalid_mjml_are_one_line(
+    cli_env: Path,
+    write_issue: WriteIssue,
+    templates_copy: tuple[Path, Settings],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    folder, settings = templates_copy
+    monkeypatch.setenv("NEWSLETTER_TEMPLATES_DIR", str(settings.templates_dir))
+    content = folder / "content.mjml.j2"
+    content.write_text("<mj-section><mj-column>\n", encoding="utf-8")
+    assert main(["render", str(write_issue())]) == 65
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {folder}: the templates produce invalid MJML:"), err
+    assert len(err.splitlines()) == 1
