@@ -19,6 +19,7 @@ a read lock that a concurrent writer invalidated.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -189,8 +190,35 @@ def _stage(
             else:
                 staged.append(outcome)
         if staged:
-            session.execute(STAGING.insert(), staged)
+            _write_staged(session, staged)
         step("reading", listfile.position(), listfile.size)
+    _analyze(session)
+
+
+def _write_staged(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Write a batch to the staging table: COPY on PostgreSQL, one executemany on SQLite.
+
+    COPY because psycopg's executemany cost about 55 µs a row (6.9 s per 100,000).
+    """
+    if not _is_postgresql(session):
+        session.execute(STAGING.insert(), rows)
+        return
+    columns = ("line", "email", "email_hmac", *PROFILE_FIELDS, "attributes")
+    cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY import_rows ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([*(row[c] for c in columns[:-1]), json.dumps(row["attributes"])])
+
+
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _analyze(session: Session) -> None:
+    """Give PostgreSQL's planner statistics of the staging table (autovacuum skips temp
+    tables); without them the page queries below scanned the whole table each time."""
+    if _is_postgresql(session):
+        session.connection().exec_driver_sql("ANALYZE import_rows")
 
 
 def _batches(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
@@ -330,16 +358,24 @@ def _merge_duplicates(session: Session, report: ImportReport) -> None:
         after = emails[-1]
 
 
+def _link_subscribers(session: Session) -> None:
+    """Set ``subscriber_id`` on staged rows whose address is already a subscriber.
+
+    ``UPDATE … FROM`` (a join) rather than a correlated subquery: on PostgreSQL the
+    subquery form took 2.2 s for 100,000 rows.
+    """
+    st = STAGING.c
+    session.execute(
+        update(STAGING)
+        .where(st.subscriber_id.is_(None), Subscriber.email == st.email)
+        .values(subscriber_id=Subscriber.id)
+    )
+
+
 def _set_aside_suppressed(session: Session, list_id: int) -> None:
     """Link rows to existing subscribers; mark those that must not be (re-)added."""
     st = STAGING.c
-    session.execute(
-        update(STAGING).values(
-            subscriber_id=select(Subscriber.id)
-            .where(Subscriber.email == st.email)
-            .scalar_subquery()
-        )
-    )
+    _link_subscribers(session)
     unsubscribed_here = select(Membership.subscriber_id).where(
         Membership.list_id == list_id, Membership.status == "unsubscribed"
     )
@@ -359,66 +395,74 @@ def _set_aside_suppressed(session: Session, list_id: int) -> None:
         .where(st.outcome.is_(None), st.subscriber_id.is_(None) | st.subscriber_id.not_in(members))
         .values(outcome="added")
     )
+    _analyze(session)
 
 
 def _update_existing(session: Session, now: Any) -> None:
     """Update existing subscribers whose non-blank file values differ; mark them updated.
 
     Attributes are JSON, which SQLite and PostgreSQL compare differently, so this one
-    comparison is made in Python, a page of rows at a time.
+    comparison is made in Python, a page of staged rows at a time, each page's
+    subscribers fetched by primary key. (A join per page let PostgreSQL, without
+    statistics on rows written in this transaction, hash all subscribers for every
+    page: 70 ms a page, 3.5 s per 100,000 rows.)
     """
     st = STAGING.c
     after = 0
     while True:
-        page = (
-            session.execute(
-                select(
-                    st.line,
-                    st.subscriber_id,
-                    st.outcome,
-                    st.name,
-                    st.municipality,
-                    st.role,
-                    st.attributes,
-                    Subscriber.name.label("old_name"),
-                    Subscriber.municipality.label("old_municipality"),
-                    Subscriber.role.label("old_role"),
-                    Subscriber.attributes.label("old_attributes"),
-                )
-                .join(Subscriber, Subscriber.id == st.subscriber_id)
-                .where(st.line > after, st.outcome.is_(None) | (st.outcome == "added"))
-                .order_by(st.line)
-                .limit(BATCH)
+        page = session.execute(
+            select(st.line, st.subscriber_id, st.outcome, *_staged_profile())
+            .where(
+                st.line > after,
+                st.subscriber_id.is_not(None),
+                st.outcome.is_(None) | (st.outcome == "added"),
             )
-            .mappings()
-            .all()
-        )
+            .order_by(st.line)
+            .limit(BATCH)
+        ).all()
         if not page:
             break
+        current = {
+            row.id: row
+            for row in session.execute(
+                select(Subscriber.id, *(getattr(Subscriber, f) for f in _COMPARED)).where(
+                    Subscriber.id.in_([staged.subscriber_id for staged in page])
+                )
+            )
+        }
         changes, updated_lines = [], []
-        for row in page:
-            patch = _profile_patch(row)
+        for staged in page:
+            patch = _profile_patch(staged, current[staged.subscriber_id])
             if patch:
-                changes.append({"id": row["subscriber_id"], "updated_at": now, **patch})
-                if row["outcome"] is None:
-                    updated_lines.append(row["line"])
+                changes.append({"id": staged.subscriber_id, "updated_at": now, **patch})
+                if staged.outcome is None:
+                    updated_lines.append(staged.line)
         if changes:
             session.execute(update(Subscriber), changes)
         if updated_lines:
             session.execute(
                 update(STAGING).where(st.line.in_(updated_lines)).values(outcome="updated")
             )
-        after = page[-1]["line"]
+        after = page[-1].line
     session.execute(update(STAGING).where(st.outcome.is_(None)).values(outcome="unchanged"))
 
 
-def _profile_patch(row: Any) -> dict[str, Any]:
+_COMPARED = (*PROFILE_FIELDS, "attributes")
+
+
+def _staged_profile() -> list[Any]:
+    return [STAGING.c[f] for f in _COMPARED]
+
+
+def _profile_patch(staged: Any, current: Any) -> dict[str, Any]:
     """The profile fields a staged row changes (blank values never erase anything)."""
     patch: dict[str, Any] = {
-        f: row[f] for f in PROFILE_FIELDS if row[f] and row[f] != row[f"old_{f}"]
+        f: getattr(staged, f)
+        for f in PROFILE_FIELDS
+        if getattr(staged, f) and getattr(staged, f) != getattr(current, f)
     }
-    old_attributes = dict(row["old_attributes"] or {})
-    attributes = {**old_attributes, **row["attributes"]}
+    old_attributes = dict(current.attributes or {})
+    attributes = {**old_attributes, **staged.attributes}
     if attributes != old_attributes:
         patch["attributes"] = attributes
     return patch
@@ -460,15 +504,8 @@ def _insert_subscribers(session: Session, now: Any) -> None:
         .from_select(columns, new_rows)
         .on_conflict_do_nothing(index_elements=["email"])
     )
-    session.execute(
-        update(STAGING)
-        .where(st.subscriber_id.is_(None), st.outcome == "added")
-        .values(
-            subscriber_id=select(Subscriber.id)
-            .where(Subscriber.email == st.email)
-            .scalar_subquery()
-        )
-    )
+    _link_subscribers(session)
+    _analyze(session)
 
 
 def _insert_memberships(session: Session, list_id: int, now: Any, source: str, sha256: str) -> None:
