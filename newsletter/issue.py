@@ -190,6 +190,7 @@ def _check_front_matter(
         raise IssueError("missing required front-matter key 'subject'", path=path, line=1)
 
     def line(key: str) -> int:
+        """The file line of ``key``, or 1 when it is absent."""
         return key_lines.get(key, 1)
 
     checked = {
@@ -205,6 +206,7 @@ def _check_front_matter(
 
 
 def _text(value: Any, key: str, path: Path, line: int, *, required: bool = False) -> str:
+    """Check a text value (numbers allowed) and collapse its whitespace."""
     if value is None and not required:
         return ""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -218,6 +220,7 @@ def _text(value: Any, key: str, path: Path, line: int, *, required: bool = False
 
 
 def _date(value: Any, path: Path, line: int) -> dt.date | None:
+    """Check the issue date: a YAML date or an ISO date string."""
     if value is None or isinstance(value, dt.date):
         return value.date() if isinstance(value, dt.datetime) else value
     try:
@@ -229,6 +232,7 @@ def _date(value: Any, path: Path, line: int) -> dt.date | None:
 
 
 def _choice(value: Any, key: str, allowed: tuple[str, ...], path: Path, line: int) -> str:
+    """Check that a value is one of ``allowed``."""
     if value not in allowed:
         raise IssueError(
             f"{key!r} must be one of {', '.join(allowed)}, not {value!r}", path=path, line=line
@@ -237,6 +241,7 @@ def _choice(value: Any, key: str, allowed: tuple[str, ...], path: Path, line: in
 
 
 def _template_name(value: Any, path: Path, line: int) -> str:
+    """Check that the template name is a plain folder name (no path tricks)."""
     if not isinstance(value, str) or not _TEMPLATE_NAME.match(value):
         raise IssueError(
             f"'template' must be a folder name under the templates folder, not {value!r}",
@@ -292,6 +297,7 @@ def load_templates(settings: Settings, source: IssueSource) -> TemplateSet:
 
 
 def _read_sources(files: list[Path]) -> tuple[tuple[str, str], ...]:
+    """Read every file of a template set as UTF-8 text, by file name."""
     sources = []
     for path in files:
         try:

@@ -112,18 +112,22 @@ class _Checker:
         self.body_urls: set[str] = set()
 
     def error(self, line: int, message: str) -> None:
+        """Record an error at ``line``."""
         self._add(Finding("error", self.display, line, message))
 
     def warning(self, line: int, message: str) -> None:
+        """Record a warning at ``line``."""
         self._add(Finding("warning", self.display, line, message))
 
     def _add(self, finding: Finding) -> None:
+        """Record a finding once."""
         if finding not in self.findings:
             self.findings.append(finding)
 
     # Front matter ------------------------------------------------------------------------
 
     def front_matter(self) -> None:
+        """Subject length and the preheader."""
         subject = self.source.front["subject"]
         line = self.source.line_of("subject")
         if len(subject) < SUBJECT_MIN:
@@ -140,6 +144,7 @@ class _Checker:
     # Body --------------------------------------------------------------------------------
 
     def body(self) -> None:
+        """Links, images, heading levels, removed markup and markers, block by block."""
         previous_level = 1  # the template shows the subject as the h1
         for block in blocks(self.source):
             root = _parse_fragment(block.html)
@@ -162,6 +167,7 @@ class _Checker:
         self.markers()
 
     def link(self, block: Block, element: lxml.html.HtmlElement) -> None:
+        """Check one link of the body: its URL and its text."""
         href = (element.get("href") or "").strip()
         line = self.line_of(href, block)
         self.url(href, line, "link")
@@ -173,6 +179,7 @@ class _Checker:
             self.warning(line, f"link text {text!r} says nothing about where it leads")
 
     def image(self, block: Block, element: lxml.html.HtmlElement) -> None:
+        """Check one image of the body: its alt text and its URL."""
         src = (element.get("src") or "").strip()
         line = self.line_of(src, block)
         if not (element.get("alt") or "").strip():
@@ -296,6 +303,7 @@ def blocks(source: IssueSource) -> Iterator[Block]:
 
 
 def _parse_fragment(html: str) -> lxml.html.HtmlElement:
+    """Parse an HTML fragment into a ``<div>``."""
     try:
         return lxml.html.fragment_fromstring(html, create_parent="div")
     except Exception:  # lxml refuses some fragments (e.g. only a comment): nothing to check
@@ -303,6 +311,7 @@ def _parse_fragment(html: str) -> lxml.html.HtmlElement:
 
 
 def _splittable(url: str) -> bool:
+    """True when ``urlsplit`` accepts the URL (it refuses e.g. bad IPv6 hosts)."""
     try:
         urlsplit(url)
     except ValueError:
@@ -311,6 +320,7 @@ def _splittable(url: str) -> bool:
 
 
 def _is_local(url: str) -> bool:
+    """True when the URL points at this machine."""
     try:
         host = (urlsplit(url).hostname or "").lower()
     except ValueError:

@@ -248,9 +248,10 @@ def mjml_to_html(mjml: str, folder: str = "") -> str:
         raise IssueError(f"the templates produce invalid MJML: {message}", path=folder) from exc
 
 
-_CSS_LOG = logging.getLogger("newsletter.render.css")
-_CSS_LOG.addHandler(logging.NullHandler())
-_CSS_LOG.propagate = False
+# cssutils logs every property it does not know (mso-*, -webkit-*) as an error. premailer
+# adds the handler it is given to cssutils' logger on every call, so it must be one
+# object, or the handler list grows by one per compile.
+_CSS_LOG_HANDLER = logging.NullHandler()
 
 
 # A <style> that holds only @media rules has nothing to inline; premailer would parse and
@@ -279,7 +280,7 @@ def inline_css(html: str) -> str:
         # an image's width="110" with the "100%" of its CSS, stretching it in Outlook.
         disable_basic_attributes=["width", "height"],
         disable_validation=True,
-        cssutils_logging_handler=logging.NullHandler(),
+        cssutils_logging_handler=_CSS_LOG_HANDLER,
         cssutils_logging_level=logging.CRITICAL,
     )
     result = inliner.transform()

@@ -5,6 +5,7 @@ The registry is a YAML file (``sponsors.yaml`` at the repository root by default
     tiers:                      # in the order the credit block shows them
       - id: main
         size: large             # large: bigger logos, fewer per row
+        default: true           # credited when an issue does not say which
     sponsors:                   # within a tier, in this order
       - id: teo
         name: TEO LT, AB
@@ -197,6 +198,7 @@ def _fields(
 
 
 def _tier(entry: Any, path: Path | str, line: int | None) -> Tier:
+    """Check one tier entry of the registry."""
     entry = _fields(entry, _TIER_KEYS, "tier", path, line)
     size = entry.get("size", "normal")
     if size not in SIZES:
@@ -205,6 +207,7 @@ def _tier(entry: Any, path: Path | str, line: int | None) -> Tier:
 
 
 def _sponsor(entry: Any, tiers: set[str], path: Path | str, line: int | None) -> Sponsor:
+    """Check one sponsor entry of the registry."""
     entry = _fields(entry, _SPONSOR_KEYS, "sponsor", path, line)
     for key in ("name", "url", "tier"):
         if not isinstance(entry.get(key), str) or not entry[key].strip():
@@ -228,6 +231,7 @@ def _sponsor(entry: Any, tiers: set[str], path: Path | str, line: int | None) ->
 
 
 def _check_unique(ids: list[str], path: Path | str) -> None:
+    """Refuse an id used twice, by tiers and sponsors together."""
     seen: set[str] = set()
     for ident in ids:
         if ident in seen:

@@ -202,3 +202,13 @@ def test_round_trip_through_a_dict_keeps_everything(settings: Settings) -> None:
     assert again.personalise(values) == compiled.personalise(values)
     assert compiled.slug == "2026-12-remejai-ir-partneriai"
     assert compiled.date == "2026-12-01"
+
+
+def test_compiling_again_adds_no_log_handlers(settings: Settings) -> None:
+    import cssutils
+
+    compiled_sample(settings)
+    handlers = len(cssutils.log._log.handlers)
+    for _ in range(3):
+        compiled_sample(settings)
+    assert len(cssutils.log._log.handlers) == handlers
