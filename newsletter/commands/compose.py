@@ -8,9 +8,6 @@ from pathlib import Path
 import click
 
 from newsletter.cli import Context, console, pass_context
-from newsletter.issue import compile_file
-from newsletter.lint import lint_file
-from newsletter.render import sample_values
 
 
 def register(group: click.Group) -> None:
@@ -32,6 +29,9 @@ def register(group: click.Group) -> None:
 @pass_context
 def render_command(ctx: Context, issues: tuple[Path, ...], out_dir: Path) -> None:
     """Render ISSUE.md to HTML and text, filled in for a sample recipient, and print the paths."""
+    from newsletter.issue import compile_file  # the pipeline's imports cost ~250 ms
+    from newsletter.render import sample_values
+
     settings = ctx.settings
     for path in issues:
         compiled = compile_file(path, settings)
@@ -54,6 +54,8 @@ def lint_command(ctx: Context, issues: tuple[Path, ...], as_json: bool) -> int:
 
     Prints one line per finding: `error|warning <file>:<line>: <message>`.
     """
+    from newsletter.lint import lint_file
+
     findings = [finding for path in issues for finding in lint_file(path, ctx.settings)]
     if as_json:
         click.echo(json.dumps([f.to_dict() for f in findings], ensure_ascii=False, indent=2))
