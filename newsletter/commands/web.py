@@ -27,7 +27,11 @@ def web_command(ctx: Context, host: str, port: int, reload_watch: bool) -> None:
     db.migrate(settings.database)
     app = create_app(settings, watch=reload_watch)
     console.print(f"Serving on http://{host}:{port}/ (public address {settings.base_url})")
-    web_server(app, host, port).run()
+    try:
+        web_server(app, host, port).run()
+    except KeyboardInterrupt:
+        # uvicorn shuts down cleanly on Ctrl-C, then raises the signal again for us.
+        console.print("Stopped.")
 
 
 @click.group("users")
