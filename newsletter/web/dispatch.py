@@ -2,7 +2,9 @@
 
 With no Redis (the embedded default) nothing else is running, so the web process sends
 itself: each started campaign runs ``embedded.run_campaign`` in a thread of its own, and
-a small loop starts scheduled campaigns when their time comes. With Redis, the web only
+a small loop starts scheduled campaigns when their time comes and picks up running ones
+that nothing here sends (after a restart). One thread per campaign keeps the configured
+rate: each sender has its own rate limiter when embedded. With Redis, the web only
 hands the campaign's rows to the broker at once (``campaign.tick``); the workers send
 and the scheduler handles the rest.
 """
@@ -15,9 +17,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
+from sqlalchemy import select
 
 from newsletter import campaign
+from newsletter.db import transaction
 from newsletter.errors import NewsletterError
+from newsletter.models import Campaign
 from newsletter.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,6 +51,13 @@ class Dispatcher:
             self._threads[campaign_id] = thread
             thread.start()
 
+    def run_now(self, campaign_id: int, timeout: float | None = None) -> None:
+        """Send the campaign and wait until its sending stops (a test send, embedded)."""
+        self.start(campaign_id)
+        thread = self._threads.get(campaign_id)
+        if thread is not None:
+            thread.join(timeout)
+
     def is_sending(self, campaign_id: int) -> bool:
         """True while this process sends the campaign."""
         thread = self._threads.get(campaign_id)
@@ -72,8 +84,15 @@ class Dispatcher:
         campaign.tick(self.settings, CeleryBroker(app_for(self.settings)))
 
     def start_due(self) -> list[int]:
-        """Start scheduled campaigns whose time has come (embedded only)."""
-        started = campaign.start_due(self.settings)
+        """Start scheduled campaigns whose time has come, and send every running one.
+
+        Embedded only. A running campaign nobody here sends is one this process was
+        sending when it stopped (or one resumed elsewhere): its unfinished rows go out now.
+        """
+        campaign.start_due(self.settings)
+        with transaction(self.settings.database) as session:
+            running = list(session.scalars(select(Campaign.id).where(Campaign.status == "running")))
+        started = [campaign_id for campaign_id in running if not self.is_sending(campaign_id)]
         for campaign_id in started:
             self.start(campaign_id)
         return started

@@ -337,3 +337,35 @@ def test_a_script_in_an_issue_never_runs_in_the_preview(
         assert frame.locator("html").evaluate("() => document.title") != "PWNED"
     assert not any("probe-script" in url for url in requested)
     assert "allow-scripts" not in page.get_attribute("#frame", "sandbox")
+
+
+def test_start_a_campaign_and_watch_the_dashboard(
+    context, site: Site, people: dict[str, int]
+) -> None:
+    from playwright.sync_api import expect
+
+    # Three messages a second at most, so the dashboard is open while they go out.
+    port = free_port()
+    settings = site.settings.replace(rate=3.0, base_url=f"http://127.0.0.1:{port}")
+    url = f"http://127.0.0.1:{port}"
+    with running(settings, port):
+        page = context.new_page()
+        log_in(page, Site(url, settings, site.issue, site.access_log))
+        page.goto(f"{url}/editor/issues/{SLUG}")
+        page.click("text=Pradėti siuntimą")
+        page.check("input[name=list][value=savivaldybes]")
+        page.check("input[name=list][value=bibliotekos]")
+        page.click("button[type=submit]:has-text('Tęsti')")
+        expect(page.locator("#recipient-count")).to_have_text("3")
+        page.click("#start")
+        expect(page).to_have_url(re.compile(r"/editor/campaigns/\d+$"))
+        page.evaluate("window.__samePage = true")
+        expect(page.locator("#count-sent")).to_have_text("3")
+        expect(page.locator("#status")).to_have_text("baigtas")
+        assert page.evaluate("window.__samePage") is True  # updated live, not reloaded
+        with page.expect_download() as download:
+            page.click("#report")
+        lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("email,outcome,")
+    assert len(lines) == 4
+    assert len(list(settings.outbox.glob("*.eml"))) == 3

@@ -221,3 +221,24 @@ def test_campaign_pages_need_a_login(web_settings: Settings) -> None:
     ) as c:
         assert c.get("/editor/campaigns").status_code == 303
         assert c.get("/editor/campaigns/1/report.csv").status_code == 303
+
+
+def test_a_running_campaign_left_unfinished_is_sent_when_the_app_starts(
+    web_settings: Settings, smtp_sink: SmtpSink, people: dict[str, int], editor: str
+) -> None:
+    from newsletter.issue import compile_file
+
+    settings = web_settings.replace(smtp_url=smtp_sink.url, tick_seconds=0.2)
+    compiled = compile_file(write_issue(settings.issues_dir), settings)
+    created = campaign.create(settings, compiled, ["savivaldybes"], {})  # e.g. before a restart
+    assert created.status == "running"
+    app = create_app(settings, watch=False)
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
+        log_in(client)
+        finished = wait_until_finished(client, created.campaign_id)
+        app.state.dispatcher.join(WAIT_SECONDS)
+    assert finished["status"] == "done"
+    assert sorted(r for m in smtp_sink.received for r in m.rcpt_tos) == [
+        "jonas@savivaldybe.example",
+        "ona@savivaldybe.example",
+    ]
