@@ -37,6 +37,8 @@ ISSUE_SUFFIX = ".md"
 # default 50 ms plus a 1600 ms debounce cap would eat most of the 300 ms budget.
 STEP_MS = 30
 DEBOUNCE_MS = 150
+# Only when the system's file notifications are unavailable.
+POLL_MS = 100
 
 Fingerprint = tuple[tuple[str, int, int], ...]
 
@@ -172,7 +174,9 @@ class PreviewHub:
         folders = [self.settings.issues_dir, self.settings.templates_dir]
         return [folder for folder in folders if folder.is_dir()]
 
-    async def _watch(self, paths: list[Path], stop: anyio.Event, *, recursive: bool) -> None:
+    async def _watch(
+        self, paths: list[Path], stop: anyio.Event, *, recursive: bool, polling: bool = False
+    ) -> None:
         async for _changes in awatch(
             *paths,
             stop_event=stop,
@@ -180,12 +184,10 @@ class PreviewHub:
             debounce=DEBOUNCE_MS,
             recursive=recursive,
             watch_filter=None,
+            force_polling=polling,
+            poll_delay_ms=POLL_MS,
         ):
             await self.notify_changed()
-
-    def _sponsor_filter(self) -> tuple[Path, str]:
-        file = self.settings.sponsors_file.resolve()
-        return file.parent, file.name
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -197,7 +199,7 @@ class PreviewHub:
         async with anyio.create_task_group() as tasks:
             if paths := self.watched_paths():
                 tasks.start_soon(self._watch_guarded, paths, stop, True)
-            folder, _name = self._sponsor_filter()
+            folder = self.settings.sponsors_file.resolve().parent
             if folder.is_dir():
                 # Not recursive: the registry's folder is often the repository root.
                 tasks.start_soon(self._watch_guarded, [folder], stop, False)
@@ -210,9 +212,15 @@ class PreviewHub:
                 tasks.cancel_scope.cancel()
 
     async def _watch_guarded(self, paths: list[Path], stop: anyio.Event, recursive: bool) -> None:
+        """Watch with the system's notifications; poll when they are not available."""
         try:
             await self._watch(paths, stop, recursive=recursive)
-        except OSError as exc:  # e.g. inotify watch limit reached: previews still work on reload
+            return
+        except OSError as exc:  # e.g. the inotify watch limit is reached
+            log.warning("file notifications unavailable (%s); polling %s instead", exc, paths)
+        try:
+            await self._watch(paths, stop, recursive=recursive, polling=True)
+        except OSError as exc:  # previews still show fresh files when reloaded
             log.warning("live reload is off: cannot watch %s: %s", paths, exc)
 
 

@@ -1,0 +1,112 @@
+"""The web's own database work on both backends: SQLite and PostgreSQL (required under CI).
+
+Login and its rate limit, one-click unsubscribe, preferences and double opt-in, each run
+once per database through the ``db_settings`` fixture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from starlette.testclient import TestClient
+
+from newsletter import db, tokens, users
+from newsletter.models import ConsentEvent, MailingList, Membership, Subscriber, User
+from newsletter.settings import Settings
+from newsletter.web import create_app, signup
+from tests.web.conftest import EDITOR_EMAIL, EDITOR_PASSWORD, csrf_of, log_in
+
+
+@pytest.fixture
+def both(db_settings: Settings) -> Iterator[tuple[TestClient, Settings, dict[str, int]]]:
+    """A client on SQLite, then on PostgreSQL, with an editor, a list and a subscriber."""
+    with db.transaction(db_settings.database) as session:
+        users.create_user(session, EDITOR_EMAIL, EDITOR_PASSWORD)
+        towns = MailingList(slug="savivaldybes", name="Savivaldybės")
+        person = Subscriber(email="ona@savivaldybe.example", name="Ona")
+        session.add_all([towns, person])
+        session.flush()
+        session.add(Membership(subscriber_id=person.id, list_id=towns.id))
+        ids = {"towns": towns.id, "ona": person.id}
+    app = create_app(db_settings, watch=False)
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
+        yield client, db_settings, ids
+
+
+def test_login_and_its_rate_limit(both: tuple[TestClient, Settings, dict[str, int]]) -> None:
+    client, settings, _ids = both
+    log_in(client)
+    with db.transaction(settings.database) as session:
+        assert session.scalar(select(User.last_login_at)) is not None
+        now = users.utcnow()
+        for _ in range(users.MAX_FAILURES_PER_EMAIL):
+            assert (
+                users.authenticate(session, EDITOR_EMAIL, "neteisingas-1", "192.0.2.1", now).user
+                is None
+            )
+        assert users.authenticate(
+            session, EDITOR_EMAIL, EDITOR_PASSWORD, "192.0.2.1", now
+        ).throttled
+        later = now + users.WINDOW + timedelta(seconds=1)
+        assert (
+            users.authenticate(session, EDITOR_EMAIL, EDITOR_PASSWORD, "192.0.2.1", later).user
+            is not None
+        )
+
+
+def test_one_click_unsubscribe_and_preferences(
+    both: tuple[TestClient, Settings, dict[str, int]],
+) -> None:
+    client, settings, ids = both
+    token = tokens.make_token(settings.key(), ids["ona"], ids["towns"])
+    page = client.get(f"/p/{token}")
+    client.post(f"/p/{token}", data={"csrf_token": csrf_of(page.text), "action": "save"})
+    with db.transaction(settings.database) as session:
+        assert session.scalar(select(Membership.status)) == "unsubscribed"
+    page = client.get(f"/p/{token}")
+    client.post(f"/p/{token}", data={"csrf_token": csrf_of(page.text), "list": [str(ids["towns"])]})
+    with db.transaction(settings.database) as session:
+        assert session.scalar(select(Membership.status)) == "active"
+    fresh = TestClient(client.app, base_url="https://testserver", follow_redirects=False)
+    for _ in range(2):
+        answer = fresh.post(
+            f"/u/{token}",
+            content=b"List-Unsubscribe=One-Click",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert answer.status_code == 200
+    with db.transaction(settings.database) as session:
+        assert session.scalar(select(Membership.status)) == "unsubscribed"
+        kinds = session.scalars(select(ConsentEvent.kind).order_by(ConsentEvent.id)).all()
+        assert kinds == ["preferences", "preferences", "unsubscribe"]
+
+
+def test_double_opt_in_confirmation(both: tuple[TestClient, Settings, dict[str, int]]) -> None:
+    client, settings, ids = both
+    request = signup.SignupRequest(
+        "nauja@biblioteka.example", "Nauja Skaitytoja", (ids["towns"],), "2026-02-01T09:00:00"
+    )
+    path = f"/confirm/{signup.make_confirm_token(settings.key(), request)}"
+    page = client.get(path)
+    for _ in range(2):
+        assert client.post(path, data={"csrf_token": csrf_of(page.text)}).status_code == 200
+    with db.transaction(settings.database) as session:
+        person = session.scalar(
+            select(Subscriber).where(Subscriber.email == "nauja@biblioteka.example")
+        )
+        assert person is not None and person.status == "active"
+        assert [m.status for m in person.memberships] == ["active"]
+        events = session.scalars(
+            select(ConsentEvent)
+            .where(ConsentEvent.subscriber_id == person.id)
+            .order_by(ConsentEvent.id)
+        ).all()
+        assert [(e.kind, e.list_id, e.source) for e in events] == [
+            ("subscribe", ids["towns"], "web form"),
+            ("confirm", ids["towns"], "web form"),
+        ]
+        assert events[0].detail["requested_at"] == "2026-02-01T09:00:00"
+        assert events[0].text_version == signup.CONSENT_TEXT_VERSION
