@@ -125,3 +125,18 @@ def test_unsubscribe_export_and_erase(run) -> None:  # type: ignore[no-untyped-d
 def test_lists_when_there_are_none(run) -> None:  # type: ignore[no-untyped-def]
     code, out, _ = run("lists")
     assert code == 0 and "no lists yet" in out
+
+
+def test_a_terminal_gets_a_progress_bar(run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    from newsletter.commands import subscribers as commands
+
+    terminal = io.StringIO()
+    console = Console(file=terminal, force_terminal=True, width=100)
+    monkeypatch.setattr(commands, "err_console", console)
+    code, out, _ = run("subscribers", "import", str(FIXTURES / "utf8_comma.csv"), "--list", "x")
+    assert code == 0 and "added" in out
+    shown = terminal.getvalue()
+    assert "reading the file" in shown or "adding memberships" in shown or "finishing" in shown
+    assert "━" in shown  # the bar itself

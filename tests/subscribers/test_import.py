@@ -233,3 +233,34 @@ def test_a_failure_at_any_stage_leaves_everything_as_it_was(
     # The connection is clean afterwards: the next import works normally.
     report = _import(database_url, tmp_path / "new.csv", sync=True)
     assert _counts(report) == (4000, 0, 300, 0, 0)
+
+
+def test_sync_keeps_members_whose_row_was_rejected(database_url: str, tmp_path: Path) -> None:
+    _import(database_url, FIXTURES / "utf8_comma.csv")
+    damaged = tmp_path / "damaged.csv"
+    damaged.write_text(
+        "email,name\n"
+        'jonas.petraitis@kaunas.example,"Jonas\nPetraitis"\n'
+        "ruta@druskininkai.example,Rūta\n",
+        encoding="utf-8",
+    )
+    report = _import(database_url, damaged, sync=True)
+    assert (report.removed, report.rejected_count, report.updated) == (1, 1, 1)
+    assert set(_members(database_url)) == {
+        "jonas.petraitis@kaunas.example",
+        "ruta@druskininkai.example",
+    }
+    assert _people(database_url)["jonas.petraitis@kaunas.example"].name == "Jonas Petraitis"
+
+
+def test_sync_with_no_importable_row_is_refused(database_url: str, tmp_path: Path) -> None:
+    from newsletter.errors import InputError
+
+    _import(database_url, FIXTURES / "utf8_comma.csv")
+    before = snapshot(database_url)
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("email;name\nne adresas;Jonas\n", encoding="utf-8")
+    with pytest.raises(InputError, match="refusing --sync: no row could be imported"):
+        _import(database_url, wrong, sync=True)
+    assert snapshot(database_url) == before
+    assert _counts(_import(database_url, wrong)) == (0, 0, 0, 0, 1)
