@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -470,25 +471,34 @@ def _sent(row: Any, campaign: Any) -> dict[str, Any]:
     }
 
 
-def erase_subscriber(session: Session, key: bytes, address: str) -> int:
+@dataclass(frozen=True)
+class Erasure:
+    """What an erasure found: whether a subscriber was held, how many outbox rows it rewrote."""
+
+    held: bool
+    outbox_rows: int
+
+
+def erase_subscriber(session: Session, key: bytes, address: str) -> Erasure:
     """Erase a person: delete their data, keep only a keyed HMAC that suppresses the address.
 
     The subscriber row goes (memberships and consent events with it, by cascade);
     outbox rows keep their campaign statistics but their address becomes
     ``erased:<hmac>``, their subscriber link is cut, the address is scrubbed from SMTP
     replies, and rows not yet sent are ended as ``suppressed``. On SQLite, deleted
-    bytes are overwritten (``secure_delete``) instead of lingering in free pages.
-    Returns the number of outbox rows rewritten. Idempotent.
+    bytes are overwritten (``secure_delete``); see also ``forget_deleted_bytes``.
+    Idempotent. The first statement is a write, so on SQLite the transaction holds
+    the write lock before it reads anything a concurrent writer could change.
     """
     email = normalise_email(address)
     digest = email_hmac(key, email)
     if session.get_bind().dialect.name == "sqlite":
         session.connection().exec_driver_sql("PRAGMA secure_delete = ON")
-    subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.email == email))
     suppress(session, digest, "erased")
     session.execute(
         update(Suppression).where(Suppression.email_hmac == digest).values(reason="erased")
     )
+    subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.email == email))
     theirs = OutboxRow.email == email
     if subscriber_id is not None:
         theirs = theirs | (OutboxRow.subscriber_id == subscriber_id)
@@ -512,7 +522,7 @@ def erase_subscriber(session: Session, key: bytes, address: str) -> int:
         )
     if subscriber_id is not None:
         session.execute(Subscriber.__table__.delete().where(Subscriber.id == subscriber_id))
-    return len(rows)
+    return Erasure(held=subscriber_id is not None, outbox_rows=len(rows))
 
 
 def forget_deleted_bytes(url: str) -> bool:

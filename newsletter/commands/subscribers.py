@@ -162,13 +162,12 @@ def erase_command(ctx: Context, email: str, yes: bool) -> None:
         click.confirm(f"Erase everything held about {address}? This cannot be undone", abort=True)
     url = _database(settings)
     with db.transaction(url) as session:
-        held = find_subscriber(session, address) is not None
-        rows = erase_subscriber(session, settings.key(), address)
+        erasure = erase_subscriber(session, settings.key(), address)
     compacted = forget_deleted_bytes(url)
     files = erase_outbox_files(settings.outbox, address)
-    what = "subscriber data deleted" if held else "no subscriber data was held"
+    what = "subscriber data deleted" if erasure.held else "no subscriber data was held"
     console.print(
-        f"erased {escape(address)}: {what}, {rows} sent-mail rows anonymised, "
+        f"erased {escape(address)}: {what}, {erasure.outbox_rows} sent-mail rows anonymised, "
         f"{files} outbox files removed; the address stays suppressed",
         soft_wrap=True,
     )

@@ -264,3 +264,26 @@ def test_sync_with_no_importable_row_is_refused(database_url: str, tmp_path: Pat
         _import(database_url, wrong, sync=True)
     assert snapshot(database_url) == before
     assert _counts(_import(database_url, wrong)) == (0, 0, 0, 0, 1)
+
+
+def test_a_write_by_another_connection_during_the_import_does_not_break_it(
+    database_url: str, tmp_path: Path
+) -> None:
+    """On SQLite the import touches the real tables first with a write, so a commit by
+    another connection while the file is read cannot invalidate its snapshot."""
+    from newsletter.models import Suppression
+    from newsletter.subscribers import email_hmac
+
+    path = write_csv(tmp_path / "list.csv", 10)
+
+    def write_meanwhile(stage: str, done: int, total: int) -> None:
+        if stage == "reading":
+            with db.transaction(database_url) as other:
+                other.add(
+                    Suppression(
+                        email_hmac=email_hmac(KEY, "asmuo3@savivaldybe.example"), reason="complaint"
+                    )
+                )
+
+    report = _import(database_url, path, progress=write_meanwhile)
+    assert (report.added, report.suppressed) == (9, 1)

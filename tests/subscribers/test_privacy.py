@@ -15,6 +15,7 @@ from newsletter.errors import NotFoundError
 from newsletter.lists import import_file
 from newsletter.models import Campaign, OutboxRow, Suppression
 from newsletter.subscribers import (
+    Erasure,
     email_hmac,
     erase_outbox_files,
     erase_subscriber,
@@ -98,7 +99,7 @@ def test_erasure_leaves_no_plaintext_anywhere_in_the_database(
 ) -> None:
     _two_people_with_mail(database_url, tmp_path)
     with db.transaction(database_url) as session:
-        assert erase_subscriber(session, KEY, ONA.upper()) == 2
+        assert erase_subscriber(session, KEY, ONA.upper()) == Erasure(held=True, outbox_rows=2)
     forget_deleted_bytes(database_url)
     everything = json.dumps(snapshot(database_url), ensure_ascii=False).lower()
     for trace in (ONA, "žemaitienė", "zemaitiene", "kairienė"):
@@ -121,7 +122,7 @@ def test_erasure_leaves_no_plaintext_anywhere_in_the_database(
     assert (after["profile"], after["memberships"], after["consent_events"]) == (None, [], [])
     assert after["suppression"]["reason"] == "erased" and len(after["sent"]) == 2
     with db.transaction(database_url) as session:  # idempotent: nothing left to rewrite
-        assert erase_subscriber(session, KEY, ONA) == 0
+        assert erase_subscriber(session, KEY, ONA) == Erasure(held=False, outbox_rows=0)
 
 
 def test_erasure_leaves_no_plaintext_bytes_in_the_sqlite_files(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
