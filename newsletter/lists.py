@@ -49,7 +49,7 @@ from newsletter import db
 from newsletter.errors import InputError
 from newsletter.listfiles import OVERFLOW, ListFile, Row, open_list_file
 from newsletter.models import ConsentEvent, MailingList, Membership, Subscriber, Suppression, utcnow
-from newsletter.subscribers import ATTRIBUTES, email_hmac, normalise_email
+from newsletter.subscribers import ATTRIBUTES, CONTROL_CHARACTERS, email_hmac, normalise_email
 
 #: Rows written to the staging table per statement. 2,000 keeps a batch's memory
 #: to about 1 MB while making per-statement overhead negligible.
@@ -62,7 +62,6 @@ MAX_ATTRIBUTE_LENGTH = 200
 PROFILE_FIELDS = ("name", "municipality", "role")
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 Progress = Callable[[str, int, int], None]
 
@@ -214,8 +213,11 @@ def _write_staged(session: Session, rows: list[dict[str, Any]]) -> None:
         session.execute(STAGING.insert(), rows)
         return
     columns = ("line", "email", "email_hmac", *PROFILE_FIELDS, "outcome", "attributes")
-    cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f"COPY import_rows ({', '.join(columns)}) FROM STDIN") as copy:
+    connection = session.connection().connection.dbapi_connection
+    with (
+        connection.cursor() as cursor,  # type: ignore[union-attr]
+        cursor.copy(f"COPY import_rows ({', '.join(columns)}) FROM STDIN") as copy,
+    ):
         for row in rows:
             copy.write_row([*(row[c] for c in columns[:-1]), json.dumps(row["attributes"])])
 
@@ -271,7 +273,7 @@ def _problem(values: dict[str, str]) -> str:
     if OVERFLOW in values:
         return values[OVERFLOW]
     for column, text in values.items():
-        if _CONTROL.search(text):
+        if CONTROL_CHARACTERS.search(text):
             return f"control character (such as a line break) in {column}"
     for column, limit in MAX_LENGTHS.items():
         if len(values.get(column, "")) > limit:

@@ -52,7 +52,9 @@ SEGMENT_COLUMNS: tuple[str, ...] = ("municipality", "role", "name")
 #: private phone numbers, and only what a newsletter needs is stored (data minimisation).
 ATTRIBUTES: tuple[str, ...] = ("institution", "department", "county", "language")
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: C0 and C1 controls, Unicode line/paragraph separators and lone surrogates: never allowed in
+#: a value that may end up in a mail header (a line break there forges new headers).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _ATEXT = r"a-zA-Z0-9_!#$%&'*+\-/=?^`{|}~"
 _DOT_ATOM = re.compile(f"[{_ATEXT}]+(?:\\.[{_ATEXT}]+)*")
 _LOCAL_MAX, _ADDRESS_MAX = 64, 254
@@ -68,7 +70,7 @@ def normalise_email(address: str) -> str:
     text = address.strip()
     if not text:
         raise InputError("the email address is empty")
-    if _CONTROL.search(text):
+    if CONTROL_CHARACTERS.search(text):
         raise InputError("the email address contains a control character")
     local, at, domain = text.rpartition("@")
     # Fast path for the usual shape, a plain dot-atom before the @: email-validator
