@@ -18,6 +18,7 @@ import hashlib
 import unicodedata
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -261,9 +262,7 @@ def _open_xlsx(path: Path) -> ListFile:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     try:
-        with warnings.catch_warnings():
-            # openpyxl warns about styles and extensions it drops; they do not matter here.
-            warnings.simplefilter("ignore", UserWarning)
+        with _quiet_openpyxl():
             workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
         raise SubscriberFileError(f"not a readable XLSX workbook ({exc})", path=path) from exc
@@ -293,16 +292,30 @@ def _open_xlsx(path: Path) -> ListFile:
 def _numbered_xlsx_rows(
     path: Path, sheet: Any, state: dict[str, int]
 ) -> Iterator[tuple[int, list[str]]]:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-                state["row"] = number
-                yield number, [_cell_text(value) for value in values]
-    except (KeyError, ValueError, OSError) as exc:
-        raise SubscriberFileError(
-            f"unreadable XLSX row ({exc})", path=path, line=state["row"] + 1
-        ) from exc
+    """Yield (row number, cell texts); openpyxl parses the sheet lazily, row by row."""
+    rows = sheet.iter_rows(values_only=True)
+    while True:
+        try:
+            # Not around the yield: a warnings context held open across yields would
+            # restore stale filters whenever the generator happens to be closed.
+            with _quiet_openpyxl():
+                values = next(rows, None)
+        except (KeyError, ValueError, OSError) as exc:
+            raise SubscriberFileError(
+                f"unreadable XLSX row ({exc})", path=path, line=state["row"] + 1
+            ) from exc
+        if values is None:
+            return
+        state["row"] += 1
+        yield state["row"], [_cell_text(value) for value in values]
+
+
+@contextmanager
+def _quiet_openpyxl() -> Iterator[None]:
+    """Ignore openpyxl's warnings about styles and extensions it drops (irrelevant here)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
+        yield
 
 
 def _cell_text(value: object) -> str:
