@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import ColumnElement, Select, and_, exists, func, select, true, update
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -213,6 +213,20 @@ def can_receive(
 # Consent changes ----------------------------------------------------------------------
 
 
+def take_write_lock(session: Session) -> None:
+    """On SQLite, make the transaction a writer now, before it reads anything.
+
+    A SQLite transaction that reads and then writes fails at once with "database is
+    locked" when another connection committed in between (its WAL snapshot is stale),
+    whatever the busy timeout; one that writes first waits its turn instead. Sending
+    writes outbox rows all the time, so a one-click unsubscribe during a send would
+    hit this. An UPDATE that matches nothing still takes the lock. PostgreSQL needs
+    nothing: it locks rows, not the database.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(MailingList).where(false()).values(id=MailingList.id))
+
+
 def suppress(session: Session, digest: str, reason: str) -> None:
     """Add the HMAC ``digest`` to the suppression list (idempotent, safe under concurrency)."""
     dialect = session.get_bind().dialect.name
@@ -258,6 +272,7 @@ def unsubscribe(
     unsubscribing from all also suppresses the address. Returns True when something
     changed; an unknown subscriber or list is no change (the web page must not tell).
     """
+    take_write_lock(session)
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is None:
         return False
@@ -307,6 +322,7 @@ def set_preferences(
     lifts that suppression (the person asked for it); a bounce or erasure is never lifted.
     Returns True when something changed; records one ``preferences`` event.
     """
+    take_write_lock(session)
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is None or subscriber.status == "bounced":
         return False

@@ -11,6 +11,7 @@ from newsletter.subscribers import (
     is_suppressed,
     record_bounce,
     set_preferences,
+    take_write_lock,
     unsubscribe,
 )
 from tests.subscribers.factories import add_list, add_subscriber
@@ -105,3 +106,39 @@ def test_bounces_count_up_to_the_threshold_then_suppress(database_url: str) -> N
         assert s.scalar(select(Suppression.email_hmac)) == email_hmac(KEY, EMAIL)
         assert not set_preferences(s, KEY, person, [towns], "preferences page")
         record_bounce(s, KEY, 10**6, 1, "for an erased subscriber: nothing to do")
+
+
+def test_consent_changes_take_the_sqlite_write_lock_before_reading(settings) -> None:  # type: ignore[no-untyped-def]
+    """A read-then-write SQLite transaction fails at once if another connection commits
+    in between; unsubscribe and set_preferences become writers before they read."""
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    url = settings.database
+    db.migrate(url)
+    person, towns, _ = _setup(url)
+    other = sqlite3.connect(make_url(url).database or "", timeout=0.1, isolation_level=None)
+
+    def locked_out() -> bool:
+        try:
+            other.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            return "locked" in str(exc)
+        other.execute("ROLLBACK")
+        return False
+
+    try:
+        calls = [
+            lambda s: take_write_lock(s),
+            # An unknown subscriber: nothing is written, so the lock came first.
+            lambda s: unsubscribe(s, KEY, person + 1000, towns, "web"),
+            lambda s: set_preferences(s, KEY, person + 1000, [towns], "web"),
+        ]
+        for call in calls:
+            with db.transaction(url) as session:
+                call(session)
+                assert locked_out()
+            assert not locked_out()
+    finally:
+        other.close()
