@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -30,8 +31,12 @@ MAX_FAILURES_PER_IP = 20
 KEEP_ATTEMPTS = timedelta(days=1)
 
 _hasher = PasswordHasher()
-# Verified against when the address is unknown, so both answers take the same time.
-_DUMMY_HASH = _hasher.hash("no such user: equalise timing")
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the address is unknown, so both answers take as long."""
+    return _hasher.hash("no such user: equalise timing")
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,7 @@ def authenticate(
     if is_throttled(session, address, ip, now):
         return LoginResult(user=None, throttled=True)
     user = session.scalar(select(User).where(User.email == address))
-    ok = password_matches(user.password_hash if user else _DUMMY_HASH, password) and bool(user)
+    ok = password_matches(user.password_hash if user else _dummy_hash(), password) and bool(user)
     session.add(LoginAttempt(email=address, ip=ip[:64], succeeded=ok, at=now))
     session.execute(delete(LoginAttempt).where(LoginAttempt.at < now - KEEP_ATTEMPTS))
     if not ok or user is None:

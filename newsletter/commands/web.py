@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from newsletter import db, users
 from newsletter.cli import Context, console, pass_context
 
 
@@ -20,6 +19,7 @@ from newsletter.cli import Context, console, pass_context
 @pass_context
 def web_command(ctx: Context, host: str, port: int, reload_watch: bool) -> None:
     """Serve the editors' preview and dashboard and the public subscriber pages."""
+    from newsletter import db
     from newsletter.web import create_app
     from newsletter.web.server import web_server
 
@@ -49,6 +49,8 @@ def ask_password(label: str) -> str:
 @pass_context
 def users_add(ctx: Context, email: str) -> None:
     """Create an editor account (the password is asked for twice and stored as an argon2 hash)."""
+    from newsletter import db, users
+
     password = ask_password("Password")
     db.migrate(ctx.settings.database)
     with db.transaction(ctx.settings.database) as session:
@@ -62,6 +64,8 @@ def users_add(ctx: Context, email: str) -> None:
 @pass_context
 def users_password(ctx: Context, email: str) -> None:
     """Set a new password for an editor (asked for twice)."""
+    from newsletter import db, users
+
     password = ask_password("New password")
     with db.transaction(ctx.settings.database) as session:
         users.set_password(session, email, password)
