@@ -6,9 +6,9 @@ PostgreSQL is used at scale. Both are migrated by Alembic to the same schema.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
@@ -55,10 +55,25 @@ def make_engine(url: str) -> Engine:
     return create_engine(parsed, pool_pre_ping=True)
 
 
-@lru_cache(maxsize=8)
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
 def engine_for(url: str) -> Engine:
-    """Return one shared engine per URL in this process."""
-    return make_engine(url)
+    """Return the one shared engine for ``url`` in this process (kept until ``dispose``)."""
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = make_engine(url)
+        return engine
+
+
+def dispose(url: str) -> None:
+    """Close the pooled connections of ``url``'s engine and forget it."""
+    with _engines_lock:
+        engine = _engines.pop(url, None)
+    if engine is not None:
+        engine.dispose()
 
 
 def session_factory(url: str) -> sessionmaker[Session]:

@@ -54,15 +54,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         url = f"sqlite:///{tmp_path / 'newsletter.db'}"
         db.migrate(url)
         yield url
-        db.engine_for(url).dispose()
+        db.dispose(url)
     else:
         url = request.getfixturevalue("postgres_url")
         _empty_tables(url)
         yield url
-        # Close the pooled connections now: engine_for keeps 8 engines, and an engine
-        # evicted by later SQLite URLs would otherwise be collected with open
-        # connections (a ResourceWarning, an error under -W error, in some later test).
-        db.engine_for(url).dispose()
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ def sqlite_fast(settings: Settings, tmp_path: Path) -> Iterator[Settings]:
     url = f"sqlite:///{tmp_path / 'dispatch.db'}"
     db.migrate(url)
     yield settings.replace(database_url=url, **FAST)
-    db.engine_for(url).dispose()
+    db.dispose(url)
 
 
 @pytest.fixture

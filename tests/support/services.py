@@ -142,9 +142,9 @@ class PostgresDatabase:
     def drop(self) -> None:
         from sqlalchemy import text
 
-        from newsletter.db import engine_for
+        from newsletter.db import dispose
 
-        engine_for(self.url).dispose()
+        dispose(self.url)
         with self._admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
         self._admin.dispose()

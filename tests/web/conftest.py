@@ -27,7 +27,7 @@ def web_settings(settings: Settings, tmp_path: Path) -> Iterator[Settings]:
     issues = tmp_path / "issues"
     issues.mkdir()
     yield settings.replace(database_url=url, issues_dir=issues)
-    db.engine_for(url).dispose()
+    db.dispose(url)
 
 
 @pytest.fixture
