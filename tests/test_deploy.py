@@ -78,3 +78,9 @@ def test_env_example_lists_every_setting() -> None:
     assert text == env_example(), "regenerate it: newsletter config --example > .env.example"
     for variable in known_variables():
         assert f"\n{variable}=" in text
+
+
+def test_readme_documents_every_setting() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [variable for variable in known_variables() if f"`{variable}`" not in text]
+    assert not missing, f"README's configuration table lacks {missing}"
