@@ -55,6 +55,9 @@ class Subscriber(Base):
     """One person, unique by normalised address (lower-cased, domain in punycode)."""
 
     __tablename__ = "subscribers"
+    # Never reuse an erased person's id: links in mail already sent name it (SQLite would
+    # otherwise hand the highest id out again after a delete).
+    __table_args__: ClassVar[dict[str, Any]] = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)

@@ -148,3 +148,24 @@ def test_erasure_removes_the_outbox_files_of_the_person(tmp_path: Path) -> None:
     assert erase_outbox_files(outbox, ONA) == 1
     assert [p.name for p in outbox.iterdir()] == ["b.eml"]
     assert erase_outbox_files(tmp_path / "missing", ONA) == 0
+
+
+def test_an_erased_persons_old_link_never_names_someone_added_later(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Links in mail already sent carry the subscriber id: an id is never given out twice."""
+    from newsletter.models import Subscriber
+    from newsletter.tokens import make_token, read_token
+
+    import_file(database_url, KEY, FIXTURES / "utf8_comma.csv", "savivaldybes")
+    with db.transaction(database_url) as session:
+        last = session.scalars(select(Subscriber).order_by(Subscriber.id.desc())).first()
+        address, old_link = last.email, make_token(KEY, last.id, None)
+    with db.transaction(database_url) as session:
+        erase_subscriber(session, KEY, address)
+    newcomer = tmp_path / "newcomer.csv"
+    newcomer.write_text("email,name\nnaujokas@kaunas.example,Naujokas\n", encoding="utf-8")
+    import_file(database_url, KEY, newcomer, "savivaldybes")
+    subscriber_id, _ = read_token(KEY, old_link) or (0, None)
+    with db.transaction(database_url) as session:
+        assert session.get(Subscriber, subscriber_id) is None

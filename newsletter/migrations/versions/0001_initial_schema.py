@@ -60,6 +60,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("email"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "suppressions",
