@@ -10,6 +10,7 @@ failure                                                     raised
 any 4xx reply (greeting, EHLO, AUTH, MAIL, RCPT, DATA)      TransientDeliveryError
 5xx to RCPT TO (``SMTPRecipientsRefused``)                  PermanentDeliveryError
 5xx to DATA or to the message (``SMTPDataError``)           PermanentDeliveryError
+530, or "relay access denied", to RCPT or DATA              DeliveryConfigError
 5xx to MAIL FROM (``SMTPSenderRefused``)                    DeliveryConfigError
 5xx to AUTH (``SMTPAuthenticationError``)                   DeliveryConfigError
 5xx to EHLO/HELO, to STARTTLS, or as the greeting           DeliveryConfigError
@@ -24,7 +25,9 @@ no 4xx/5xx final reply once the message data was sent       UncertainDeliveryErr
 A 5xx that is about our own setup (login, sender, TLS) would fail every recipient alike:
 ``DeliveryConfigError`` is transient (never a bounce, so nobody is suppressed for it) and
 a ``ConfigError`` (so the campaign can stop). Only RCPT and DATA refusals blame the
-recipient. "Once the data was sent" means the payload and its final dot left this process
+recipient, and not even those when they say the relay will not relay for us or wants a
+login first: with one bounce enough to suppress an address, such a reply counted as a
+bounce would suppress every recipient of the campaign for good. "Once the data was sent" means the payload and its final dot left this process
 and no final reply came (timeout or disconnect): the server may have queued the message
 (RFC 1047), so it must be neither retried at once nor marked failed.
 """
@@ -100,7 +103,8 @@ def delivery_error(exc: BaseException, *, after_data: bool = False) -> DeliveryE
     if kind == 4:
         return TransientDeliveryError(f"SMTP {code} {reply}", smtp_code=code, smtp_reply=reply)
     if kind == 5:
-        if isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPDataError):
+        blames_recipient = isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPDataError)
+        if blames_recipient and not _refuses_our_setup(code, reply):
             return PermanentDeliveryError(f"SMTP {code} {reply}", smtp_code=code, smtp_reply=reply)
         return DeliveryConfigError(
             f"the mail server refuses our {_step_of(exc)}: SMTP {code} {reply}; check the settings",
@@ -124,9 +128,26 @@ def _reply_of(exc: BaseException) -> tuple[int | None, str]:
     return None, ""
 
 
+#: Wordings of relays that refuse to relay for an unknown or unauthenticated client
+#: (Postfix, Sendmail, Exim, Exchange); "relay recipient table" (unknown user) is not one.
+_SETUP_REFUSAL = re.compile(
+    r"relay(ing)? (access )?(denied|not (permitted|allowed))"
+    r"|(unable|not (permitted|allowed)|denied) to relay"
+    r"|authentication (is )?required|not authenticated",
+    re.IGNORECASE,
+)
+
+
+def _refuses_our_setup(code: int | None, reply: str) -> bool:
+    """True when a refusal is about our login or relaying rights (530: RFC 4954)."""
+    return code == 530 or bool(_SETUP_REFUSAL.search(reply))
+
+
 def _step_of(exc: BaseException) -> str:
     """Name the session step a refusing exception belongs to, for the message."""
     steps = {
+        smtplib.SMTPRecipientsRefused: "relaying or login (RCPT TO)",
+        smtplib.SMTPDataError: "relaying or login (DATA)",
         smtplib.SMTPSenderRefused: "sender address (MAIL FROM)",
         smtplib.SMTPAuthenticationError: "login (AUTH)",
         smtplib.SMTPHeloError: "greeting (EHLO)",

@@ -72,6 +72,18 @@ BEFORE_DATA = [
     (smtplib.SMTPSenderRefused(421, b"closing", "x@y.lt"), TransientDeliveryError),
     (smtplib.SMTPSenderRefused(553, b"not yours", "x@y.lt"), DeliveryConfigError),
     (smtplib.SMTPAuthenticationError(535, b"bad credentials"), DeliveryConfigError),
+    # Refusals of RCPT that blame our setup: counting them as bounces would suppress everyone.
+    (smtplib.SMTPRecipientsRefused({"a@b.lt": (554, b"5.7.1 <a@b.lt>: Relay access denied")}),
+     DeliveryConfigError),
+    (smtplib.SMTPRecipientsRefused({"a@b.lt": (550, b"5.7.54 SMTP; Unable to relay recipients")}),
+     DeliveryConfigError),
+    (smtplib.SMTPRecipientsRefused({"a@b.lt": (550, b"relay not permitted")}), DeliveryConfigError),
+    (smtplib.SMTPRecipientsRefused({"a@b.lt": (530, b"5.7.57 Client not authenticated")}),
+     DeliveryConfigError),
+    (smtplib.SMTPDataError(530, b"5.7.0 Authentication Required"), DeliveryConfigError),
+    (smtplib.SMTPRecipientsRefused(
+        {"a@b.lt": (550, b"5.1.1 <a@b.lt>: User unknown in relay recipient table")}),
+     PermanentDeliveryError),
     (smtplib.SMTPAuthenticationError(454, b"temporary auth failure"), TransientDeliveryError),
     (smtplib.SMTPHeloError(501, b"bad hostname"), DeliveryConfigError),
     (smtplib.SMTPConnectError(421, b"too busy"), TransientDeliveryError),
@@ -89,7 +101,7 @@ BEFORE_DATA = [
     (OSError(101, "Network is unreachable"), TransientDeliveryError),
     (ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number"), TransientDeliveryError),
     (ssl.SSLCertVerificationError(1, "certificate verify failed"), DeliveryConfigError),
-]
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("exc", "expected"), BEFORE_DATA, ids=lambda v: repr(v)[:40])

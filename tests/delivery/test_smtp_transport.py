@@ -160,6 +160,26 @@ class QueueThenStall(SinkHandler):
         return "250 2.0.0 OK queued"
 
 
+class RefuseToRelay(SinkHandler):
+    """Refuse every recipient as a relay does that does not know us (Postfix's wording)."""
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        return f"554 5.7.1 <{address}>: Relay access denied"
+
+
+def test_a_relay_that_refuses_to_relay_for_us_is_a_configuration_error() -> None:
+    """Not a bounce: with one bounce enough to suppress, it would suppress every recipient."""
+    with ConfiguredSink(RefuseToRelay()) as sink:
+        transport = SmtpTransport(sink.url, timeout=5)
+        with pytest.raises(DeliveryConfigError, match="relay") as caught:
+            send(transport)
+        transport.close()
+        assert caught.value.smtp_code == 554
+        assert sink.received == []
+
+
 def server_tls(certificate: Path, rsa_key: Path) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(certificate, rsa_key)
