@@ -503,7 +503,8 @@ def erase_subscriber(session: Session, key: bytes, address: str) -> Erasure:
     The subscriber row goes (memberships and consent events with it, by cascade);
     outbox rows keep their campaign statistics but their address becomes
     ``erased:<hmac>``, their subscriber link is cut, the address is scrubbed from SMTP
-    replies, and rows not yet sent are ended as ``suppressed``. On SQLite, deleted
+    replies, and rows not yet sent are ended as ``suppressed``; a test send's campaign
+    forgets the address it went to the same way. On SQLite, deleted
     bytes are overwritten (``secure_delete``); see also ``forget_deleted_bytes``.
     Idempotent. The first statement is a write, so on SQLite the transaction holds
     the write lock before it reads anything a concurrent writer could change.
@@ -538,9 +539,25 @@ def erase_subscriber(session: Session, key: bytes, address: str) -> Erasure:
                 state="suppressed" if state == "queued" else state,
             )
         )
+    _forget_test_sends(session, email, ERASED_PREFIX + digest)
     if subscriber_id is not None:
         session.execute(Subscriber.__table__.delete().where(Subscriber.id == subscriber_id))
     return Erasure(held=subscriber_id is not None, outbox_rows=len(rows))
+
+
+def _forget_test_sends(session: Session, email: str, replacement: str) -> None:
+    """Replace the address kept on test-send campaigns (``lists["test_to"]``)."""
+    sent_to_them = session.execute(
+        select(Campaign.id, Campaign.lists).where(
+            Campaign.is_test.is_(True), Campaign.lists["test_to"].as_string() == email
+        )
+    ).all()
+    for campaign_id, lists in sent_to_them:
+        session.execute(
+            update(Campaign)
+            .where(Campaign.id == campaign_id)
+            .values(lists={**lists, "test_to": replacement})
+        )
 
 
 def forget_deleted_bytes(url: str) -> bool:

@@ -11,9 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from newsletter import db
+from newsletter.campaign import create_test
 from newsletter.errors import NotFoundError
 from newsletter.lists import import_file
 from newsletter.models import Campaign, OutboxRow, Suppression
+from newsletter.settings import Secret, Settings
 from newsletter.subscribers import (
     Erasure,
     email_hmac,
@@ -24,6 +26,7 @@ from newsletter.subscribers import (
     forget_deleted_bytes,
     unsubscribe,
 )
+from tests.delivery.conftest import compiled_issue
 from tests.subscribers.factories import snapshot
 
 KEY = b"test-secret-key-0123456789abcdef"
@@ -33,7 +36,8 @@ JONAS = "jonas.petraitis@kaunas.example"
 
 
 def _two_people_with_mail(url: str, folder: Path) -> None:
-    """Two lists, three people, one campaign sent to Ona and Jonas, one queued for Ona."""
+    """Two lists, three people, one campaign sent to Ona and Jonas, one queued for Ona,
+    and a test copy sent to Ona."""
     import_file(url, KEY, FIXTURES / "utf8_comma.csv", "savivaldybes")
     import_file(url, KEY, FIXTURES / "utf8_bom_semicolon.csv", "bibliotekos")
     # Ona's name changes, so an older version of her row was once in the database.
@@ -60,6 +64,8 @@ def _two_people_with_mail(url: str, folder: Path) -> None:
                 )
             )
         session.add(OutboxRow(campaign_id=later.id, subscriber_id=ona.id, email=ona.email))
+    settings = Settings(data_dir=folder / "var", database_url=url, secret_key=Secret(KEY.decode()))
+    create_test(settings, compiled_issue(subject="Bandymas"), ONA)
 
 
 def test_export_holds_everything_about_the_person_and_nobody_else(
@@ -82,6 +88,7 @@ def test_export_holds_everything_about_the_person_and_nobody_else(
     assert [(s["subject"], s["state"]) for s in data["sent"]] == [
         ("Sausio naujienos", "sent"),
         ("Vasario naujienos", "queued"),
+        ("Bandymas", "queued"),
     ]
     assert data["sent"][0]["sent_at"] == "2026-01-15T09:00:00+00:00"
     assert data["suppression"] is None
@@ -99,7 +106,7 @@ def test_erasure_leaves_no_plaintext_anywhere_in_the_database(
 ) -> None:
     _two_people_with_mail(database_url, tmp_path)
     with db.transaction(database_url) as session:
-        assert erase_subscriber(session, KEY, ONA.upper()) == Erasure(held=True, outbox_rows=2)
+        assert erase_subscriber(session, KEY, ONA.upper()) == Erasure(held=True, outbox_rows=3)
     forget_deleted_bytes(database_url)
     everything = json.dumps(snapshot(database_url), ensure_ascii=False).lower()
     for trace in (ONA, "žemaitienė", "zemaitiene", "kairienė"):
@@ -120,7 +127,7 @@ def test_erasure_leaves_no_plaintext_anywhere_in_the_database(
         )
         after = export_subscriber(session, KEY, ONA)
     assert (after["profile"], after["memberships"], after["consent_events"]) == (None, [], [])
-    assert after["suppression"]["reason"] == "erased" and len(after["sent"]) == 2
+    assert after["suppression"]["reason"] == "erased" and len(after["sent"]) == 3
     with db.transaction(database_url) as session:  # idempotent: nothing left to rewrite
         assert erase_subscriber(session, KEY, ONA) == Erasure(held=False, outbox_rows=0)
 
