@@ -5,6 +5,12 @@ login attempt is recorded in ``login_attempts``; more than ``MAX_FAILURES_PER_EM
 failures for one address, or ``MAX_FAILURES_PER_IP`` from one client address, within
 ``WINDOW`` refuse further attempts until the window has moved on. Keeping the attempts in
 the database (not in memory) makes the limit hold across several web processes.
+
+An attempt is committed (as a failure) before the limit is checked and before the
+password is verified: guesses sent in parallel then count each other, so no more than
+the limit of them ever reach the password check. Checking first and recording after the
+verification let every guess in flight through (12 of 12 parallel guesses were checked
+against a limit of 5).
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ from functools import cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from newsletter import db
 from newsletter.errors import InputError, NotFoundError, StateError
 from newsletter.models import LoginAttempt, User, utcnow
 
@@ -94,34 +101,58 @@ def password_matches(password_hash: str, password: str) -> bool:
 
 
 def is_throttled(session: Session, email: str, ip: str, now: datetime) -> bool:
-    """True when too many logins failed recently for this address or from this client."""
+    """True when recent failures, counting the attempt just recorded, exceed a limit."""
     since = now - WINDOW
     failures = select(func.count()).where(
         LoginAttempt.succeeded.is_(False), LoginAttempt.at >= since
     )
     by_email = session.scalar(failures.where(LoginAttempt.email == email)) or 0
     by_ip = session.scalar(failures.where(LoginAttempt.ip == ip)) or 0
-    return by_email >= MAX_FAILURES_PER_EMAIL or by_ip >= MAX_FAILURES_PER_IP
+    return by_email > MAX_FAILURES_PER_EMAIL or by_ip > MAX_FAILURES_PER_IP
 
 
 def authenticate(
-    session: Session, email: str, password: str, ip: str, now: datetime | None = None
+    url: str, email: str, password: str, ip: str, now: datetime | None = None
 ) -> LoginResult:
-    """Check a login and record the attempt; refuse without checking while throttled."""
+    """Check a login in the database at ``url``; refuse without checking while throttled.
+
+    Three short transactions: record the attempt as a failure; check the limit (a refused
+    attempt is removed again, so waiting out the window is enough); after the password
+    matched, mark the attempt successful. The password is verified outside any transaction.
+    """
     now = now or utcnow()
-    address = email.strip().lower()[:320]
-    if is_throttled(session, address, ip, now):
-        return LoginResult(user=None, throttled=True)
-    user = session.scalar(select(User).where(User.email == address))
-    ok = password_matches(user.password_hash if user else _dummy_hash(), password) and bool(user)
-    session.add(LoginAttempt(email=address, ip=ip[:64], succeeded=ok, at=now))
-    session.execute(delete(LoginAttempt).where(LoginAttempt.at < now - KEEP_ATTEMPTS))
-    if not ok or user is None:
+    address, client = email.strip().lower()[:320], ip[:64]
+    with db.transaction(url) as session:
+        attempt = LoginAttempt(email=address, ip=client, succeeded=False, at=now)
+        session.add(attempt)
+        session.execute(delete(LoginAttempt).where(LoginAttempt.at < now - KEEP_ATTEMPTS))
+    with db.transaction(url) as session:
+        if is_throttled(session, address, client, now):
+            session.execute(delete(LoginAttempt).where(LoginAttempt.id == attempt.id))
+            return LoginResult(user=None, throttled=True)
+        user = session.scalar(select(User).where(User.email == address))
+    # An unknown address is checked against a dummy hash: both answers take as long.
+    matched = password_matches(user.password_hash if user else _dummy_hash(), password)
+    if user is None or not matched:
         return LoginResult(user=None)
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
-    user.last_login_at = now
-    return LoginResult(user=user)
+    return LoginResult(user=_logged_in(url, user.id, attempt.id, password, now))
+
+
+def _logged_in(
+    url: str, user_id: int, attempt_id: int, password: str, now: datetime
+) -> User | None:
+    """Mark the attempt successful and the login time; rehash when argon2's defaults grew."""
+    with db.transaction(url) as session:
+        session.execute(
+            update(LoginAttempt).where(LoginAttempt.id == attempt_id).values(succeeded=True)
+        )
+        user = session.get(User, user_id)
+        if user is None:  # the account was removed meanwhile
+            return None
+        if _hasher.check_needs_rehash(user.password_hash):
+            user.password_hash = _hasher.hash(password)
+        user.last_login_at = now
+        return user
 
 
 def get_user(session: Session, user_id: int) -> User:

@@ -93,11 +93,10 @@ async def login(request: Request) -> Response:
 
 def _authenticate(url: str, email: str, password: str, ip: str) -> int | str | None:
     """Return the editor's id, ``"throttled"``, or None for a wrong address or password."""
-    with db.transaction(url) as session:
-        result = users.authenticate(session, email, password, ip)
-        if result.throttled:
-            return "throttled"
-        return result.user.id if result.user else None
+    result = users.authenticate(url, email, password, ip)
+    if result.throttled:
+        return "throttled"
+    return result.user.id if result.user else None
 
 
 async def logout(request: Request) -> Response:

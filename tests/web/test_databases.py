@@ -6,6 +6,8 @@ once per database through the ``db_settings`` fixture.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -39,22 +41,15 @@ def both(db_settings: Settings) -> Iterator[tuple[TestClient, Settings, dict[str
 def test_login_and_its_rate_limit(both: tuple[TestClient, Settings, dict[str, int]]) -> None:
     client, settings, _ids = both
     log_in(client)
-    with db.transaction(settings.database) as session:
+    url = settings.database
+    with db.transaction(url) as session:
         assert session.scalar(select(User.last_login_at)) is not None
-        now = users.utcnow()
-        for _ in range(users.MAX_FAILURES_PER_EMAIL):
-            assert (
-                users.authenticate(session, EDITOR_EMAIL, "neteisingas-1", "192.0.2.1", now).user
-                is None
-            )
-        assert users.authenticate(
-            session, EDITOR_EMAIL, EDITOR_PASSWORD, "192.0.2.1", now
-        ).throttled
-        later = now + users.WINDOW + timedelta(seconds=1)
-        assert (
-            users.authenticate(session, EDITOR_EMAIL, EDITOR_PASSWORD, "192.0.2.1", later).user
-            is not None
-        )
+    now = users.utcnow()
+    for _ in range(users.MAX_FAILURES_PER_EMAIL):
+        assert users.authenticate(url, EDITOR_EMAIL, "neteisingas-1", "192.0.2.1", now).user is None
+    assert users.authenticate(url, EDITOR_EMAIL, EDITOR_PASSWORD, "192.0.2.1", now).throttled
+    later = now + users.WINDOW + timedelta(seconds=1)
+    assert users.authenticate(url, EDITOR_EMAIL, EDITOR_PASSWORD, "192.0.2.1", later).user
 
 
 def test_one_click_unsubscribe_and_preferences(
@@ -110,3 +105,49 @@ def test_double_opt_in_confirmation(both: tuple[TestClient, Settings, dict[str, 
         ]
         assert events[0].detail["requested_at"] == "2026-02-01T09:00:00"
         assert events[0].text_version == signup.CONSENT_TEXT_VERSION
+
+
+def test_guesses_sent_at_once_get_no_more_checks_than_the_limit(
+    both: tuple[TestClient, Settings, dict[str, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each guess counts before any password is checked, so parallel guesses cannot outrun the limit."""
+    client, _settings, _ids = both
+    token = csrf_of(client.get("/editor/login").text)
+    guesses = users.MAX_FAILURES_PER_EMAIL * 2 + 2
+    checked: list[str] = []
+    answered: list[int] = []
+    lock = threading.Lock()
+    release = threading.Event()
+
+    def held_check(password_hash: str, password: str) -> bool:
+        """Hold every password check until all guesses have arrived."""
+        with lock:
+            checked.append(password)
+        release.wait()
+        return False
+
+    monkeypatch.setattr(users, "password_matches", held_check)
+
+    def guess(number: int) -> None:
+        form = {"email": EDITOR_EMAIL, "password": f"spejimas-{number}", "csrf_token": token}
+        status = client.post("/editor/login", data=form).status_code
+        with lock:
+            answered.append(status)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(guesses)]
+    for thread in threads:
+        thread.start()
+    try:
+        # Every guess is now either held in its password check or already refused.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with lock:
+                if len(checked) + len(answered) >= guesses:
+                    break
+            time.sleep(0.01)
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join()
+    assert len(checked) <= users.MAX_FAILURES_PER_EMAIL
+    assert sorted(answered) == [401] * len(checked) + [429] * (guesses - len(checked))
