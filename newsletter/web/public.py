@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -19,7 +20,7 @@ from starlette.routing import Route
 
 from newsletter import db, subscribers, tokens
 from newsletter.errors import DeliveryError, InputError
-from newsletter.models import Campaign, MailingList, Membership, Subscriber
+from newsletter.models import Campaign, MailingList, Membership, OutboxRow, Subscriber
 from newsletter.render import CompiledIssue
 from newsletter.settings import Settings
 from newsletter.web import i18n, mail, personal, signup
@@ -177,23 +178,37 @@ def _save_preferences(
 def _sent_issue(settings: Settings, campaign_id: int, token: str | None) -> str | None:
     """The campaign's HTML for the token's holder, neutral without one; None if not shown.
 
-    A test send, or a campaign not yet started, is shown only to a holder of a valid token.
+    A test send, or a campaign that is not public, is shown only to a token holder it was
+    sent to: every subscriber holds a valid token, and must not read unpublished drafts.
     """
     with db.transaction(settings.database) as session:
         campaign = session.get(Campaign, campaign_id)
         if campaign is None or campaign.started_at is None or not campaign.compiled:
             return None
+        public = not campaign.is_test and campaign.status in SENT_STATUSES
         ids = tokens.read_token(settings.key(), token) if token else None
         subscriber = session.get(Subscriber, ids[0]) if ids else None
+        if subscriber is not None and not public:
+            subscriber = subscriber if _was_sent(session, campaign_id, subscriber.id) else None
         if subscriber is not None and ids is not None:
             values = personal.for_subscriber(settings, subscriber, campaign_id, ids[1])
-        elif campaign.is_test or campaign.status not in SENT_STATUSES:
-            return None
-        else:
+        elif public:
             values = personal.neutral(settings)
+        else:
+            return None
         compiled = CompiledIssue.from_dict(campaign.compiled)
     html, _text = compiled.personalise(values)
     return html
+
+
+def _was_sent(session: Session, campaign_id: int, subscriber_id: int) -> bool:
+    """True when the campaign has a copy for the subscriber (their outbox row)."""
+    row = session.scalar(
+        select(OutboxRow.id)
+        .where(OutboxRow.campaign_id == campaign_id, OutboxRow.subscriber_id == subscriber_id)
+        .limit(1)
+    )
+    return row is not None
 
 
 async def view_in_browser(request: Request) -> Response:

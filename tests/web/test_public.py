@@ -10,7 +10,14 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from newsletter import db, tokens
-from newsletter.models import ConsentEvent, Membership, Subscriber, Suppression, utcnow
+from newsletter.models import (
+    ConsentEvent,
+    Membership,
+    OutboxRow,
+    Subscriber,
+    Suppression,
+    utcnow,
+)
 from newsletter.settings import Settings
 from newsletter.web import create_app
 from tests.web.conftest import csrf_of
@@ -230,8 +237,22 @@ def test_unsent_and_test_campaigns_are_not_public(
     for campaign_id in (test_id, draft_id):
         assert client.get(f"/v/{campaign_id}/bet-kas").status_code == 404
         assert client.get(f"/archive/{campaign_id}").status_code == 404
-    token = token_for(web_settings, people["ona"], None)
-    assert client.get(f"/v/{test_id}/{token}").status_code == 200
+    # A test copy is shown to the person it was sent to, and to no other subscriber.
+    with db.transaction(web_settings.database) as session:
+        session.add(
+            OutboxRow(
+                campaign_id=test_id, subscriber_id=people["ona"], email="ona@savivaldybe.example"
+            )
+        )
+    recipient = client.get(f"/v/{test_id}/{token_for(web_settings, people['ona'], None)}")
+    assert recipient.status_code == 200
+    assert lxml_html.fromstring(recipient.text).get_element_by_id("name").text == "Ona Onaitė"
+    stranger = client.get(f"/v/{test_id}/{token_for(web_settings, people['jonas'], None)}")
+    assert (stranger.status_code, stranger.text) == (404, client.get(f"/v/{test_id}/bet-kas").text)
+    assert (
+        client.get(f"/v/{draft_id}/{token_for(web_settings, people['ona'], None)}").status_code
+        == 404
+    )
 
 
 def test_archive_lists_sent_issues_newest_first(client: TestClient, web_settings: Settings) -> None:
