@@ -98,6 +98,10 @@ def test_delimiter_detection_ignores_quoted_text(sample: list[str], expected: st
             "damaged_utf8.csv",
             "damaged_utf8.csv:3: invalid UTF-8 (byte 0xe0) in a file that is otherwise UTF-8",
         ),
+        (
+            "damaged_utf8_early.csv",
+            "damaged_utf8_early.csv:2: invalid UTF-8 (byte 0xe9) in a file that is otherwise UTF-8",
+        ),
     ],
 )
 def test_undecodable_files_are_refused_not_read_as_mojibake(name: str, message: str) -> None:
