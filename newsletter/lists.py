@@ -59,6 +59,7 @@ MAX_REJECTIONS_SHOWN = 1000
 #: Column lengths of ``subscribers`` (PostgreSQL enforces them; SQLite would not).
 MAX_LENGTHS = {"name": 200, "municipality": 100, "role": 100}
 MAX_ATTRIBUTE_LENGTH = 200
+MAX_LIST_NAME = 200  # lists.name
 PROFILE_FIELDS = ("name", "municipality", "role")
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -143,10 +144,14 @@ def import_file(
 
     All or nothing; with ``dry_run`` everything is done and then rolled back, so the
     report is exact. Raises ``SubscriberFileError`` for a file that cannot be read and
-    ``InputError`` for a bad slug; bad rows are reported, not raised.
+    ``InputError`` for a bad slug or list name; bad rows are reported, not raised.
     """
     if not _SLUG.fullmatch(slug):
         raise InputError(f"list slug {slug!r} must be lower-case letters, digits and '-'")
+    if len(name) > MAX_LIST_NAME:
+        raise InputError(f"list name is longer than {MAX_LIST_NAME} characters")
+    if CONTROL_CHARACTERS.search(name):
+        raise InputError("list name contains a control character (such as a line break)")
     report = ImportReport(path=path, slug=slug, dry_run=dry_run, sync=sync)
     step: Progress = progress or (lambda stage, done, total: None)
     try:

@@ -86,6 +86,22 @@ def test_bad_files_and_names_are_one_line_errors(run) -> None:  # type: ignore[n
     assert code == 65 and "invalid email address" in err
 
 
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("Savivaldybės " * 20, "longer than 200 characters"),
+        ("Sąrašas\nBcc: x", "control character"),
+    ],
+)
+def test_a_bad_list_name_is_a_one_line_error(run, name: str, reason: str) -> None:  # type: ignore[no-untyped-def]
+    path = str(FIXTURES / "utf8_comma.csv")
+    code, out, err = run("subscribers", "import", path, "--list", "savivaldybes", "--name", name)
+    assert (code, out) == (65, "")
+    assert err.startswith("error: list name ") and reason in err
+    assert len(err.strip().splitlines()) == 1
+    assert "no lists yet" in run("lists")[1]
+
+
 def test_unsubscribe_export_and_erase(run) -> None:  # type: ignore[no-untyped-def]
     run("subscribers", "import", str(FIXTURES / "utf8_comma.csv"), "--list", "savivaldybes")
     code, out, _ = run(
