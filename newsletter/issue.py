@@ -32,6 +32,7 @@ from newsletter.errors import IssueError
 from newsletter.render import Branding, CompiledIssue, IssueDocument, TemplateSet, compile_issue
 from newsletter.render_strings import LANGUAGES
 from newsletter.settings import Settings
+from newsletter.sponsors import load_yaml
 
 FRONT_MATTER_KEYS = ("subject", "preheader", "date", "lang", "sponsors", "template")
 FENCE = "---"
@@ -108,6 +109,8 @@ def read_issue(path: Path) -> IssueSource:
         raise IssueError("no such issue file", path=path) from None
     except IsADirectoryError:
         raise IssueError("is a folder, not an issue file", path=path) from None
+    except OSError as exc:
+        raise IssueError(f"cannot be read: {exc.strerror}", path=path) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -146,14 +149,8 @@ def _split_front_matter(lines: list[str], path: Path) -> tuple[str, int]:
 
 def _parse_front_matter(text: str, path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     """Parse the YAML front matter; return its values and the file line of each key."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        values = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else 1  # +1 for 1-based, +1 for '---'
-        problem = getattr(exc, "problem", None) or "cannot be parsed"
-        raise IssueError(f"invalid YAML in front matter: {problem}", path=path, line=line) from None
+    # The front matter starts on the file's second line, after '---'.
+    node, values = load_yaml(text, path, first_line=2, what=" in front matter")
     if values is None:
         raise IssueError("front matter is empty: 'subject' is required", path=path, line=1)
     if not isinstance(values, dict) or not isinstance(node, yaml.MappingNode):

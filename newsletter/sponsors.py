@@ -136,20 +136,55 @@ def load_registry(path: Path) -> Registry:
     return _cache[key]
 
 
+def load_yaml(text: str, path: Path | str, first_line: int = 1, what: str = "") -> tuple[Any, Any]:
+    """Parse YAML text into its node tree and its values; IssueError names the line of a mistake.
+
+    ``first_line`` is the file line of the text's first line; ``what`` ends the message's
+    first words (e.g. " in front matter"). PyYAML checks some values only while it builds
+    them: a date such as 2026-13-01 raises ValueError, not YAMLError, with no line.
+    """
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        values = yaml.SafeLoader("").construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + first_line if mark is not None else first_line
+        problem = getattr(exc, "problem", None) or "cannot be parsed"
+        raise IssueError(f"invalid YAML{what}: {problem}", path=path, line=line) from None
+    except ValueError as exc:
+        line = _unbuildable(node).start_mark.line + first_line
+        raise IssueError(f"invalid value{what}: {exc}", path=path, line=line) from None
+    return node, values
+
+
+def _unbuildable(node: Any) -> Any:
+    """The first scalar under ``node`` that PyYAML cannot build (else ``node`` itself)."""
+    pending, seen = [node], set()
+    while pending:
+        current = pending.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, yaml.ScalarNode):
+            try:
+                yaml.SafeLoader("").construct_object(current)
+            except ValueError:
+                return current
+        elif isinstance(current, yaml.MappingNode):
+            pending[:0] = [child for pair in current.value for child in pair]
+        elif isinstance(current, yaml.SequenceNode):
+            pending[:0] = list(current.value)
+    return node
+
+
 def parse_registry(data: bytes, path: Path | str) -> Registry:
     """Parse and check the registry's YAML text; IssueError names the file and line."""
     try:
         text = data.decode("utf-8")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        document = yaml.safe_load(text)
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise IssueError("not UTF-8 text", path=path, line=line) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise IssueError(f"invalid YAML: {problem}", path=path, line=line) from None
+    node, document = load_yaml(text, path)
     if not isinstance(document, dict):
         raise IssueError("expected 'tiers' and 'sponsors' keys", path=path, line=1)
     lines = _item_lines(node)

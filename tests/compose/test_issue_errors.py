@@ -35,6 +35,11 @@ CASES = [
                  "'lang' must be one of lt, en, not 'ru'", id="unknown-lang"),
     pytest.param(f"---\n{GOOD}date: gruodžio 1\n---\nTekstas.\n", 3,
                  "'date' must look like 2026-12-01, not 'gruodžio 1'", id="bad-date"),
+    pytest.param(f"---\n{GOOD}date: 2026-13-01\n---\nTekstas.\n", 3,
+                 "invalid value in front matter: month must be in 1..12", id="impossible-date"),
+    pytest.param(f"---\n{GOOD}preheader: Trumpai\ndate: 2026-02-30\n---\nTekstas.\n", 4,
+                 "invalid value in front matter: day is out of range for month",
+                 id="impossible-day"),
     pytest.param(f"---\n{GOOD}template: naujas\n---\nTekstas.\n", 3,
                  "unknown template 'naujas'; available: default", id="unknown-template"),
     pytest.param(f"---\n{GOOD}{GOOD}---\nTekstas.\n", 3,
@@ -74,6 +79,17 @@ def test_file_that_is_not_utf8_names_the_line(
 def test_missing_file_is_one_line(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["render", "nera.md"]) == 65
     assert capsys.readouterr().err.strip() == "error: nera.md: no such issue file"
+
+
+def test_unreadable_file_is_one_line(
+    cli_env: Path, write_issue: WriteIssue, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inside_a_file = write_issue() / "kitas.md"  # any OSError, here "Not a directory"
+    assert main(["render", str(inside_a_file)]) == 65
+    assert (
+        capsys.readouterr().err.strip()
+        == f"error: {inside_a_file}: cannot be read: Not a directory"
+    )
 
 
 def test_lint_reports_a_bad_file_as_an_error_finding(

@@ -161,6 +161,8 @@ def test_grid_is_four_per_row_on_desktop_and_two_on_phones(settings: Settings) -
          "sponsors.yaml:3: unknown sponsor key 'colour'"),
         ("tiers: [{id: main}, {id: main}]\n", "sponsors.yaml: id 'main' is used twice"),
         ("tiers: [\n", "sponsors.yaml:2: invalid YAML"),
+        ("tiers: [{id: main}]\nsponsors:\n  - {id: a, name: 2026-02-30, tier: main}\n",
+         "sponsors.yaml:3: invalid value: day is out of range for month"),
     ],
 )  # fmt: skip
 def test_registry_mistakes_name_the_file_and_line(text: str, message: str) -> None:
