@@ -272,11 +272,22 @@ def _numbered_csv_rows(path: Path, reader: Any) -> Iterator[tuple[int, list[str]
 # XLSX ----------------------------------------------------------------------------------
 
 
-def _open_xlsx(path: Path) -> ListFile:
+def _xlsx_errors() -> tuple[type[BaseException], ...]:
+    """What openpyxl raises for a damaged workbook: zip, deflate, XML and its own errors.
+
+    XML errors are ``SyntaxError`` subclasses, with ElementTree and with lxml alike.
+    """
+    import zlib
     from zipfile import BadZipFile
 
-    import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
+
+    return (BadZipFile, InvalidFileException, KeyError, OSError, ValueError, EOFError,
+            SyntaxError, zlib.error)  # fmt: skip
+
+
+def _open_xlsx(path: Path) -> ListFile:
+    import openpyxl
 
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -285,7 +296,7 @@ def _open_xlsx(path: Path) -> ListFile:
     try:
         with _quiet_openpyxl():
             workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+    except _xlsx_errors() as exc:
         raise SubscriberFileError(f"not a readable XLSX workbook ({exc})", path=path) from exc
     sheet = workbook.worksheets[0]
     state = {"row": 0}
@@ -314,14 +325,14 @@ def _numbered_xlsx_rows(
     path: Path, sheet: Any, state: dict[str, int]
 ) -> Iterator[tuple[int, list[str]]]:
     """Yield (row number, cell texts); openpyxl parses the sheet lazily, row by row."""
-    rows = sheet.iter_rows(values_only=True)
+    rows, errors = sheet.iter_rows(values_only=True), _xlsx_errors()
     while True:
         try:
             # Not around the yield: a warnings context held open across yields would
             # restore stale filters whenever the generator happens to be closed.
             with _quiet_openpyxl():
                 values = next(rows, None)
-        except (KeyError, ValueError, OSError) as exc:
+        except errors as exc:
             raise SubscriberFileError(
                 f"unreadable XLSX row ({exc})", path=path, line=state["row"] + 1
             ) from exc

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import openpyxl
@@ -134,6 +136,44 @@ def test_unreadable_files_are_refused_with_the_reason(tmp_path: Path) -> None:
             list(f.rows())
     with pytest.raises(SubscriberFileError, match="no such file"):
         open_list_file(tmp_path / "missing.csv")
+
+
+def _cut_sheet_xml(path: Path) -> None:
+    """Rewrite the XLSX with its first sheet's XML cut in half."""
+    with zipfile.ZipFile(path) as original:
+        items = [(item, original.read(item.filename)) for item in original.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as copy:
+        for item, data in items:
+            cut = item.filename == "xl/worksheets/sheet1.xml"
+            copy.writestr(item, data[: len(data) // 2] if cut else data)
+
+
+def _garble_compressed_sheet(path: Path) -> None:
+    """Flip bytes inside the compressed data of the first sheet, as a bad disk would."""
+    with zipfile.ZipFile(path) as workbook:
+        item = workbook.getinfo("xl/worksheets/sheet1.xml")
+    raw = bytearray(path.read_bytes())
+    start = item.header_offset + 30 + len(item.filename) + len(item.extra) + 40
+    raw[start : start + 40] = bytes(byte ^ 0x55 for byte in raw[start : start + 40])
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("damage", [_cut_sheet_xml, _garble_compressed_sheet])
+def test_a_damaged_xlsx_is_refused_with_the_reason(
+    tmp_path: Path, damage: Callable[[Path], None]
+) -> None:
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["email", "name"])
+    for n in range(200):
+        workbook.active.append([f"asmuo{n}@x.example", f"Asmuo {n}"])
+    path = tmp_path / "damaged.xlsx"
+    workbook.save(path)
+    damage(path)
+    with (
+        pytest.raises(SubscriberFileError, match=r"damaged\.xlsx(:\d+)?: .*XLSX"),
+        open_list_file(path) as listfile,
+    ):
+        list(listfile.rows())
 
 
 def test_xlsx_numbers_and_dates_read_as_people_see_them(tmp_path: Path) -> None:
