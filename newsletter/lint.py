@@ -7,9 +7,10 @@ Problems the template or the sponsor registry cause point at line 1.
 
 Errors: final HTML over 102 KB (Gmail clips the rest), an image without alt text, a
 relative link that cannot be made absolute, a link to localhost, no unsubscribe link,
-unresolved placeholders and "TK" markers. Warnings: a subject shorter than 10 or longer
-than 78 characters, no preheader, ``http://`` links or images, links without text or with
-"click here" text, skipped heading levels, raw HTML that rendering removes.
+unresolved placeholders, placeholder regions left open or never opened, and "TK"
+markers. Warnings: a subject shorter than 10 or longer than 78 characters, no preheader,
+``http://`` links or images, links without text or with "click here" text, skipped
+heading levels, raw HTML that rendering removes.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from newsletter import markdown_content
 from newsletter.errors import IssueError
 from newsletter.issue import IssueSource, compile_source, read_issue
 from newsletter.render import PLACEHOLDERS, CompiledIssue, sample_values
-from newsletter.render_slots import MARKER, slot
+from newsletter.render_slots import MARKER, if_set, slot
 from newsletter.settings import Settings
 
 MAX_HTML_BYTES = 102 * 1024  # Gmail shows "[Message clipped]" beyond this
@@ -165,6 +166,7 @@ class _Checker:
                     previous_level = level
                 self.removed_markup(block, element)
         self.markers()
+        self.regions()
 
     def link(self, block: Block, element: lxml.html.HtmlElement) -> None:
         """Check one link of the body: its URL and its text."""
@@ -235,6 +237,23 @@ class _Checker:
             for match in MARKER.finditer(text):
                 if match.group(2) not in PLACEHOLDERS:
                     self.error(line, f"unresolved placeholder {match.group(0)!r}")
+
+    def regions(self) -> None:
+        """Region markers written in the body without a partner (rendering drops them)."""
+        open_at: dict[str, list[int]] = {}
+        first = self.source.body_line
+        for line, text in enumerate(self.source.lines[first - 1 :], start=first):
+            for match in MARKER.finditer(text):
+                kind, name = match.groups()
+                if kind == "IF":
+                    open_at.setdefault(name, []).append(line)
+                elif kind == "FI" and open_at.get(name):
+                    open_at[name].pop()
+                elif kind == "FI":
+                    self.error(line, f"{match.group(0)!r} closes no region opened before it")
+        for name, lines in open_at.items():
+            for line in lines:
+                self.error(line, f"{if_set(name)!r} opens a region that is never closed")
 
     def line_of(self, needle: str, block: Block) -> int:
         """The first line of ``block`` that contains ``needle`` (else the block's first)."""

@@ -149,16 +149,19 @@ class FillPlan:
             start = match.end()
         if start < len(document):
             ops.append((LITERAL, document[start:], None))
-        return cls(ops=tuple(ops), names=frozenset(names))
+        return cls(ops=_closed_regions_only(ops), names=frozenset(names))
 
     def fill(self, values: Mapping[str, str]) -> str:
         """Return the document with every slot filled; missing values count as ''."""
         parts: list[str] = []
         skipping: str | None = None
+        depth = 0  # regions of the skipped name opened inside the skipped one
         for kind, text, escape in self.ops:
             if skipping is not None:
-                if kind == END_IF and text == skipping:
-                    skipping = None
+                if kind == IF_SET and text == skipping:
+                    depth += 1
+                elif kind == END_IF and text == skipping:
+                    skipping, depth = (None, 0) if depth == 0 else (skipping, depth - 1)
                 continue
             if kind == LITERAL:
                 parts.append(text)
@@ -166,5 +169,24 @@ class FillPlan:
                 value = values.get(text) or ""
                 parts.append(escape(value) if escape is not None and value else value)
             elif kind == IF_SET and not values.get(text):
-                skipping = text
+                skipping, depth = text, 0
         return "".join(parts)
+
+
+def _closed_regions_only(ops: list[Op]) -> tuple[Op, ...]:
+    """Drop region markers without a partner; each closer ends the nearest open region of its name.
+
+    An editor can write an opener into the body by hand; left in, it would hide everything
+    up to the template's next closer of that name (the whole body) from every recipient
+    without that value, or the rest of the email, unsubscribe link included.
+    """
+    open_at: dict[str, list[int]] = {}
+    paired: set[int] = set()
+    for index, (kind, name, _escape) in enumerate(ops):
+        if kind == IF_SET:
+            open_at.setdefault(name, []).append(index)
+        elif kind == END_IF and open_at.get(name):
+            paired.update((open_at[name].pop(), index))
+    return tuple(
+        op for index, op in enumerate(ops) if op[0] not in (IF_SET, END_IF) or index in paired
+    )

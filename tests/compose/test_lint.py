@@ -9,7 +9,7 @@ import pytest
 
 from newsletter.cli import main
 from newsletter.lint import Finding, lint_file
-from newsletter.render_slots import slot
+from newsletter.render_slots import end_if, if_set, slot
 from newsletter.settings import Settings
 from tests.compose.conftest import FRONT, ROOT, WriteIssue
 
@@ -33,6 +33,10 @@ BODY_CASES = [
                  "unresolved placeholder '*|FNAME|*'", id="mailchimp-placeholder"),
     pytest.param(f"Sveiki, {slot('pareigos')}!\n", "error", 5,
                  f"unresolved placeholder '{slot('pareigos')}'", id="unknown-slot"),
+    pytest.param(f"Pirma.\n\nSveiki{if_set('name')}, Jonai!\n", "error", 7,
+                 f"{if_set('name')!r} opens a region that is never closed", id="unclosed-region"),
+    pytest.param(f"Sveiki!{end_if('name')}\n", "error", 5,
+                 f"{end_if('name')!r} closes no region opened before it", id="unopened-region"),
     pytest.param("Pirma.\n\nRenginys vyks TK mieste.\n", "error", 7,
                  "'TK' marker left in the text: fill it in before sending", id="tk"),
     pytest.param("Žr. [svetainę](http://example.lt)\n", "warning", 5,

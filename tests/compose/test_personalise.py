@@ -136,3 +136,23 @@ def test_personalise_output_is_stable_across_a_stored_copy(
     stored = CompiledIssue.from_dict(dict(compiled.to_dict()))
     assert stored.personalise(recipient()) == compiled.personalise(recipient())
     assert compiled.personalise(sample_values(BASE)) != compiled.personalise(recipient())
+
+
+def test_an_unclosed_region_in_the_body_never_hides_the_rest_of_the_email(
+    settings: Settings, write_issue: WriteIssue
+) -> None:
+    path = write_issue(f"{if_set('name')}Sveiki!\n\nNaujienos apie bibliotekas.\n")
+    html, text = compile_file(path, settings).personalise(recipient(name=""))
+    assert links(parse(html))["Atsisakyti prenumeratos"] == f"{BASE}/u/AbC_123-x"
+    assert f"Atsisakyti prenumeratos: {BASE}/u/AbC_123-x" in text
+    assert "Naujienos apie bibliotekas." in text
+    assert "NLIF_" not in html and "NLIF_" not in text
+
+
+def test_fill_plan_ignores_region_markers_without_their_partner() -> None:
+    plan = FillPlan.for_text(f"a {if_set('name')}b {end_if('email')}c {slot('name')}")
+    assert plan.fill({}) == "a b c "
+    assert plan.fill({"name": "N"}) == "a b c N"
+    nested = f"{if_set('name')}x{if_set('name')}y{end_if('name')}z{end_if('name')}!"
+    assert FillPlan.for_text(nested).fill({}) == "!"
+    assert FillPlan.for_text(nested).fill({"name": "N"}) == "xyz!"
