@@ -586,12 +586,14 @@ def erase_outbox_files(folder: Path, address: str) -> int:
     """Delete the ``.eml`` files written for ``address`` in the outbox folder; return how many.
 
     The folder transport (used when no SMTP server is set) keeps every message as a
-    file, each naming its recipient.
+    file, each naming its recipient. The address must stand on its own: a longer one
+    that contains it (``jona@…`` for ``ona@…``) is another person's.
     """
-    needle = normalise_email(address).encode("ascii")
+    needle = re.escape(normalise_email(address).encode("ascii"))
+    alone = re.compile(rb"(?<![\w.!#$%&'*+/=?^`{|}~-])" + needle + rb"(?![\w-]|\.\w)")
     removed = 0
     for path in folder.rglob("*.eml") if folder.is_dir() else ():
-        if needle in path.read_bytes().lower():
+        if alone.search(path.read_bytes().lower()):
             path.unlink(missing_ok=True)
             removed += 1
     return removed

@@ -152,8 +152,12 @@ def test_erasure_removes_the_outbox_files_of_the_person(tmp_path: Path) -> None:
     outbox.mkdir()
     (outbox / "a.eml").write_bytes(f"To: {ONA.upper()}\r\n\r\nLabas".encode())
     (outbox / "b.eml").write_bytes(f"To: {JONAS}\r\n\r\nLabas".encode())
-    assert erase_outbox_files(outbox, ONA) == 1
-    assert [p.name for p in outbox.iterdir()] == ["b.eml"]
+    # Other people whose address merely contains Ona's keep their mail.
+    (outbox / "c.eml").write_bytes(f"To: Jona <j{ONA}>\r\n\r\nLabas".encode())
+    (outbox / "d.eml").write_bytes(f"To: {ONA}.lt\r\n\r\nLabas".encode())
+    (outbox / "e.eml").write_bytes(f"To: Ona <{ONA}>\r\n\r\nLabas".encode())
+    assert erase_outbox_files(outbox, ONA) == 2
+    assert sorted(p.name for p in outbox.iterdir()) == ["b.eml", "c.eml", "d.eml"]
     assert erase_outbox_files(tmp_path / "missing", ONA) == 0
 
 
