@@ -171,6 +171,27 @@ def test_erased_address_is_suppressed_in_any_letter_case(database_url: str, tmp_
         assert find_subscriber(session, "ona.zemaitiene@siauliai.example") is None
 
 
+def test_erased_address_stays_suppressed_in_any_spelling(database_url: str, tmp_path: Path) -> None:
+    first = tmp_path / "first.csv"
+    first.write_text("email,name\nmeras@šalčininkai.example,Meras\n", encoding="utf-8")
+    _import(database_url, first)
+    with db.transaction(database_url) as session:
+        erase_subscriber(session, KEY, "MERAS@xn--alininkai-mfb53g.example")
+    spellings = tmp_path / "spellings.csv"
+    spellings.write_text(
+        "email,name\n"
+        "Meras@ŠALČININKAI.example,Meras\n"  # Unicode domain, capitals
+        "\u00a0meras@xn--alininkai-mfb53g.EXAMPLE ,Meras\n"  # punycode, spaces around
+        "meras@ｓｈａｌｃｈｉｎｉｎｋａｉ.example,Kitas\n"  # full-width: another domain
+        "mеras@xn--alininkai-mfb53g.example,Meras\n",  # Cyrillic 'е' in the local part
+        encoding="utf-8",
+    )
+    report = _import(database_url, spellings)
+    assert (report.suppressed, report.duplicates, report.added) == (1, 1, 1)
+    assert [r.line for r in report.rejected] == [5]
+    assert set(_people(database_url)) == {"meras@shalchininkai.example"}
+
+
 def test_sync_removes_members_missing_from_the_file(database_url: str, tmp_path: Path) -> None:
     _import(database_url, write_csv(tmp_path / "all.csv", 5))
     with db.transaction(database_url) as session:
