@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from newsletter.cli import Context, console, pass_context
+from newsletter.errors import InputError
 
 
 def register(group: click.Group) -> None:
@@ -36,11 +37,16 @@ def render_command(ctx: Context, issues: tuple[Path, ...], out_dir: Path) -> Non
     for path in issues:
         compiled = compile_file(path, settings)
         html, text = compiled.personalise(sample_values(settings.base_url, compiled.lang))
-        out_dir.mkdir(parents=True, exist_ok=True)
         html_path = out_dir / f"{compiled.slug}.html"
         text_path = out_dir / f"{compiled.slug}.txt"
-        html_path.write_text(html, encoding="utf-8")
-        text_path.write_text(text, encoding="utf-8")
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            html_path.write_text(html, encoding="utf-8")
+            text_path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(
+                f"cannot write the rendered files: {exc.strerror}", path=out_dir
+            ) from None
         console.print(str(html_path), soft_wrap=True)
         console.print(str(text_path), soft_wrap=True)
 

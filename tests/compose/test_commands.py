@@ -38,3 +38,14 @@ def test_render_several_issues_into_a_chosen_folder(
     expected = [str(target / f"{p.stem}{suffix}") for p in samples for suffix in (".html", ".txt")]
     assert printed == expected
     assert all(Path(name).stat().st_size > 0 for name in printed)
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line(
+    cli_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "failas"
+    blocker.write_text("ne aplankas", encoding="utf-8")
+    target = blocker / "out"
+    assert main(["render", str(SAMPLE), "--out", str(target)]) == 65
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: {target}: cannot write the rendered files: Not a directory"
