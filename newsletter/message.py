@@ -410,7 +410,7 @@ class MessageFactory:
             return self.mail_from, ascii_address(recipient.email)
         except UnsafeValueError as exc:
             raise PermanentDeliveryError(
-                f"recipient {recipient.email[:100]!r}: email {exc}"
+                f"recipient {_shown(recipient.email)}: email {exc}"
             ) from None
 
     def build(self, recipient: Recipient) -> tuple[str, bytes]:
@@ -442,7 +442,7 @@ class MessageFactory:
             unsubscribe = self._unsubscribe_lines(recipient.unsubscribe_url)
         except UnsafeValueError as exc:
             raise PermanentDeliveryError(
-                f"recipient {recipient.email[:100]!r}: {field} {exc}"
+                f"recipient {_shown(recipient.email)}: {field} {exc}"
             ) from None
         return address, to, unsubscribe
 
@@ -462,6 +462,12 @@ class MessageFactory:
         if len(value) + len("List-Unsubscribe: ") > _MAX_LINE:
             value = ",\r\n ".join(targets)  # fold between the two URIs, never inside one
         return f"List-Unsubscribe: {value}\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+
+
+def _shown(email: str) -> str:
+    """The address as errors quote it: whole (up to the outbox column's 320 characters), so
+    that erasure, which scrubs the address from a row's recorded error, finds all of it."""
+    return repr(email[:320])
 
 
 def _placeholder_values(recipient: Recipient) -> dict[str, str]:

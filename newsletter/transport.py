@@ -354,7 +354,8 @@ def _check_envelope(mail_from: str, recipient: str) -> None:
     for value, label in ((mail_from, "sender"), (recipient, "recipient")):
         if value.isascii() and "@" in value and not re.search(r"[\x00-\x20<>\x7f]", value):
             continue
-        message = f"the envelope {label} {value[:100]!r} is not a plain ASCII address"
+        # The whole address (up to the outbox column's 320): erasure scrubs it from errors.
+        message = f"the envelope {label} {value[:320]!r} is not a plain ASCII address"
         if label == "sender":
             raise DeliveryConfigError(message)
         raise PermanentDeliveryError(message)

@@ -65,6 +65,14 @@ def test_a_recipient_name_with_a_payload_fails_that_recipient(
         build(settings, Recipient(email="jonas@vilnius.lt", name=payload))
 
 
+def test_the_error_names_the_whole_address_so_erasure_can_scrub_it(settings: Settings) -> None:
+    email = "vardenis.pavardenis.ozeliunas@" + "savivaldybes-administracija." * 3 + "example"
+    assert len(email) > 100
+    with pytest.raises(PermanentDeliveryError) as caught:
+        build(settings, Recipient(email=email, name="Jonas\u2028Bcc: auka@example.lt"))
+    assert email in str(caught.value)
+
+
 @pytest.mark.parametrize(
     "email",
     ["jonas@vilnius.lt\r\nBcc: auka@example.lt", "jonas@vilnius.lt\n", "jonas@vil\x00nius.lt",
