@@ -156,6 +156,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "subscribe.invalid": ("Patikrinkite el. pašto adresą.", "Check the email address."),
     "subscribe.no_lists": ("Pasirinkite bent vieną sąrašą.", "Choose at least one list."),
     "subscribe.no_consent": ("Reikia jūsų sutikimo.", "Your consent is needed."),
+    "subscribe.throttled": (
+        "Per daug prašymų iš šio tinklo. Pabandykite po 10 minučių.",
+        "Too many requests from this network. Try again in 10 minutes.",
+    ),
     "confirm.button": ("Patvirtinti prenumeratą", "Confirm the subscription"),
     "confirm.title": ("Prenumerata patvirtinta", "Subscription confirmed"),
     "confirm.done": (

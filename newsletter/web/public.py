@@ -24,12 +24,14 @@ from newsletter.models import Campaign, MailingList, Membership, OutboxRow, Subs
 from newsletter.render import CompiledIssue
 from newsletter.settings import Settings
 from newsletter.web import i18n, mail, personal, signup
+from newsletter.web.auth import client_ip
 from newsletter.web.email_view import email_response
 from newsletter.web.templating import page
 
 log = logging.getLogger(__name__)
 
 INVALID_STATUS = 404
+THROTTLED = "subscribe.throttled"
 # Campaigns whose issue went out (at least in part) and may be read in the archive.
 SENT_STATUSES = ("running", "paused", "done", "cancelled")
 
@@ -282,13 +284,16 @@ async def subscribe(request: Request) -> Response:
     chosen = [int(v) for v in form.getlist("list") if isinstance(v, str) and v.isdigit()]
     error = "" if form.get("consent") == "yes" else "subscribe.no_consent"
     lang = i18n.choose_language(request)
+    guard: signup.ResendGuard = request.app.state.resend_guard
+    if not error and not guard.client_allowed(client_ip(request)):
+        error = THROTTLED
     if not error:
-        guard = request.app.state.resend_guard
         error = await run_in_threadpool(_request_signup, settings, guard, values, chosen, lang)
     if error:
         lists = await run_in_threadpool(_lists, settings)
         context = {"lists": lists, "error": error, "values": values, "chosen": chosen}
-        return page(request, "public/subscribe.html", context, status_code=400)
+        status = 429 if error == THROTTLED else 400
+        return page(request, "public/subscribe.html", context, status_code=status)
     return page(request, "public/subscribe_sent.html")
 
 

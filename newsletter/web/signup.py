@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
 import time
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,6 +37,10 @@ CONSENT_TEXT_VERSION = "form-2026-1"
 # One confirmation mail per address per this many seconds, so the form cannot be used
 # to flood someone's mailbox; kept in memory (a restart forgets it, which is harmless).
 RESEND_SECONDS = 600
+# Form requests one client address may make in that time: without it, one script could
+# make this server mail thousands of strangers once each, at the sender's reputation's
+# cost. Ten leaves room for a library's shared connection at an event.
+REQUESTS_PER_CLIENT = 10
 # Suppressions a confirmed request lifts: the person's own earlier choice. A bounce or a
 # complaint is not lifted by a web form.
 LIFTED_BY_CONFIRMATION = ("unsubscribed", "erased")
@@ -105,21 +111,49 @@ def may_mail(session: Session, key: bytes, address: str) -> bool:
 
 
 class ResendGuard:
-    """Remembers when each address (by HMAC) last got a confirmation mail."""
+    """Remembers recent form requests: addresses (by HMAC) mailed and requests per client."""
 
-    def __init__(self, seconds: float = RESEND_SECONDS) -> None:
+    def __init__(
+        self, seconds: float = RESEND_SECONDS, per_client: int = REQUESTS_PER_CLIENT
+    ) -> None:
         self.seconds = seconds
-        self._last: dict[str, float] = {}
+        self.per_client = per_client
+        self._recent: deque[tuple[float, str, str]] = deque()  # (time, address HMAC, client)
+        self._mailed: set[str] = set()
+        self._requests: Counter[str] = Counter()
+        self._lock = threading.Lock()  # requests run in a thread pool
+
+    def client_allowed(self, client: str) -> bool:
+        """True, and count the request, when the client has not asked too often lately."""
+        now = time.monotonic()
+        with self._lock:
+            self._forget_old(now)
+            if self._requests[client] >= self.per_client:
+                return False
+            self._recent.append((now, "", client))
+            self._requests[client] += 1
+            return True
 
     def allow(self, key: bytes, address: str) -> bool:
-        """True, and remember now, when the address has not been mailed recently."""
-        now = time.monotonic()
-        self._last = {k: t for k, t in self._last.items() if now - t < self.seconds}
-        digest = subscribers.email_hmac(key, address)
-        if digest in self._last:
-            return False
-        self._last[digest] = now
-        return True
+        """True, and remember now, when the address has not been mailed lately."""
+        digest, now = subscribers.email_hmac(key, address), time.monotonic()
+        with self._lock:
+            self._forget_old(now)
+            if digest in self._mailed:
+                return False
+            self._recent.append((now, digest, ""))
+            self._mailed.add(digest)
+            return True
+
+    def _forget_old(self, now: float) -> None:
+        """Drop what happened more than ``seconds`` ago (oldest first: no full scan)."""
+        while self._recent and now - self._recent[0][0] >= self.seconds:
+            _at, digest, client = self._recent.popleft()
+            self._mailed.discard(digest)
+            if client:
+                self._requests[client] -= 1
+                if self._requests[client] <= 0:
+                    del self._requests[client]
 
 
 def confirm(session: Session, key: bytes, request: SignupRequest, detail: dict[str, str]) -> bool:

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from newsletter import db, subscribers
 from newsletter.models import ConsentEvent, Membership, Subscriber, Suppression
 from newsletter.settings import Settings
-from newsletter.web import create_app
+from newsletter.web import create_app, signup
 from tests.support.smtp import SmtpSink
 from tests.web.conftest import csrf_of
 from tests.web.helpers import snapshot
@@ -165,3 +165,19 @@ def test_a_bad_confirmation_link_is_refused(mailing: TestClient, web_settings: S
         == 404
     )
     assert snapshot(web_settings.database) == before
+
+
+def test_one_client_cannot_make_the_form_mail_many_strangers(
+    mailing: TestClient, smtp_sink: SmtpSink, people: dict[str, int]
+) -> None:
+    mailing.app.state.resend_guard = signup.ResendGuard(per_client=2)
+    for number in range(2):
+        assert ask(mailing, f"svetimas{number}@example.org", [people["towns"]]).status_code == 200
+    refused = ask(mailing, "dar-vienas@example.org", [people["towns"]])
+    assert refused.status_code == 429
+    assert "Per daug prašymų" in refused.text
+    smtp_sink.wait_for(2)
+    assert sorted(m.rcpt_tos[0] for m in smtp_sink.received) == [
+        "svetimas0@example.org",
+        "svetimas1@example.org",
+    ]
