@@ -174,7 +174,13 @@ def eligible_recipients(list_ids: Sequence[int], where: Mapping[str, str]) -> Se
 
 
 def is_suppressed(session: Session, key: bytes, address: str) -> bool:
-    """True when the (normalised) address is on the suppression list."""
+    """True when the (normalised) address is on the suppression list.
+
+    An outbox row's ``erased:<hmac>`` (the person was erased after it was queued) is
+    suppressed too, rather than an invalid address.
+    """
+    if address.startswith(ERASED_PREFIX):
+        return True
     digest = email_hmac(key, normalise_email(address))
     return session.scalar(select(exists().where(Suppression.email_hmac == digest))) or False
 

@@ -12,6 +12,7 @@ from newsletter.subscribers import (
     can_receive,
     eligible_recipients,
     email_hmac,
+    is_suppressed,
     segment_filter,
 )
 from tests.subscribers.factories import add_list, add_subscriber
@@ -141,6 +142,8 @@ def test_can_receive_follows_every_consent_state(database_url: str) -> None:
         assert not can_receive(s, KEY, ids["both"], None, "meras@kaunas.example")
         assert not can_receive(s, KEY, 10**6, towns, "meras@kaunas.example")
         assert not can_receive(s, KEY, ids["both"], towns, "not an address")
+        # An outbox row of an erased person: suppressed, as a test copy to them checks.
+        assert is_suppressed(s, KEY, "erased:" + email_hmac(KEY, "meras@kaunas.example"))
         s.add(Suppression(email_hmac=email_hmac(KEY, "meras@kaunas.example"), reason="complaint"))
         s.flush()
         assert not can_receive(s, KEY, ids["both"], towns, "meras@kaunas.example")
