@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from newsletter import db, subscribers, tokens
+from newsletter import db, outbox, subscribers, tokens
 from newsletter.errors import DeliveryError, InputError
 from newsletter.models import Campaign, MailingList, Membership, OutboxRow, Subscriber
 from newsletter.render import CompiledIssue
@@ -32,8 +32,22 @@ log = logging.getLogger(__name__)
 
 INVALID_STATUS = 404
 THROTTLED = "subscribe.throttled"
-# Campaigns whose issue went out (at least in part) and may be read in the archive.
-SENT_STATUSES = ("running", "paused", "done", "cancelled")
+# Campaigns whose issue is going or went out, and may be read in the archive; a cancelled
+# one only when it reached someone (cancelling at once keeps a mistaken issue private).
+SENDING_STATUSES = ("running", "paused", "done")
+REACHED_STATES = (outbox.SENT, outbox.UNCERTAIN)
+
+
+def is_public() -> ColumnElement[bool]:
+    """SQL condition: the campaign's issue went out, so the archive may show it."""
+    reached = exists().where(
+        OutboxRow.campaign_id == Campaign.id, OutboxRow.state.in_(REACHED_STATES)
+    )
+    return and_(
+        Campaign.is_test.is_(False),
+        Campaign.started_at.is_not(None),
+        or_(Campaign.status.in_(SENDING_STATUSES), and_(Campaign.status == "cancelled", reached)),
+    )
 
 
 @dataclass(frozen=True)
@@ -187,7 +201,7 @@ def _sent_issue(settings: Settings, campaign_id: int, token: str | None) -> str 
         campaign = session.get(Campaign, campaign_id)
         if campaign is None or campaign.started_at is None or not campaign.compiled:
             return None
-        public = not campaign.is_test and campaign.status in SENT_STATUSES
+        public = bool(session.scalar(select(is_public()).where(Campaign.id == campaign_id)))
         ids = tokens.read_token(settings.key(), token) if token else None
         subscriber = session.get(Subscriber, ids[0]) if ids else None
         if subscriber is not None and not public:
@@ -240,11 +254,7 @@ def _archive(settings: Settings) -> list[dict[str, object]]:
     with db.transaction(settings.database) as session:
         rows = session.execute(
             select(Campaign.id, Campaign.subject, Campaign.started_at)
-            .where(
-                Campaign.is_test.is_(False),
-                Campaign.status.in_(SENT_STATUSES),
-                Campaign.started_at.is_not(None),
-            )
+            .where(is_public())
             .order_by(Campaign.started_at.desc(), Campaign.id.desc())
         )
         return [

@@ -296,3 +296,25 @@ def test_language_choice_is_remembered(client: TestClient) -> None:
     assert "lang=en" in first.headers["set-cookie"]
     assert "<h1>Archive</h1>" in client.get("/archive").text
     assert '<html lang="en">' in client.get("/archive").text
+
+
+def test_a_campaign_cancelled_before_anything_went_out_stays_private(
+    client: TestClient, web_settings: Settings, people: dict[str, int]
+) -> None:
+    stopped = store_campaign(web_settings.database, compiled_issue("Klaida"), status="cancelled")
+    partly = store_campaign(web_settings.database, compiled_issue("Dalis"), status="cancelled")
+    with db.transaction(web_settings.database) as session:
+        for campaign_id, state in ((stopped, "cancelled"), (partly, "sent")):
+            session.add(
+                OutboxRow(
+                    campaign_id=campaign_id,
+                    subscriber_id=people["ona"],
+                    email="ona@savivaldybe.example",
+                    state=state,
+                )
+            )
+    titles = lxml_html.fromstring(client.get("/archive").text).xpath("//ul[@class='archive']//a")
+    assert [a.text for a in titles] == ["Dalis"]
+    assert client.get(f"/archive/{stopped}").status_code == 404
+    assert client.get(f"/v/{stopped}/bet-kas").status_code == 404
+    assert client.get(f"/archive/{partly}").status_code == 200
