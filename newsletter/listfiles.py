@@ -15,7 +15,6 @@ import codecs
 import csv
 import datetime
 import hashlib
-import re
 import unicodedata
 import warnings
 from collections.abc import Iterator
@@ -128,9 +127,9 @@ def detect_encoding(path: Path) -> tuple[str, str]:
 
     UTF-8 is tried first: Windows-1257 text with Lithuanian letters is practically
     never valid UTF-8. A file that goes wrong as UTF-8 *after* valid multi-byte UTF-8
-    letters, or that holds Lithuanian letters in UTF-8 anywhere, is a damaged UTF-8 file,
-    not Windows-1257 (read so, its letters would turn into "Å½"), and is refused with
-    the line of the bad byte.
+    letters, or whose Lithuanian letters in UTF-8 elsewhere outnumber its bad bytes, is a
+    damaged UTF-8 file, not Windows-1257 (read so, its letters would turn into "Å½"),
+    and is refused with the line of the first bad byte.
     """
     with path.open("rb") as handle:
         head = handle.read(4)
@@ -142,7 +141,7 @@ def detect_encoding(path: Path) -> tuple[str, str]:
     digest, problem = _decode_all(path, encoding)
     if problem is None:
         return encoding, digest
-    if encoding == "utf-8-sig" or problem.after_letters or _has_utf8_letters(path):
+    if encoding == "utf-8-sig" or problem.after_letters or _mostly_utf8(path):
         raise SubscriberFileError(
             f"invalid UTF-8 ({problem.detail}) in a file that is otherwise UTF-8",
             path=path,
@@ -159,22 +158,24 @@ def detect_encoding(path: Path) -> tuple[str, str]:
     return "cp1257", digest
 
 
-#: Lithuanian letters (ą č ę ė į š ų ū ž, either case) as UTF-8 bytes. Read as
-#: Windows-1257 each pair is "Ä" or "Å" and a punctuation mark, never seen in real text.
-_UTF8_LITHUANIAN = re.compile(
-    rb"\xc4[\x84\x85\x8c\x8d\x96-\x99\xae\xaf]|\xc5[\xa0\xa1\xaa\xab\xb2\xb3\xbd\xbe]"
-)
+LITHUANIAN_LETTERS = "ąčęėįšųūžĄČĘĖĮŠŲŪŽ"
 
 
-def _has_utf8_letters(path: Path) -> bool:
-    """True when the file holds a Lithuanian letter encoded as UTF-8 anywhere."""
-    carry = b""
+def _mostly_utf8(path: Path) -> bool:
+    """True when Lithuanian letters read as UTF-8 are at least as many as bytes that are not.
+
+    A damaged UTF-8 file has many such letters and a stray bad byte or two. Windows-1257
+    text has next to none (its letters are single bytes, invalid as UTF-8), and neither
+    has a binary file mistaken for a list, which is mostly bad bytes.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    letters = bad = 0
     with path.open("rb") as handle:
         while chunk := handle.read(_CHUNK):
-            if _UTF8_LITHUANIAN.search(carry + chunk):
-                return True
-            carry = chunk[-1:]  # a letter cut between two chunks
-    return False
+            text = decoder.decode(chunk)
+            bad += text.count("\ufffd")
+            letters += sum(text.count(letter) for letter in LITHUANIAN_LETTERS)
+    return letters >= bad + decoder.decode(b"", final=True).count("\ufffd")
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -122,6 +123,8 @@ def test_unreadable_files_are_refused_with_the_reason(tmp_path: Path) -> None:
         "fake.xlsx": (b"email\na@x.example\n", "not a readable XLSX workbook"),
         "old.xls": (b"\xd0\xcf\x11\xe0", "old Excel .xls files are not supported"),
         "list.pdf": (b"%PDF", "unknown file type '.pdf'"),
+        # Binary data is not a damaged UTF-8 file, whatever letters it happens to hold.
+        "binary.csv": (random.Random(1).randbytes(3000), "neither UTF-8 nor Windows-1257"),
         "quote.csv": (
             b'email,name\na@x.example,"' + b"x" * 200_000 + b"\n",
             "quote.csv:2: unreadable CSV",
