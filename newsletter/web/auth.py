@@ -1,13 +1,18 @@
 """Editor login and logout, and the guard that every editor page goes through.
 
 The session is a signed cookie (HttpOnly, SameSite=Lax, Secure when the base URL is
-https) holding only the editor's id and the CSRF token. Logging in starts a fresh
-session, so a session id planted before login is worthless.
+https) holding the editor's id, a stamp of their password hash and the CSRF token.
+Logging in starts a fresh session, so a session id planted before login is worthless.
+A new password changes the stamp and so ends every session started with the old one:
+the way to shut out someone holding a copied cookie, short of changing the instance's
+secret key (which would also break every unsubscribe link already sent).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
@@ -22,6 +27,7 @@ from newsletter.web.csrf import csrf_token
 from newsletter.web.templating import page
 
 SESSION_USER = "editor_id"
+SESSION_STAMP = "stamp"
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
@@ -37,9 +43,24 @@ def safe_next(target: str) -> str:
     return "/editor/"
 
 
+def password_stamp(key: bytes, password_hash: str) -> str:
+    """A keyed digest of the password hash: it changes with the password, reveals nothing."""
+    message = b"newsletter web session stamp\x00" + password_hash.encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+
+
 def _load_editor(settings_url: str, user_id: int) -> User | None:
     with db.transaction(settings_url) as session:
         return session.get(User, user_id)
+
+
+def _session_editor(request: Request, user: User | None) -> User | None:
+    """The editor, when the session was started with their current password."""
+    stamp = request.session.get(SESSION_STAMP)
+    if user is None or not isinstance(stamp, str):
+        return None
+    expected = password_stamp(request.app.state.settings.key(), user.password_hash)
+    return user if hmac.compare_digest(stamp, expected) else None
 
 
 def editor_only(endpoint: Endpoint) -> Endpoint:
@@ -53,6 +74,7 @@ def editor_only(endpoint: Endpoint) -> Endpoint:
             user = await run_in_threadpool(
                 _load_editor, request.app.state.settings.database, user_id
             )
+        user = _session_editor(request, user)
         if user is None:
             if request.method != "GET" or request.headers.get("accept") == "text/event-stream":
                 return PlainTextResponse("login required", status_code=401)
@@ -78,25 +100,19 @@ async def login(request: Request) -> Response:
     email = str(form.get("email", ""))
     password = str(form.get("password", ""))
     target = safe_next(str(form.get("next", "")))
+    settings = request.app.state.settings
     result = await run_in_threadpool(
-        _authenticate, request.app.state.settings.database, email, password, client_ip(request)
+        users.authenticate, settings.database, email, password, client_ip(request)
     )
-    if result is None or isinstance(result, str):
-        message = "login.throttled" if result == "throttled" else "login.failed"
+    if result.user is None:
+        message = "login.throttled" if result.throttled else "login.failed"
         context = {"next": target, "error": message, "email": email}
-        return page(request, "login.html", context, status_code=429 if result else 401)
+        return page(request, "login.html", context, status_code=429 if result.throttled else 401)
     request.session.clear()
-    request.session[SESSION_USER] = result
+    request.session[SESSION_USER] = result.user.id
+    request.session[SESSION_STAMP] = password_stamp(settings.key(), result.user.password_hash)
     csrf_token(request)
     return RedirectResponse(target, status_code=303)
-
-
-def _authenticate(url: str, email: str, password: str, ip: str) -> int | str | None:
-    """Return the editor's id, ``"throttled"``, or None for a wrong address or password."""
-    result = users.authenticate(url, email, password, ip)
-    if result.throttled:
-        return "throttled"
-    return result.user.id if result.user else None
 
 
 async def logout(request: Request) -> Response:

@@ -208,3 +208,14 @@ def test_users_add_refuses_a_short_password_and_a_taken_address(
         pytest.raises(InputError, match="already exists"),
     ):
         users.create_user(session, EDITOR_EMAIL.upper(), EDITOR_PASSWORD)
+
+
+def test_a_new_password_ends_the_sessions_started_with_the_old_one(
+    client: TestClient, logged_in: str, web_settings: Settings
+) -> None:
+    assert client.get("/editor/").status_code == 200
+    with db.transaction(web_settings.database) as session:
+        users.set_password(session, EDITOR_EMAIL, "visai-naujas-slaptazodis")
+    assert client.get("/editor/").status_code == 303
+    log_in(client, password="visai-naujas-slaptazodis")
+    assert client.get("/editor/").status_code == 200
