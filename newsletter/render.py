@@ -135,18 +135,21 @@ class IssueDocument:
 
 
 def sample_values(base_url: str, lang: str = "lt") -> dict[str, str]:
-    """Values of a made-up recipient, so that a rendered file is viewable as it is."""
+    """Values of a made-up recipient (rendered files, previews); addresses on ``.example``.
+
+    The links go to pages that accept no such token, except the view link: the archive.
+    """
     base = base_url.rstrip("/")
-    person = ("Jonas Jonaitis", "Vilniaus miesto savivaldybė", "jonas.jonaitis@example.lt")
+    person = ("Jonas Jonaitis", "Vilniaus miesto savivaldybė", "jonas.jonaitis@savivaldybe.example")
     if lang != "lt":
-        person = ("Jane Doe", "Vilnius City Municipality", "jane.doe@example.org")
+        person = ("Jane Doe", "Vilnius City Municipality", "jane.doe@municipality.example")
     return {
         "name": person[0],
         "municipality": person[1],
         "email": person[2],
         "unsubscribe_url": f"{base}/u/pavyzdys",
         "preferences_url": f"{base}/p/pavyzdys",
-        "view_url": f"{base}/v/0/pavyzdys",
+        "view_url": f"{base}/archive",
     }
 
 

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from newsletter import db
 from newsletter.errors import NotFoundError
 from newsletter.models import Subscriber
-from newsletter.render import CompiledIssue
+from newsletter.render import CompiledIssue, sample_values
 from newsletter.settings import Settings
 from newsletter.web import personal
 from newsletter.web.auth import editor_only
@@ -104,7 +104,7 @@ async def personalised(request: Request, compiled: CompiledIssue) -> tuple[str, 
     values = None
     if chosen.isdigit():
         values = await run_in_threadpool(_subscriber_values, settings, int(chosen))
-    return compiled.personalise(values or personal.sample(settings))
+    return compiled.personalise(values or sample_values(settings.base_url, compiled.lang))
 
 
 def _subscriber_values(settings: Settings, subscriber_id: int) -> dict[str, str] | None:

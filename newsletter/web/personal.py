@@ -1,4 +1,4 @@
-"""Placeholder values for showing an email in the browser: a subscriber's, a sample, or none.
+"""Placeholder values for showing an email in the browser: a subscriber's, or nobody's.
 
 ``CompiledIssue.personalise`` escapes whatever it is given, so these are raw strings.
 """
@@ -9,10 +9,6 @@ from newsletter import tokens
 from newsletter.models import Subscriber
 from newsletter.settings import Settings
 
-# A fictitious reader for previews; the address is on a reserved example domain.
-SAMPLE_NAME = "Vardenis Pavardenis"
-SAMPLE_MUNICIPALITY = "Vilniaus miesto savivaldybė"
-SAMPLE_EMAIL = "vardenis.pavardenis@savivaldybe.example"
 # Campaign number used in view links of previews, which belong to no campaign yet.
 PREVIEW_CAMPAIGN = 0
 
@@ -29,19 +25,6 @@ def for_subscriber(
         "unsubscribe_url": tokens.unsubscribe_url(settings, token),
         "preferences_url": tokens.preferences_url(settings, token),
         "view_url": tokens.view_url(settings, campaign_id, token),
-    }
-
-
-def sample(settings: Settings) -> dict[str, str]:
-    """Values of a fictitious reader; the links go to pages that accept no such token."""
-    base = settings.base_url.rstrip("/")
-    return {
-        "name": SAMPLE_NAME,
-        "municipality": SAMPLE_MUNICIPALITY,
-        "email": SAMPLE_EMAIL,
-        "unsubscribe_url": f"{base}/u/pavyzdys",
-        "preferences_url": f"{base}/p/pavyzdys",
-        "view_url": f"{base}/archive",
     }
 
 

@@ -110,7 +110,7 @@ def test_preview_widths_tabs_and_live_reload(context, site: Site) -> None:
     page.click("#tab-text")
     expect(page.locator("#pane-text")).to_be_visible()
     expect(page.locator("#pane-email")).to_be_hidden()
-    expect(page.locator("#text")).to_contain_text("Sveiki, Vardenis Pavardenis!")
+    expect(page.locator("#text")).to_contain_text("Sveiki, Jonas Jonaitis!")
 
     # Save a new version on disk: the open page follows by itself.
     site.issue.write_text(
