@@ -37,6 +37,9 @@ from newsletter.sponsors import load_yaml
 FRONT_MATTER_KEYS = ("subject", "preheader", "date", "lang", "sponsors", "template")
 FENCE = "---"
 _TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+# YAML's escapes ("\e", "\x00") can put these in a value; MJML refuses them in the
+# subject and no mail header may carry them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -210,7 +213,14 @@ def _text(value: Any, key: str, path: Path, line: int, *, required: bool = False
         value = str(value)
     if not isinstance(value, str):
         raise IssueError(f"{key!r} must be text", path=path, line=line)
-    value = " ".join(value.split())
+    value = " ".join(value.split())  # line breaks of every kind included
+    control = _CONTROL.search(value)
+    if control:
+        raise IssueError(
+            f"{key!r} contains the control character U+{ord(control.group()):04X}",
+            path=path,
+            line=line,
+        )
     if required and not value:
         raise IssueError(f"{key!r} is empty", path=path, line=line)
     return value

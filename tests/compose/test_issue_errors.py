@@ -26,6 +26,8 @@ CASES = [
     pytest.param("---\npreheader: Trumpai\n---\nTekstas.\n", 1,
                  "missing required front-matter key 'subject'", id="missing-subject"),
     pytest.param("---\nsubject: ''\n---\nTekstas.\n", 2, "'subject' is empty", id="empty-subject"),
+    pytest.param('---\nsubject: "Bandomasis\\e[31m numeris"\n---\nTekstas.\n', 2,
+                 "'subject' contains the control character U+001B", id="control-character"),
     pytest.param(f"---\n{GOOD}sponsors: [main, swedbnk]\n---\nTekstas.\n", 3,
                  "unknown sponsor or tier 'swedbnk' in 'sponsors'; did you mean 'swedbank'?",
                  id="unknown-sponsor"),
