@@ -37,9 +37,10 @@ from newsletter.sponsors import load_yaml
 FRONT_MATTER_KEYS = ("subject", "preheader", "date", "lang", "sponsors", "template")
 FENCE = "---"
 _TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-# YAML's escapes ("\e", "\x00") can put these in a value; MJML refuses them in the
-# subject and no mail header may carry them.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# Control characters (tab and line breaks aside): MJML refuses the C0 ones with an error
+# that blames the template, and no mail header may carry any. They reach the body by
+# pasting, and front-matter values through YAML escapes such as "\e".
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,7 @@ def read_issue(path: Path) -> IssueSource:
         raise IssueError(
             "the issue has no body after the front matter", path=path, line=body_start + 1
         )
+    _refuse_control_characters(lines, body_start, path)
     return IssueSource(
         path=path,
         front=front,
@@ -136,6 +138,19 @@ def read_issue(path: Path) -> IssueSource:
         body_line=body_start + 1,
         lines=lines,
     )
+
+
+def _refuse_control_characters(lines: list[str], start: int, path: Path) -> None:
+    """Name the line and column of the first control character from ``lines[start]`` on."""
+    for number, line in enumerate(lines[start:], start=start + 1):
+        found = _CONTROL.search(line)
+        if found:
+            raise IssueError(
+                f"control character U+{ord(found.group()):04X} in column {found.start() + 1}: "
+                "remove it",
+                path=path,
+                line=number,
+            )
 
 
 def _split_front_matter(lines: list[str], path: Path) -> tuple[str, int]:

@@ -31,6 +31,8 @@ CASES = [
     pytest.param(f"---\n{GOOD}sponsors: [main, swedbnk]\n---\nTekstas.\n", 3,
                  "unknown sponsor or tier 'swedbnk' in 'sponsors'; did you mean 'swedbank'?",
                  id="unknown-sponsor"),
+    pytest.param(f"---\n{GOOD}---\nPirma.\nAntra \x1b[31m.\n", 5,
+                 "control character U+001B in column 7: remove it", id="control-in-body"),
     pytest.param(f"---\n{GOOD}---\n\n   \n", 4,
                  "the issue has no body after the front matter", id="empty-body"),
     pytest.param(f"---\n{GOOD}lang: ru\n---\nTekstas.\n", 3,
