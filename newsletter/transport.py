@@ -11,6 +11,7 @@ any 4xx reply (greeting, EHLO, AUTH, MAIL, RCPT, DATA)      TransientDeliveryErr
 5xx to RCPT TO (``SMTPRecipientsRefused``)                  PermanentDeliveryError
 5xx to DATA or to the message (``SMTPDataError``)           PermanentDeliveryError
 530, or "relay access denied", to RCPT or DATA              DeliveryConfigError
+5xx to DATA with status 5.3, 5.5, 5.6 or 5.7 (the message)  DeliveryConfigError
 5xx to MAIL FROM (``SMTPSenderRefused``)                    DeliveryConfigError
 5xx to AUTH (``SMTPAuthenticationError``)                   DeliveryConfigError
 5xx to EHLO/HELO, to STARTTLS, or as the greeting           DeliveryConfigError
@@ -26,8 +27,10 @@ A 5xx that is about our own setup (login, sender, TLS) would fail every recipien
 ``DeliveryConfigError`` is transient (never a bounce, so nobody is suppressed for it) and
 a ``ConfigError`` (so the campaign can stop). Only RCPT and DATA refusals blame the
 recipient, and not even those when they say the relay will not relay for us or wants a
-login first: with one bounce enough to suppress an address, such a reply counted as a
-bounce would suppress every recipient of the campaign for good. "Once the data was sent" means the payload and its final dot left this process
+login first, or, for DATA, when the enhanced status (RFC 3463) refuses the message itself
+(too big, content, spam, DMARC) rather than the mailbox: with one bounce enough to
+suppress an address, such a reply counted as a bounce would suppress every recipient of
+the campaign for good. "Once the data was sent" means the payload and its final dot left this process
 and no final reply came (timeout or disconnect): the server may have queued the message
 (RFC 1047), so it must be neither retried at once nor marked failed.
 """
@@ -104,7 +107,7 @@ def delivery_error(exc: BaseException, *, after_data: bool = False) -> DeliveryE
         return TransientDeliveryError(f"SMTP {code} {reply}", smtp_code=code, smtp_reply=reply)
     if kind == 5:
         blames_recipient = isinstance(exc, smtplib.SMTPRecipientsRefused | smtplib.SMTPDataError)
-        if blames_recipient and not _refuses_our_setup(code, reply):
+        if blames_recipient and not _refuses_our_setup(exc, code, reply):
             return PermanentDeliveryError(f"SMTP {code} {reply}", smtp_code=code, smtp_reply=reply)
         return DeliveryConfigError(
             f"the mail server refuses our {_step_of(exc)}: SMTP {code} {reply}; check the settings",
@@ -138,16 +141,24 @@ _SETUP_REFUSAL = re.compile(
 )
 
 
-def _refuses_our_setup(code: int | None, reply: str) -> bool:
-    """True when a refusal is about our login or relaying rights (530: RFC 4954)."""
-    return code == 530 or bool(_SETUP_REFUSAL.search(reply))
+#: Enhanced status classes (RFC 3463) that, in reply to the message data, refuse the
+#: message and not the mailbox: 3 mail system (5.3.4 too big), 5 protocol, 6 content,
+#: 7 security or policy (spam, DMARC). 1 (address) and 2 (mailbox) blame the recipient.
+_MESSAGE_REFUSAL = re.compile(r"5\.[3567]\.\d{1,3}\b")
+
+
+def _refuses_our_setup(exc: BaseException, code: int | None, reply: str) -> bool:
+    """True when a refusal is about our login, relaying rights or message (530: RFC 4954)."""
+    if code == 530 or _SETUP_REFUSAL.search(reply):
+        return True
+    return isinstance(exc, smtplib.SMTPDataError) and bool(_MESSAGE_REFUSAL.match(reply))
 
 
 def _step_of(exc: BaseException) -> str:
     """Name the session step a refusing exception belongs to, for the message."""
     steps = {
         smtplib.SMTPRecipientsRefused: "relaying or login (RCPT TO)",
-        smtplib.SMTPDataError: "relaying or login (DATA)",
+        smtplib.SMTPDataError: "message (DATA)",
         smtplib.SMTPSenderRefused: "sender address (MAIL FROM)",
         smtplib.SMTPAuthenticationError: "login (AUTH)",
         smtplib.SMTPHeloError: "greeting (EHLO)",

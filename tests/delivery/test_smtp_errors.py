@@ -84,6 +84,16 @@ BEFORE_DATA = [
     (smtplib.SMTPRecipientsRefused(
         {"a@b.lt": (550, b"5.1.1 <a@b.lt>: User unknown in relay recipient table")}),
      PermanentDeliveryError),
+    (smtplib.SMTPRecipientsRefused({"a@b.lt": (550, b"5.7.1 Not authorized to send here")}),
+     PermanentDeliveryError),
+    # The message itself refused (RFC 3463: 5.3 system, 5.5 protocol, 5.6 content, 5.7
+    # policy): every recipient would get the same answer, so it is nobody's bounce.
+    (smtplib.SMTPDataError(552, b"5.3.4 Message size exceeds fixed limit"), DeliveryConfigError),
+    (smtplib.SMTPDataError(554, b"5.7.1 Message rejected as spam"), DeliveryConfigError),
+    (smtplib.SMTPDataError(550, b"5.7.26 Unauthenticated email is not accepted"),
+     DeliveryConfigError),
+    (smtplib.SMTPDataError(550, b"5.1.1 No such user"), PermanentDeliveryError),
+    (smtplib.SMTPDataError(552, b"5.2.2 Mailbox full"), PermanentDeliveryError),
     (smtplib.SMTPAuthenticationError(454, b"temporary auth failure"), TransientDeliveryError),
     (smtplib.SMTPHeloError(501, b"bad hostname"), DeliveryConfigError),
     (smtplib.SMTPConnectError(421, b"too busy"), TransientDeliveryError),
@@ -113,6 +123,7 @@ def test_mapping_before_the_data_was_sent(exc: BaseException, expected: type) ->
 AFTER_DATA = [
     (smtplib.SMTPDataError(451, b"try later"), TransientDeliveryError),
     (smtplib.SMTPDataError(550, b"rejected"), PermanentDeliveryError),
+    (smtplib.SMTPDataError(554, b"5.6.0 Message content rejected"), DeliveryConfigError),
     (smtplib.SMTPDataError(-1, b"garbage reply"), UncertainDeliveryError),
     (smtplib.SMTPServerDisconnected("Connection unexpectedly closed: timed out"),
      UncertainDeliveryError),

@@ -72,6 +72,18 @@ def test_a_550_reply_is_permanent_and_keeps_the_connection(smtp_sink: SmtpSink) 
     assert len(smtp_sink.received) == 1
 
 
+def test_a_refusal_of_the_message_itself_is_nobodys_bounce(smtp_sink: SmtpSink) -> None:
+    """552 5.3.4 (too big) would be the answer for every recipient: stop, suppress nobody."""
+    transport = SmtpTransport(smtp_sink.url, timeout=5)
+    smtp_sink.fail_next("552")
+    with pytest.raises(DeliveryConfigError, match=r"5\.3\.4 Message too big") as caught:
+        send(transport)
+    assert caught.value.smtp_code == 552
+    assert send(transport).startswith("250")  # the connection was kept
+    transport.close()
+    assert smtp_sink.handler.connections == 1
+
+
 def test_a_250_after_the_client_timed_out_is_uncertain_and_was_delivered() -> None:
     with ConfiguredSink(QueueThenStall(slow_seconds=1.5)) as sink:
         transport = SmtpTransport(sink.url, timeout=0.5)
