@@ -133,10 +133,12 @@ def _reply_of(exc: BaseException) -> tuple[int | None, str]:
 
 #: Wordings of relays that refuse to relay for an unknown or unauthenticated client
 #: (Postfix, Sendmail, Exim, Exchange); "relay recipient table" (unknown user) is not one.
+#: Postfix answers its client, HELO and sender checks only at RCPT (smtpd_delay_reject).
 _SETUP_REFUSAL = re.compile(
     r"relay(ing)? (access )?(denied|not (permitted|allowed))"
     r"|(unable|not (permitted|allowed)|denied) to relay"
-    r"|authentication (is )?required|not authenticated",
+    r"|authentication (is )?required|not authenticated"
+    r"|(client host|sender address|helo command) rejected",
     re.IGNORECASE,
 )
 

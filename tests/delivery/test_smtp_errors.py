@@ -78,6 +78,19 @@ BEFORE_DATA = [
     (smtplib.SMTPRecipientsRefused({"a@b.lt": (550, b"5.7.54 SMTP; Unable to relay recipients")}),
      DeliveryConfigError),
     (smtplib.SMTPRecipientsRefused({"a@b.lt": (550, b"relay not permitted")}), DeliveryConfigError),
+    # Postfix checks client, HELO and sender only at RCPT (smtpd_delay_reject=yes).
+    (smtplib.SMTPRecipientsRefused(
+        {"a@b.lt": (554, b"5.7.1 <unknown[192.0.2.7]>: Client host rejected: Access denied")}),
+     DeliveryConfigError),
+    (smtplib.SMTPRecipientsRefused(
+        {"a@b.lt": (553, b"5.7.1 <x@y.lt>: Sender address rejected: not owned by user")}),
+     DeliveryConfigError),
+    (smtplib.SMTPRecipientsRefused(
+        {"a@b.lt": (504, b"5.5.2 <localhost>: Helo command rejected: need fully-qualified")}),
+     DeliveryConfigError),
+    (smtplib.SMTPRecipientsRefused(
+        {"a@b.lt": (554, b"5.7.1 <a@b.lt>: Recipient address rejected: Access denied")}),
+     PermanentDeliveryError),
     (smtplib.SMTPRecipientsRefused({"a@b.lt": (530, b"5.7.57 Client not authenticated")}),
      DeliveryConfigError),
     (smtplib.SMTPDataError(530, b"5.7.0 Authentication Required"), DeliveryConfigError),
