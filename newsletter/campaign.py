@@ -215,7 +215,8 @@ def _insert_eligible(
         "uncertain_before",
         "updated_at",
     ]
-    return insert(table).from_select(columns, rows)
+    # SQLAlchemy reports the row count of INSERT … SELECT only when asked to.
+    return insert(table).from_select(columns, rows).execution_options(preserve_rowcount=True)
 
 
 # Starting and the periodic tick ------------------------------------------------------

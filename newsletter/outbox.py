@@ -22,13 +22,29 @@ in the broker: ``task_reject_on_worker_lost`` would otherwise redeliver a poison
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import and_, case, exists, func, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Connection,
+    DateTime,
+    Select,
+    Update,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from newsletter.db import transaction
@@ -57,6 +73,7 @@ RECONCILE_CHUNK = 2000
 
 table = OutboxRow.__table__
 campaigns = Campaign.__table__
+Executor = Session | Connection
 
 
 class Broker(Protocol):
@@ -104,7 +121,7 @@ def _running_campaign() -> exists:
     return exists().where(campaigns.c.id == table.c.campaign_id, campaigns.c.status == "running")
 
 
-def _claimable(now: datetime) -> list:
+def _claimable(now: datetime | BindParameter[datetime]) -> list[ColumnElement[bool]]:
     return [
         table.c.state == QUEUED,
         or_(table.c.not_before.is_(None), table.c.not_before <= now),
@@ -113,36 +130,32 @@ def _claimable(now: datetime) -> list:
 
 
 # Claims and results ----------------------------------------------------------------
+#
+# These run once per recipient, so their statements are built once, with bound
+# parameters: building a SQLAlchemy statement costs more than executing it on SQLite
+# (measured: about 0.3 ms against 0.1 ms, with 4 statements per recipient).
+
+_NOW = bindparam("p_now", type_=DateTime(timezone=True))
 
 
-def is_claimable(session: Session, row_id: int, now: datetime | None = None) -> bool:
-    """True when the row is queued, due and its campaign is running (a cheap read)."""
-    now = now or utcnow()
-    found = session.execute(select(table.c.id).where(table.c.id == row_id, *_claimable(now)))
-    return found.first() is not None
+@functools.cache
+def _is_claimable_statement() -> Select[Any]:
+    return select(table.c.id).where(table.c.id == bindparam("p_row"), *_claimable(_NOW))
 
 
-def claim(
-    session: Session, row_id: int, lease_seconds: float, now: datetime | None = None
-) -> Claim | None:
-    """Take the row for one attempt, or return None when it is not claimable now.
-
-    One conditional UPDATE … RETURNING: two workers racing for the same row cannot both
-    see it queued, on SQLite (the write lock serialises the statement) and on PostgreSQL
-    (the row lock, with SKIP LOCKED so a loser moves on instead of waiting).
-    """
-    now = now or utcnow()
-    target = select(table.c.id).where(table.c.id == row_id, *_claimable(now))
-    target = target.with_for_update(skip_locked=True)  # dropped on SQLite, see docstring
-    statement = (
+@functools.cache
+def _claim_statement() -> Update:
+    target = select(table.c.id).where(table.c.id == bindparam("p_row"), *_claimable(_NOW))
+    target = target.with_for_update(skip_locked=True)  # dropped on SQLite: see claim()
+    return (
         update(table)
         .where(table.c.id.in_(target.scalar_subquery()), table.c.state == QUEUED)
         .values(
             state=SENDING,
             attempts=table.c.attempts + 1,
-            lease_until=now + timedelta(seconds=lease_seconds),
+            lease_until=bindparam("p_lease", type_=DateTime(timezone=True)),
             not_before=None,
-            updated_at=now,
+            updated_at=_NOW,
         )
         .returning(
             table.c.campaign_id,
@@ -153,13 +166,55 @@ def claim(
             table.c.uncertain_before,
         )
     )
-    row = session.execute(statement).first()
+
+
+def is_claimable(session: Executor, row_id: int, now: datetime | None = None) -> bool:
+    """True when the row is queued, due and its campaign is running (a cheap read)."""
+    found = session.execute(_is_claimable_statement(), {"p_row": row_id, "p_now": now or utcnow()})
+    return found.first() is not None
+
+
+def claim(
+    session: Executor, row_id: int, lease_seconds: float, now: datetime | None = None
+) -> Claim | None:
+    """Take the row for one attempt, or return None when it is not claimable now.
+
+    One conditional UPDATE … RETURNING: two workers racing for the same row cannot both
+    see it queued, on SQLite (the write lock serialises the statement) and on PostgreSQL
+    (the row lock, with SKIP LOCKED so a loser moves on instead of waiting).
+    """
+    now = now or utcnow()
+    lease = now + timedelta(seconds=lease_seconds)
+    found = session.execute(_claim_statement(), {"p_row": row_id, "p_now": now, "p_lease": lease})
+    row = found.first()
     if row is None:
         return None
     return Claim(row_id, row[0], row[1], row[2], row[3], row[4], bool(row[5]))
 
 
-def _record(session: Session, held: Claim, **values: object) -> bool:
+@functools.cache
+def _fenced_statement(names: frozenset[str], clear_lost_note: bool) -> Update:
+    """``UPDATE outbox SET <names>`` for one attempt's row, built once per shape."""
+    values: dict[str, object] = {
+        name: bindparam(f"v_{name}", type_=table.c[name].type) for name in names
+    }
+    if clear_lost_note:
+        note = table.c.last_error
+        values["last_error"] = case((note == WORKER_LOST, ""), else_=note)
+    return (
+        update(table)
+        .where(
+            table.c.id == bindparam("p_id"),
+            table.c.attempts == bindparam("p_attempt"),
+            table.c.state.in_((SENDING, QUEUED)),
+        )
+        .values(values)
+    )
+
+
+def _record(
+    session: Executor, held: Claim, clear_lost_note: bool = False, **values: object
+) -> bool:
     """Write the outcome of ``held`` unless a newer attempt has claimed the row since.
 
     A row the reconciler put back to ``queued`` after this worker's lease expired, and
@@ -167,44 +222,34 @@ def _record(session: Session, held: Claim, **values: object) -> bool:
     possible-duplicate mark the reconciler set is taken back.
     """
     values.setdefault("uncertain_before", held.uncertain_before)
-    statement = (
-        update(table)
-        .where(
-            table.c.id == held.row_id,
-            table.c.attempts == held.attempt,
-            table.c.state.in_((SENDING, QUEUED)),
-        )
-        .values(updated_at=utcnow(), **values)
-    )
-    return session.execute(statement).rowcount == 1
+    values["updated_at"] = utcnow()
+    statement = _fenced_statement(frozenset(values), clear_lost_note)
+    parameters = {f"v_{name}": value for name, value in values.items()}
+    parameters.update(p_id=held.row_id, p_attempt=held.attempt)
+    return session.execute(statement, parameters).rowcount == 1
 
 
-def mark_sent(session: Session, held: Claim, message_id: str, reply: str) -> bool:
+def mark_sent(session: Executor, held: Claim, message_id: str, reply: str) -> bool:
     """Record that the server accepted the message.
 
     ``last_error`` stays as the log of why earlier attempts did not succeed, except the
     worker-lost note the reconciler wrote after this very attempt's lease ran out.
     """
-    values: dict[str, object] = {}
-    if not held.uncertain_before:
-        values["last_error"] = case(
-            (table.c.last_error == WORKER_LOST, ""), else_=table.c.last_error
-        )
     return _record(
         session,
         held,
+        clear_lost_note=not held.uncertain_before,
         state=SENT,
         lease_until=None,
         message_id=message_id,
         smtp_code=_code_of(reply),
         smtp_reply=reply[:1000],
         sent_at=utcnow(),
-        **values,
     )
 
 
 def mark_failed(
-    session: Session, held: Claim, error: str, code: int | None = None, reply: str = ""
+    session: Executor, held: Claim, error: str, code: int | None = None, reply: str = ""
 ) -> bool:
     """Record a permanent refusal (or a message that cannot be built): never retried."""
     return _record(
@@ -219,7 +264,7 @@ def mark_failed(
 
 
 def mark_retry(
-    session: Session,
+    session: Executor,
     held: Claim,
     error: str,
     *,
@@ -247,7 +292,7 @@ def mark_retry(
 
 
 def mark_uncertain(
-    session: Session, held: Claim, error: str, message_id: str, lease_seconds: float
+    session: Executor, held: Claim, error: str, message_id: str, lease_seconds: float
 ) -> bool:
     """Record an attempt whose outcome is unknown (the server may hold the message).
 
@@ -266,7 +311,7 @@ def mark_uncertain(
     )
 
 
-def mark_suppressed(session: Session, held: Claim, reason: str) -> bool:
+def mark_suppressed(session: Executor, held: Claim, reason: str) -> bool:
     """Record that the recipient may no longer receive mail (checked just before sending)."""
     return _record(session, held, state=SUPPRESSED, lease_until=None, last_error=reason)
 
@@ -354,7 +399,7 @@ def cancel_queued(session: Session, campaign_id: int | None = None) -> int:
 
 def take_for_publishing(
     session: Session,
-    stale_after: float | None,
+    stale_before: datetime | None,
     now: datetime | None = None,
     *,
     campaign_id: int | None = None,
@@ -362,17 +407,14 @@ def take_for_publishing(
     """Mark up to ``RECONCILE_CHUNK`` due queued rows as handed out; return their ids by campaign.
 
     Rows never handed out (or put back by a retry or an expired lease) are always taken.
-    Rows handed out before ``stale_after`` seconds ago are taken again only when the
-    caller passes it, i.e. when the broker holds no backlog: then their task was lost
-    (Redis restarted empty, or a killed worker held it unacknowledged).
+    Rows handed out before ``stale_before`` are taken again only when the caller passes
+    it, i.e. when the broker holds no backlog: then their task was lost (Redis restarted
+    empty, or a killed worker held it unacknowledged). The caller fixes ``stale_before``
+    once per pass, so rows taken in this pass are never taken twice in it.
     """
     now = now or utcnow()
     never = table.c.enqueued_at.is_(None)
-    fresh = (
-        never
-        if stale_after is None
-        else or_(never, table.c.enqueued_at < now - timedelta(seconds=stale_after))
-    )
+    fresh = never if stale_before is None else or_(never, table.c.enqueued_at < stale_before)
     only = [] if campaign_id is None else [table.c.campaign_id == campaign_id]
     due = (
         select(table.c.id)
@@ -412,7 +454,7 @@ def reconcile(
     with transaction(url) as session:
         done = expire_leases(session, max_attempts)
         done.cancelled = cancel_queued(session)
-    stale = stale_after if broker.backlog() == 0 else None
+    stale = utcnow() - timedelta(seconds=stale_after) if broker.backlog() == 0 else None
     while True:
         with transaction(url) as session:
             taken = take_for_publishing(session, stale, campaign_id=campaign_id)

@@ -12,18 +12,21 @@ a message accepted but not recorded to one row per worker process.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, Select, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from newsletter import outbox
-from newsletter.db import transaction
+from newsletter.db import engine_for
 from newsletter.errors import (
     DeliveryConfigError,
     DeliveryError,
@@ -33,7 +36,7 @@ from newsletter.errors import (
 )
 from newsletter.message import MessageFactory, Recipient
 from newsletter.models import Campaign, Subscriber
-from newsletter.ratelimit import RateLimiter, limiter_for
+from newsletter.ratelimit import NoLimit, RateLimiter, limiter_for
 from newsletter.render import CompiledIssue
 from newsletter.settings import Settings
 from newsletter.subscribers import can_receive, is_suppressed, record_bounce
@@ -83,34 +86,52 @@ class Sender:
         self.transport = transport or transport_for(settings)
         self.limiter = limiter or limiter_for(settings)
         self._factories: OrderedDict[int, MessageFactory] = OrderedDict()
+        # One session for every transaction of this sender: making a Session per step
+        # cost about 0.2 ms, four times per recipient.
+        self._session = Session(engine_for(self.url), expire_on_commit=False)
 
     def close(self) -> None:
-        """Release the transport's connection."""
+        """Release the transport's connection and the database session."""
         self.transport.close()
+        self._session.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        """Commit on success, roll back on any exception."""
+        with self._session.begin():
+            yield self._session
 
     # One row ---------------------------------------------------------------------------
 
     def send_row(self, row_id: int) -> Outcome:
         """Attempt one row once; return what became of it (``skipped`` if not ours to send)."""
-        with transaction(self.url) as session:
-            if not outbox.is_claimable(session, row_id):
-                return Outcome(row_id, SKIPPED)
-        self.limiter.acquire()
-        with transaction(self.url) as session:
+        if not isinstance(self.limiter, NoLimit):
+            # Spend no rate token on a row that is done (a task delivered twice).
+            with self._transaction() as session:
+                if not outbox.is_claimable(session, row_id):
+                    return Outcome(row_id, SKIPPED)
+            self.limiter.acquire()
+        # Claim and check in one transaction: one commit fewer per recipient, and a row
+        # whose recipient left never shows as ``sending``.
+        with self._transaction() as session:
             held = outbox.claim(session, row_id, self.settings.lease_seconds)
-        if held is None:
-            return Outcome(row_id, SKIPPED)
+            if held is None:
+                return Outcome(row_id, SKIPPED)
+            factory = self._factory(session, held.campaign_id)
+            recipient = self._allowed_recipient(session, held, factory)
+            if recipient is None:
+                reason = "not allowed to receive mail any more"
+                outbox.mark_suppressed(session, held, reason)
+                return Outcome(row_id, outbox.SUPPRESSED, reason)
         try:
-            prepared = self._prepare(held)
+            message = self._build(factory, recipient)
         except NewsletterError as exc:
-            return self._finish(held, outbox.FAILED, f"cannot build the message: {exc}")
+            return self._finish(held, f"cannot build the message: {exc}")
         except Exception:
             # A bug, not the recipient's fault: give the row back (attempts still cap it).
             self._record(held, lambda s: self._retry(s, held, "internal error while building"))
             raise
-        if prepared is None:
-            return self._finish(held, outbox.SUPPRESSED, "not allowed to receive mail any more")
-        return self._deliver(held, prepared)
+        return self._deliver(held, message)
 
     def send_rows(
         self,
@@ -131,31 +152,31 @@ class Sender:
 
     # Steps -----------------------------------------------------------------------------
 
-    def _prepare(self, held: outbox.Claim) -> Prepared | None:
-        """Check the recipient may receive mail now; build the message, or return None."""
-        factory = self._factory(held.campaign_id)
-        with transaction(self.url) as session:
-            if factory.test:  # on no list: only the suppression list applies
-                allowed = not is_suppressed(session, self.key, held.email)
-            else:
-                allowed = can_receive(
-                    session, self.key, held.subscriber_id, held.list_id, held.email
-                )
-            if not allowed:
+    def _allowed_recipient(
+        self, session: Session, held: outbox.Claim, factory: MessageFactory
+    ) -> Recipient | None:
+        """The recipient's values if they may receive mail right now, else None."""
+        if factory.test:  # a test copy is on no list: only the suppression list applies
+            if is_suppressed(session, self.key, held.email):
                 return None
-            person = None
-            if held.subscriber_id is not None and not factory.test:
-                person = session.get(Subscriber, held.subscriber_id)
-            recipient = self._recipient(held, person)
+            return self._recipient(held, None)
+        if not can_receive(session, self.key, held.subscriber_id, held.list_id, held.email):
+            return None
+        person = session.execute(_person_statement(), {"p_id": held.subscriber_id}).first()
+        return self._recipient(held, person)
+
+    @staticmethod
+    def _build(factory: MessageFactory, recipient: Recipient) -> Prepared:
+        """Personalise and build the message and its envelope."""
         message_id, data = factory.build(recipient)
         mail_from, rcpt_to = factory.envelope(recipient)
         return Prepared(message_id, mail_from, rcpt_to, data)
 
-    def _recipient(self, held: outbox.Claim, person: Subscriber | None) -> Recipient:
+    def _recipient(self, held: outbox.Claim, person: Row[tuple[str, str]] | None) -> Recipient:
         """The personal values of one message: name, municipality, the person's links."""
-        if person is None:  # a test copy: no personal links to unsubscribe through
+        if person is None or held.subscriber_id is None:  # a test copy: no personal links
             return Recipient(email=held.email)
-        token = make_token(self.key, person.id, held.list_id)
+        token = make_token(self.key, held.subscriber_id, held.list_id)
         return Recipient(
             email=held.email,
             name=person.name,
@@ -230,17 +251,14 @@ class Sender:
         )
         return recorded
 
-    def _finish(self, held: outbox.Claim, state: str, reason: str) -> Outcome:
-        """End a row that was never handed to the transport."""
-        if state == outbox.SUPPRESSED:
-            self._record(held, lambda s: outbox.mark_suppressed(s, held, reason))
-        else:
-            self._record(held, lambda s: outbox.mark_failed(s, held, reason))
-        return Outcome(held.row_id, state, reason)
+    def _finish(self, held: outbox.Claim, reason: str) -> Outcome:
+        """Fail a row whose message cannot be built (never handed to the transport)."""
+        self._record(held, lambda s: outbox.mark_failed(s, held, reason))
+        return Outcome(held.row_id, outbox.FAILED, reason)
 
     def _record(self, held: outbox.Claim, write: Callable[[Session], bool]) -> None:
         """Write one outcome in its own transaction; log when a newer attempt won."""
-        with transaction(self.url) as session:
+        with self._transaction() as session:
             result = write(session)
         if result is False:
             log.warning(
@@ -249,28 +267,32 @@ class Sender:
                 held.attempt,
             )
 
-    def _factory(self, campaign_id: int) -> MessageFactory:
+    def _factory(self, session: Session, campaign_id: int) -> MessageFactory:
         """The campaign's message factory, built once per process."""
         factory = self._factories.get(campaign_id)
         if factory is not None:
             self._factories.move_to_end(campaign_id)
             return factory
-        with transaction(self.url) as session:
-            campaign = session.execute(
-                select(Campaign).where(Campaign.id == campaign_id)
-            ).scalar_one()
-            compiled = CompiledIssue.from_dict(campaign.compiled)
-            factory = MessageFactory(
-                compiled,
-                self.settings,
-                campaign_id=campaign_id,
-                list_id_header=list_id_header(campaign.lists.get("slugs", [])),
-                test=campaign.is_test,
-            )
+        campaign = session.execute(select(Campaign).where(Campaign.id == campaign_id)).scalar_one()
+        factory = MessageFactory(
+            CompiledIssue.from_dict(campaign.compiled),
+            self.settings,
+            campaign_id=campaign_id,
+            list_id_header=list_id_header(campaign.lists.get("slugs", [])),
+            test=campaign.is_test,
+        )
         self._factories[campaign_id] = factory
         while len(self._factories) > FACTORY_CACHE:
             self._factories.popitem(last=False)
         return factory
+
+
+@functools.cache
+def _person_statement() -> Select[Any]:
+    """The personal values of a subscriber, built once (it runs once per recipient)."""
+    return select(Subscriber.name, Subscriber.municipality).where(
+        Subscriber.id == bindparam("p_id")
+    )
 
 
 def list_id_header(slugs: Sequence[str]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import update
 
 from newsletter import campaign, outbox
@@ -267,3 +268,13 @@ def test_campaign_is_done_only_when_nothing_can_be_attempted(
     with transaction(fast.database) as session:
         found = session.get(Campaign, campaign_id)
         assert found is not None and found.status == "done" and found.finished_at is not None
+
+
+def test_a_pass_hands_each_row_out_once_however_many_chunks(
+    fast: Settings, issue: CompiledIssue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox, "RECONCILE_CHUNK", 10)
+    campaign_id = _campaign(fast, issue, 25)
+    broker = ListBroker()
+    campaign.tick(fast, broker, stale_after=0)  # the in-process runner's setting
+    assert broker.ids() == [row.id for row in rows(fast.database, campaign_id)]

@@ -1,0 +1,309 @@
+"""Dispatch throughput: a whole campaign through Redis, a Celery worker and the database,
+against the raw limit of the same SMTP sink.
+
+Run: ``.venv/bin/python benchmarks/dispatch.py [--recipients 10000] [--runs 3] [--concurrency 1]``
+(``--database-url postgresql+psycopg://…`` to use PostgreSQL instead of a SQLite file).
+
+Both measurements use the same sink (aiosmtpd on loopback, in its own process so it does
+not share the GIL with anything measured here; it counts messages and keeps no bodies):
+
+- raw: the campaign's messages, built beforehand with the same ``MessageFactory``, pushed
+  over one ``smtplib`` connection, one ``sendmail`` each;
+- system: ``campaign.create`` (materialising the outbox with ``INSERT … SELECT``), the rows
+  handed to Redis, a real ``celery worker`` (prefork) claiming, checking, building,
+  sending and recording every row, until the sink holds every message.
+
+Prints each run and the medians: both rates, their ratio (target: at least 0.7), the
+time per recipient spent building in the raw path, and the worker's peak memory (the
+high-water RSS, ``VmHWM``, of each process in the worker's process group: what
+``ru_maxrss`` reports once it exits).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import signal
+import smtplib
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from newsletter import campaign, db  # noqa: E402
+from newsletter.issue import compile_file  # noqa: E402
+from newsletter.message import MessageFactory, Recipient  # noqa: E402
+from newsletter.settings import Secret, Settings  # noqa: E402
+from newsletter.tasks import CeleryBroker, make_app  # noqa: E402
+from tests.dispatch.support import add_people, worker_env  # noqa: E402
+from tests.support.services import RedisServer  # noqa: E402
+
+ISSUE = ROOT / "issues" / "2026-11-partnerystes-iniciatyvos.md"
+CELERY = Path(sys.executable).with_name("celery")
+
+
+# The sink, in its own process ---------------------------------------------------------
+
+
+def _sink_process(port: int, commands: Connection) -> None:
+    """Run a counting aiosmtpd server; answer ``count`` and ``reset`` over the pipe."""
+    from aiosmtpd.controller import Controller
+
+    class CountingHandler:
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+            self.copies: Counter[str] = Counter()
+            self.messages = 0
+
+        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+            with self.lock:
+                self.messages += 1
+                self.copies.update(envelope.rcpt_tos)  # type: ignore[attr-defined]
+            return "250 2.0.0 OK queued"
+
+    handler = CountingHandler()
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=port, decode_data=False, data_size_limit=0
+    )
+    controller.start()
+    commands.send("ready")
+    while True:
+        command = commands.recv()
+        with handler.lock:
+            if command == "count":
+                twice = sum(n - 1 for n in handler.copies.values() if n > 1)
+                commands.send((handler.messages, len(handler.copies), twice))
+            elif command == "reset":
+                handler.messages, handler.copies = 0, Counter()
+                commands.send("ok")
+            else:
+                break
+    controller.stop()
+
+
+class Sink:
+    """The counting sink process and its control pipe."""
+
+    def __init__(self, port: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.pipe, child = context.Pipe()
+        self.process = context.Process(target=_sink_process, args=(port, child), daemon=True)
+        self.process.start()
+        assert self.pipe.recv() == "ready"
+        self.url = f"smtp://127.0.0.1:{port}"
+        self.port = port
+
+    def count(self) -> tuple[int, int, int]:
+        """(messages, distinct recipients, extra copies)."""
+        self.pipe.send("count")
+        return self.pipe.recv()  # type: ignore[no-any-return]
+
+    def reset(self) -> None:
+        self.pipe.send("reset")
+        self.pipe.recv()
+
+    def wait_for(self, messages: int, timeout: float) -> float:
+        """Wait until the sink holds ``messages``; return the monotonic time it did."""
+        deadline = time.monotonic() + timeout
+        while self.count()[0] < messages:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"sink has {self.count()} after {timeout} s, wanted {messages}")
+            time.sleep(0.01)
+        return time.monotonic()
+
+    def stop(self) -> None:
+        self.pipe.send("stop")
+        self.process.join(timeout=10)
+
+
+# The worker ---------------------------------------------------------------------------
+
+
+class WorkerProcess:
+    """``celery worker`` in its own process group, started once for every run."""
+
+    def __init__(self, settings: Settings, concurrency: int, folder: Path) -> None:
+        self.log = folder / "worker.log"
+        argv = [
+            str(CELERY), "-A", "newsletter.tasks", "worker", "--pool=prefork",
+            f"--concurrency={concurrency}", "--queues=newsletter.send,newsletter.tick",
+            "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "--loglevel=INFO", "--beat", f"--schedule={folder / 'beat'}",
+        ]  # fmt: skip
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                argv,
+                env=worker_env(settings),
+                cwd=folder,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Wait until the worker logs that it is ready to consume."""
+        deadline = time.monotonic() + timeout
+        while "ready." not in self.log.read_text(errors="replace"):
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise SystemExit(f"the worker did not start; see {self.log}")
+            time.sleep(0.1)
+
+    def peak_rss_mb(self) -> dict[int, float]:
+        """VmHWM (peak resident set) of every process in the worker's group, in MB."""
+        found = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if os.getpgid(int(entry.name)) != self.process.pid:
+                    continue
+                status = (entry / "status").read_text()
+            except (OSError, ProcessLookupError):
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    found[int(entry.name)] = int(line.split()[1]) / 1024
+        return found
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+# The two measurements ----------------------------------------------------------------
+
+
+def raw_run(
+    settings: Settings, compiled: object, sink: Sink, recipients: list[str]
+) -> tuple[float, float]:
+    """Pre-build every message, push them over one smtplib connection; (rate, build ms)."""
+    factory = MessageFactory(compiled, settings, campaign_id=999_999, list_id_header="savivaldybes")  # type: ignore[arg-type]
+    started = time.perf_counter()
+    built = []
+    for address in recipients:
+        person = Recipient(
+            email=address,
+            name="Vardenis Pavardenis",
+            municipality="Vilniaus m.",
+            unsubscribe_url=f"{settings.base_url}/u/AbCdEfGhIjKlMnOpQrStUv",
+            preferences_url=f"{settings.base_url}/p/AbCdEfGhIjKlMnOpQrStUv",
+            view_url=f"{settings.base_url}/v/1/AbCdEfGhIjKlMnOpQrStUv",
+        )
+        built.append((address, factory.build(person)[1]))
+    build_ms = (time.perf_counter() - started) / len(recipients) * 1000
+    sink.reset()
+    connection = smtplib.SMTP("127.0.0.1", sink.port, timeout=30)
+    connection.ehlo()
+    started = time.monotonic()
+    for address, data in built:
+        connection.sendmail(settings.from_address, [address], data)
+    finished = sink.wait_for(len(built), 60)
+    connection.quit()
+    return len(built) / (finished - started), build_ms
+
+
+def system_run(
+    settings: Settings, compiled: object, sink: Sink, expected: int
+) -> tuple[float, float, tuple[int, int, int]]:
+    """Create the campaign and hand it to the worker; (rate, materialise s, sink counts)."""
+    sink.reset()
+    app = make_app(settings)
+    started = time.monotonic()
+    created = campaign.create(settings, compiled, ["savivaldybes"], {})  # type: ignore[arg-type]
+    materialised = time.monotonic() - started
+    campaign.tick(settings, CeleryBroker(app))
+    finished = sink.wait_for(expected, 600)
+    app.close()
+    deadline = time.monotonic() + 60
+    while campaign.progress(settings, created.campaign_id).status != "done":
+        if time.monotonic() > deadline:
+            raise SystemExit(f"campaign {created.campaign_id} not done")
+        time.sleep(0.1)
+    return expected / (finished - started), materialised, sink.count()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--recipients", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--database-url", default="")
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="newsletter-bench-"))
+    from tests.support.smtp import free_port
+
+    sink = Sink(free_port())
+    redis_server = RedisServer().start()
+    settings = Settings(
+        data_dir=folder,
+        database_url=args.database_url or f"sqlite:///{folder / 'bench.db'}",
+        redis_url=redis_server.url,
+        smtp_url=sink.url,
+        base_url="https://naujienos.bibliotekos-pazangai.example",
+        templates_dir=ROOT / "templates" / "email",
+        sponsors_file=ROOT / "sponsors.yaml",
+        issues_dir=ROOT / "issues",
+        secret_key=Secret("benchmark-secret-key-0123456789abcdef"),
+        tick_seconds=1.0,
+    )
+    db.migrate(settings.database)
+    add_people(settings.database, args.recipients)
+    compiled = compile_file(ISSUE, settings)
+    recipients = [f"asmuo{n:05d}@savivaldybe.example" for n in range(args.recipients)]
+    size = len(
+        MessageFactory(compiled, settings, campaign_id=1, list_id_header="x").build(
+            Recipient(email=recipients[0])
+        )[1]
+    )
+    print(
+        f"{args.recipients} recipients, message {size / 1024:.0f} KB, worker -c {args.concurrency}, "
+        f"database {settings.database.split(':')[0]}"
+    )
+    worker = WorkerProcess(settings, args.concurrency, folder)
+    try:
+        worker.wait_ready()
+        raws, systems, builds = [], [], []
+        for run in range(1, args.runs + 1):
+            raw, build_ms = raw_run(settings, compiled, sink, recipients)
+            rate, materialised, (messages, distinct, extra) = system_run(
+                settings, compiled, sink, args.recipients
+            )
+            raws.append(raw)
+            systems.append(rate)
+            builds.append(build_ms)
+            print(
+                f"run {run}: raw {raw:7.0f} msg/s   system {rate:7.0f} msg/s   ratio {rate / raw:.2f}   "
+                f"materialise {materialised:.2f} s   received {messages} ({distinct} distinct, {extra} extra)"
+            )
+        peak = worker.peak_rss_mb()
+    finally:
+        worker.stop()
+        redis_server.stop()
+        sink.stop()
+    print(
+        f"median: raw {statistics.median(raws):.0f} msg/s, system {statistics.median(systems):.0f} msg/s, "
+        f"ratio {statistics.median(systems) / statistics.median(raws):.2f} (target >= 0.70)"
+    )
+    print(f"raw path build time: {statistics.median(builds):.3f} ms per recipient (median of runs)")
+    processes = ", ".join(f"{mb:.0f}" for mb in sorted(peak.values(), reverse=True))
+    print(
+        f"worker peak memory (VmHWM per process, MB): {processes}; tree total {sum(peak.values()):.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+"""The dispatch commands through the real command line: send, campaigns, campaign …, scheduler."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy import update
+
+from newsletter import embedded
+from newsletter.cli import main
+from newsletter.commands.dispatch import parse_at, parse_where
+from newsletter.db import transaction
+from newsletter.errors import InputError
+from newsletter.models import Campaign, Subscriber, utcnow
+from newsletter.settings import Settings
+from tests.conftest import ROOT
+from tests.dispatch.support import add_people, states
+from tests.support.services import RedisServer
+
+ISSUE = str(ROOT / "issues" / "2026-11-partnerystes-iniciatyvos.md")
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def run(
+    settings: Settings,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Run:
+    """Run ``newsletter ARGS…`` embedded (no Redis, no SMTP); return (code, stdout, stderr)."""
+    values = {
+        "DATABASE_URL": database_url,
+        "DATA_DIR": settings.data_dir,
+        "SECRET_KEY": settings.secret_key.reveal(),
+        "BASE_URL": settings.base_url,
+        "TEMPLATES_DIR": settings.templates_dir,
+        "SPONSORS_FILE": settings.sponsors_file,
+        "ISSUES_DIR": settings.issues_dir,
+        "LEASE_SECONDS": 5,
+        "TICK_SECONDS": 0.2,
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(f"NEWSLETTER_{name}", str(value))
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return invoke
+
+
+def _outbox_files(settings: Settings) -> list[Path]:
+    return sorted(settings.outbox.glob("*.eml"))
+
+
+def _created(out: str) -> int:
+    """The campaign id that ``send`` printed (ids are not reset between tests)."""
+    found = re.search(r"^campaign (\d+): ", out, re.MULTILINE)
+    assert found, out
+    return int(found.group(1))
+
+
+def test_send_runs_in_process_and_writes_one_file_per_recipient(
+    run: Run, settings: Settings, database_url: str
+) -> None:
+    add_people(database_url, 12, ["savivaldybes", "bibliotekos"])
+    add_people(database_url, 3, ["bibliotekos"], prefix="kitas")
+    code, out, err = run("send", ISSUE, "--list", "savivaldybes", "--list", "bibliotekos")
+    assert (code, err) == (0, "")
+    number = _created(out)
+    assert f"campaign {number}: 15 recipients (savivaldybes, bibliotekos)" in out, out
+    assert f"campaign {number} done" in out and "sent 15" in out
+    files = _outbox_files(settings)
+    assert len(files) == 15, "overlapping lists still give one message per address"
+    parsed = message_from_bytes(files[0].read_bytes(), policy=policy.default)
+    assert "partnerystės" in str(parsed["Subject"])
+
+
+def test_dry_run_counts_a_segment_and_sends_nothing(
+    run: Run, settings: Settings, database_url: str
+) -> None:
+    first, second, *_ = add_people(database_url, 4)
+    with transaction(database_url) as session:
+        session.execute(
+            update(Subscriber)
+            .where(Subscriber.id.in_((first, second)))
+            .values(municipality="Kauno r.")
+        )
+    code, out, _ = run(
+        "send", ISSUE, "-l", "savivaldybes", "--where", "municipality=Kauno r.", "--dry-run"
+    )
+    assert code == 0 and "2 recipients would receive" in out
+    assert _outbox_files(settings) == []
+    assert run("campaigns")[1].count("\n") <= 4, "no campaign was created"
+
+
+def test_test_to_sends_one_marked_copy(run: Run, settings: Settings, database_url: str) -> None:
+    add_people(database_url, 5)
+    code, out, _ = run("send", ISSUE, "--test-to", "redaktore@biblioteka.example")
+    assert code == 0 and "test copy to redaktore@biblioteka.example: sent" in out
+    (only,) = _outbox_files(settings)
+    parsed = message_from_bytes(only.read_bytes(), policy=policy.default)
+    assert str(parsed["Subject"]).startswith("[TEST] ")
+    assert parsed["List-Unsubscribe"] is None
+
+
+def test_status_report_and_state_errors(run: Run, database_url: str) -> None:
+    add_people(database_url, 3)
+    code, out, _ = run("send", ISSUE, "-l", "savivaldybes")
+    number = str(_created(out))
+    code, out, _ = run("campaign", "status", number, "--follow")
+    assert code == 0 and f"campaign {number} done" in out and "sent 3" in out
+    code, out, _ = run("campaign", "report", number, "--csv")
+    lines = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and len(lines) == 3
+    assert {line["outcome"] for line in lines} == {"sent"}
+    assert all(line["message_id"].startswith(f"<c{number}.") for line in lines)
+    code, out, _ = run("campaigns")
+    assert code == 0 and "done" in out and "3 / 3" in out
+    code, _, err = run("campaign", "pause", number)
+    expected = f"error: campaign {number} is done; this needs it running or scheduled"
+    assert code == 1 and err.strip() == expected
+    code, _, err = run("campaign", "report", "999999")
+    assert code == 66 and "campaign 999999 does not exist" in err and "Traceback" not in err
+
+
+def test_pause_and_resume_in_process(run: Run, settings: Settings, database_url: str) -> None:
+    add_people(database_url, 4)
+    code, out, _ = run("send", ISSUE, "-l", "savivaldybes", "--at", "2099-01-01 09:00")
+    assert code == 0 and "scheduled for 2099-01-01 09:00" in out
+    number = _created(out)
+    assert run("campaign", "pause", str(number))[0] == 0
+    code, out, _ = run("campaign", "resume", str(number))
+    assert code == 0 and f"campaign {number} is scheduled again" in out
+    assert _outbox_files(settings) == []
+    code, out, _ = run("campaign", "cancel", str(number))
+    assert code == 0 and "4 recipients will not receive it" in out
+    assert states(database_url, number) == {"cancelled": 4}
+
+
+def test_a_scheduled_campaign_is_started_by_the_scheduler(
+    run: Run, settings: Settings, database_url: str
+) -> None:
+    add_people(database_url, 3)
+    code, out, _ = run("send", ISSUE, "-l", "savivaldybes", "--at", "2099-01-01 09:00")
+    assert code == 0 and "3 recipients" in out
+    number = _created(out)
+    add_people(database_url, 2, prefix="naujas")  # joins before the time comes
+    with transaction(database_url) as session:
+        session.execute(update(Campaign).values(send_at=utcnow() - timedelta(seconds=1)))
+    fast = settings.replace(database_url=database_url, tick_seconds=0.1)
+    embedded.serve(fast, sleep=lambda _: None, rounds=2)
+    assert states(database_url, number) == {"sent": 5}, "newcomers added when it starts"
+    assert len(_outbox_files(settings)) == 5
+
+
+def test_bad_input_is_one_line(run: Run, database_url: str) -> None:
+    add_people(database_url, 1)
+    code, _, err = run("send", ISSUE, "-l", "nera-tokio")
+    assert code == 66 and "nera-tokio" in err and err.count("\n") == 1
+    code, _, err = run("send", ISSUE, "-l", "savivaldybes", "--where", "savivaldybe")
+    assert code == 65 and "--where: expected key=value" in err
+    code, _, err = run("send", ISSUE, "-l", "savivaldybes", "--at", "2001-01-01 10:00")
+    assert code == 65 and "--at: 2001-01-01 10:00 is in the past" in err
+    code, _, err = run("send", ISSUE)
+    assert code == 65 and "--list" in err
+    code, _, err = run("worker")
+    assert code == 78 and "NEWSLETTER_REDIS_URL is not set" in err
+
+
+def test_send_with_redis_hands_the_rows_to_the_broker(
+    run: Run,
+    database_url: str,
+    redis_server: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    add_people(database_url, 120)
+    monkeypatch.setenv("NEWSLETTER_REDIS_URL", redis_server.url)
+    code, out, _ = run("send", ISSUE, "-l", "savivaldybes")
+    assert code == 0 and "handed 120 messages to the workers" in out
+    with redis.Redis.from_url(redis_server.url) as client:
+        assert client.llen("newsletter.send") == 3, "batches of 50, 50 and 20 row ids"
+    assert states(database_url, _created(out)) == {"queued": 120}, "nothing sent without a worker"
+
+
+def test_parsing_helpers() -> None:
+    assert parse_where(("municipality=Vilniaus m.", " role = direktorius ")) == {
+        "municipality": "Vilniaus m.",
+        "role": "direktorius",
+    }
+    with pytest.raises(InputError):
+        parse_where(("=x",))
+    moment = parse_at("2099-12-01 09:00")
+    assert moment is not None and moment.tzinfo is not None
+    assert parse_at("2099-12-01T09:00:00+02:00").utcoffset() == timedelta(hours=2)  # type: ignore[union-attr]
+    with pytest.raises(InputError, match="expected a time"):
+        parse_at("rytoj")
