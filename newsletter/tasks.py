@@ -12,6 +12,8 @@ The configuration follows what was measured with Celery/kombu 5.6 on Redis (see
 - No ETA/countdown: on Redis an ETA past the visibility timeout ran every task twice.
   Retries and scheduled campaigns are times in the database, started by the periodic
   ``tick`` (Celery beat), which also hands out again whatever Redis lost.
+- A Redis that may evict keys is refused at worker start (``check_redis_keeps_tasks``):
+  under memory pressure it would drop queued tasks without an error.
 
 ``celery -A newsletter.tasks worker`` finds ``app`` here, built on first access from the
 ``NEWSLETTER_*`` environment; ``make_app(settings)`` builds one for given settings.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from celery import Celery
 
@@ -43,6 +46,10 @@ TASK_TIME_LIMIT = 900  # hard limit, well below VISIBILITY_TIMEOUT
 # A send task stops taking new rows after this long and hands the rest to a new task,
 # so even at a low rate limit it ends far inside TASK_TIME_LIMIT.
 BATCH_BUDGET_SECONDS = 120.0
+# The one Redis eviction policy that never drops a key: any other deletes queued tasks
+# (lists without a TTL count for the allkeys-* policies) once maxmemory is reached.
+SAFE_EVICTION_POLICY = "noeviction"
+REDIS_CHECK_TIMEOUT = 5.0
 
 
 def make_app(settings: Settings) -> Celery:
@@ -131,6 +138,36 @@ class CeleryBroker:
             connection.ensure_connection(max_retries=2)
             declared = connection.default_channel.queue_declare(queue=SEND_QUEUE)
         return int(declared.message_count)
+
+
+def check_redis_keeps_tasks(url: str) -> None:
+    """Refuse a Redis whose ``maxmemory-policy`` may evict keys; ConfigError says how to fix it.
+
+    Read from ``INFO memory``, which managed Redis services answer even where they
+    disable ``CONFIG``.
+    """
+    import redis
+
+    parts = urlsplit(url)
+    where = f"{parts.hostname}:{parts.port or 6379}"
+    client = redis.Redis.from_url(
+        url, socket_timeout=REDIS_CHECK_TIMEOUT, socket_connect_timeout=REDIS_CHECK_TIMEOUT
+    )
+    try:
+        policy = client.info("memory").get("maxmemory_policy")
+    except redis.RedisError as exc:
+        raise ConfigError(
+            f"NEWSLETTER_REDIS_URL: cannot read maxmemory-policy from Redis at {where}: {exc}"
+        ) from exc
+    finally:
+        client.close()
+    if policy != SAFE_EVICTION_POLICY:
+        raise ConfigError(
+            f"Redis at {where} has maxmemory-policy {policy or '(unknown)'}, which may evict "
+            f"queued tasks; set maxmemory-policy {SAFE_EVICTION_POLICY} in redis.conf (now: "
+            f"redis-cli -h {parts.hostname} -p {parts.port or 6379} "
+            f"CONFIG SET maxmemory-policy {SAFE_EVICTION_POLICY})"
+        )
 
 
 @lru_cache(maxsize=4)

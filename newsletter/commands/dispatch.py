@@ -22,7 +22,7 @@ from rich.table import Table
 
 from newsletter import campaign, outbox
 from newsletter.cli import Context, console, pass_context
-from newsletter.errors import InputError
+from newsletter.errors import InputError, IssueError
 from newsletter.models import utcnow
 from newsletter.settings import Settings
 
@@ -107,6 +107,7 @@ def send_command(
         raise InputError("send: name at least one --list (or --test-to ADDRESS)")
     where, send_at = parse_where(wheres), parse_at(at)
     compiled = compile_file(issue, settings)
+    refuse_lint_errors(issue, settings, compiled)
     if test_to:
         _send_test(settings, compiled, test_to)
         return
@@ -126,6 +127,24 @@ def send_command(
         _run_here(settings, created.campaign_id)
     else:
         _hand_to_workers(settings, created.campaign_id)
+
+
+def refuse_lint_errors(issue: Path, settings: Settings, compiled: CompiledIssue) -> None:
+    """Refuse an issue with lint errors (as the web does); IssueError names the first.
+
+    Warnings never stop a send, a test copy included.
+    """
+    from newsletter.lint import lint_file
+
+    errors = [f for f in lint_file(issue, settings, compiled=compiled) if f.severity == "error"]
+    if errors:
+        first = errors[0]
+        raise IssueError(
+            f"{first.message} (lint found {len(errors)} error(s); nothing was sent; "
+            f"see `newsletter lint {issue}`)",
+            path=first.file,
+            line=first.line,
+        )
 
 
 def _send_test(settings: Settings, compiled: CompiledIssue, address: str) -> None:
@@ -355,10 +374,11 @@ def _cells(line: campaign.ReportLine) -> list[str]:
 @pass_context
 def worker_command(ctx: Context, concurrency: int | None, beat: bool, loglevel: str) -> None:
     """Start a Celery worker that sends campaigns (needs NEWSLETTER_REDIS_URL)."""
-    from newsletter.tasks import SEND_QUEUE, TICK_QUEUE, app_for
+    from newsletter.tasks import SEND_QUEUE, TICK_QUEUE, app_for, check_redis_keeps_tasks
 
     settings = ctx.settings
     app = app_for(settings)
+    check_redis_keeps_tasks(settings.redis_url)
     argv = [
         "worker",
         "--pool=prefork",

@@ -178,6 +178,38 @@ def test_bad_input_is_one_line(run: Run, database_url: str) -> None:
     assert code == 78 and "NEWSLETTER_REDIS_URL is not set" in err
 
 
+def _issue_with(tmp_path: Path, name: str, extra: str) -> tuple[Path, int]:
+    """The November issue with ``extra`` appended; (its path, the first added line)."""
+    text = Path(ISSUE).read_text(encoding="utf-8").rstrip("\n") + "\n\n"
+    path = tmp_path / f"{name}.md"
+    path.write_text(text + extra, encoding="utf-8")
+    return path, text.count("\n") + 1
+
+
+def test_send_refuses_an_issue_with_lint_errors_and_names_the_first(
+    run: Run, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    add_people(database_url, 2)
+    extra = "Renginys vyks TK mieste.\n\n![](https://bibliotekos.example/a.png)\n"
+    broken, line = _issue_with(tmp_path, "su-klaidomis", extra)
+    for args in (["-l", "savivaldybes"], ["--test-to", "redaktore@biblioteka.example"]):
+        code, out, err = run("send", str(broken), *args)
+        assert code == 65 and out == "" and err.count("\n") == 1, err
+        assert f"{broken}:{line}: 'TK' marker left in the text" in err
+        assert "lint found 2 error(s); nothing was sent" in err
+    assert _outbox_files(settings) == []
+    assert run("campaigns")[1].count("\n") <= 4, "no campaign was created"
+
+
+def test_warnings_do_not_stop_a_test_copy(
+    run: Run, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    advice, _ = _issue_with(tmp_path, "su-pastaba", "Žr. [svetainę](http://bibliotekos.example)\n")
+    code, out, err = run("send", str(advice), "--test-to", "redaktore@biblioteka.example")
+    assert (code, err) == (0, "") and "test copy to redaktore@biblioteka.example: sent" in out
+    assert len(_outbox_files(settings)) == 1
+
+
 def test_send_with_redis_hands_the_rows_to_the_broker(
     run: Run,
     database_url: str,
