@@ -1,7 +1,7 @@
 """Dispatch throughput: a whole campaign through Redis, a Celery worker and the database,
 against the raw limit of the same SMTP sink.
 
-Run: ``.venv/bin/python benchmarks/dispatch.py [--recipients 10000] [--runs 3] [--concurrency 1]``
+Run: ``.venv/bin/python benchmarks/dispatch.py [--recipients 10000] [--runs 3] [--concurrency N]``
 (``--database-url postgresql+psycopg://…`` to use PostgreSQL instead of a SQLite file).
 
 Both measurements use the same sink (aiosmtpd on loopback, in its own process so it does
@@ -239,7 +239,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
 

@@ -348,24 +348,42 @@ def progress(settings: Settings, campaign_id: int) -> Progress:
 
 
 def _progress(session: Session, row: Campaign) -> Progress:
-    since = utcnow() - timedelta(seconds=RATE_WINDOW_SECONDS)
-    recent = session.execute(
-        select(func.count()).where(OutboxRow.campaign_id == row.id, OutboxRow.sent_at >= since)
-    ).scalar_one()
     return Progress(
-        campaign_id=row.id,
-        issue_slug=row.issue_slug,
-        subject=row.subject,
-        status=row.status,
-        status_reason=row.status_reason,
-        is_test=row.is_test,
-        created_at=outbox.aware(row.created_at) or utcnow(),
-        send_at=outbox.aware(row.send_at),
-        started_at=outbox.aware(row.started_at),
-        finished_at=outbox.aware(row.finished_at),
+        **_describe(row),
         counts=outbox.counts(session, row.id),
-        rate=recent / RATE_WINDOW_SECONDS,
+        rate=_recent_rate(session, row.id),
     )
+
+
+def _recent_rate(session: Session, campaign_id: int) -> float:
+    """Messages per second over the last ``RATE_WINDOW_SECONDS`` (or since the first of them)."""
+    now = utcnow()
+    recent, first, last = session.execute(
+        select(func.count(), func.min(OutboxRow.sent_at), func.max(OutboxRow.sent_at)).where(
+            OutboxRow.campaign_id == campaign_id,
+            OutboxRow.sent_at >= now - timedelta(seconds=RATE_WINDOW_SECONDS),
+        )
+    ).one()
+    if recent < 2:
+        return 0.0
+    span = (outbox.aware(last) - outbox.aware(first)).total_seconds()  # type: ignore[operator]
+    return recent / max(span, 1.0)
+
+
+def _describe(row: Campaign) -> dict[str, object]:
+    """The campaign row's own fields of ``Progress``."""
+    return {
+        "campaign_id": row.id,
+        "issue_slug": row.issue_slug,
+        "subject": row.subject,
+        "status": row.status,
+        "status_reason": row.status_reason,
+        "is_test": row.is_test,
+        "created_at": outbox.aware(row.created_at) or utcnow(),
+        "send_at": outbox.aware(row.send_at),
+        "started_at": outbox.aware(row.started_at),
+        "finished_at": outbox.aware(row.finished_at),
+    }
 
 
 def all_campaigns(settings: Settings, limit: int = 50) -> list[Progress]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -68,8 +68,15 @@ def start_worker(tmp_path: Path) -> Iterator[WorkerFactory]:
     """Start real Celery workers for a test; every one is killed when the test ends."""
     started: list[Worker] = []
 
-    def start(settings: Settings, name: str = "w1", *, beat: bool = True, **env: object) -> Worker:
-        worker = Worker(worker_env(settings, **env), tmp_path, name, beat=beat)
+    def start(
+        settings: Settings,
+        name: str = "w1",
+        *,
+        beat: bool = True,
+        command: Sequence[str] | None = None,
+        **env: object,
+    ) -> Worker:
+        worker = Worker(worker_env(settings, **env), tmp_path, name, beat=beat, command=command)
         started.append(worker)
         return worker.start()
 

@@ -137,15 +137,25 @@ def worker_env(settings: Settings, **values: object) -> dict[str, str]:
 class Worker:
     """A real ``celery worker`` process (prefork, one child) in its own process group."""
 
-    def __init__(self, env: dict[str, str], folder: Path, name: str, *, beat: bool) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        folder: Path,
+        name: str,
+        *,
+        beat: bool,
+        command: Sequence[str] | None = None,
+    ) -> None:
         self.env, self.folder, self.name, self.beat = env, folder, name, beat
+        self.command = list(command) if command is not None else None
         self.log = folder / f"{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
-    def start(self) -> Worker:
-        """Start the worker (and its beat, if asked) and return at once."""
-        self.starts += 1
+    def argv(self) -> list[str]:
+        """``celery -A newsletter.tasks worker …``, or the command given instead."""
+        if self.command is not None:
+            return self.command
         argv = [
             str(CELERY), "-A", "newsletter.tasks", "worker", "--pool=prefork",
             "--concurrency=1", "--queues=newsletter.send,newsletter.tick",
@@ -154,6 +164,12 @@ class Worker:
         ]  # fmt: skip
         if self.beat:
             argv += ["--beat", f"--schedule={self.folder / (self.name + '-beat')}"]
+        return argv
+
+    def start(self) -> Worker:
+        """Start the worker (and its beat, if asked) and return at once."""
+        self.starts += 1
+        argv = self.argv()
         with open(self.log, "ab") as log:
             log.write(f"\n==== start {self.starts} ====\n".encode())
             self.process = subprocess.Popen(

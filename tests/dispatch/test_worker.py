@@ -9,8 +9,10 @@ bounded and say what they waited for; nothing here asserts on speed.
 from __future__ import annotations
 
 import re
+import sys
 import time
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 import redis
@@ -352,3 +354,25 @@ def test_refusals_bounces_and_late_replies_through_the_worker(
             session.execute(select(OutboxRow.state).where(OutboxRow.id == late.id)).scalar_one()
             == "sent"
         )
+
+
+def test_the_worker_and_scheduler_commands_start_a_scheduled_campaign(
+    sqlite_fast: Settings,
+    issue: CompiledIssue,
+    smtp_sink: SmtpSink,
+    redis_server: RedisServer,
+    start_worker: WorkerFactory,
+) -> None:
+    settings = sqlite_fast.replace(redis_url=redis_server.url, smtp_url=smtp_sink.url)
+    add_people(settings.database, 20)
+    send_at = utcnow() + timedelta(seconds=3)
+    created = campaign.create(settings, issue, ["savivaldybes"], {}, send_at=send_at)
+    assert created.status == "scheduled"
+    newsletter = [sys.executable, "-m", "newsletter"]
+    worker = start_worker(settings, "worker", command=[*newsletter, "worker", "-c", "1"])
+    scheduler = start_worker(settings, "scheduler", command=[*newsletter, "scheduler"])
+    _wait_done(settings, created.campaign_id, worker)
+    _exactly_once(smtp_sink, settings, created.campaign_id)
+    first = min(outbox.aware(row.sent_at) for row in rows(settings.database, created.campaign_id))
+    assert first is not None and first >= send_at, "nothing went out before its time"
+    assert "beat: Starting" in scheduler.tail(200)
