@@ -1,7 +1,8 @@
 """Send one outbox row: the plain function behind the Celery task and the in-process runner.
 
-For each row: re-read it and return early when it is done or not due; wait for the rate
-limiter; claim it (``queued → sending`` with a lease); check, right then, that the
+For each row: when a rate limit applies, re-read it and return early if it is done or not
+due, then wait for a token; claim it (``queued → sending`` with a lease, a conditional
+update that finds nothing when the row is done); check, in the same transaction, that the
 recipient may still receive mail; build the message (one ``MessageFactory`` per campaign
 per process); hand it to the transport; record the outcome, fenced by the attempt number.
 

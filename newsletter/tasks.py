@@ -27,8 +27,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from celery import Celery
+from celery.signals import worker_process_init
 
-from newsletter import campaign, outbox
+from newsletter import campaign, db, outbox
 from newsletter.errors import ConfigError, DeliveryConfigError, TransientDeliveryError
 from newsletter.sender import Outcome, sender_for
 from newsletter.settings import Settings
@@ -85,7 +86,17 @@ def make_app(settings: Settings) -> Celery:
         timezone="UTC",
     )
     _register_tasks(app, settings)
+    worker_process_init.connect(_forget_inherited_connections, weak=False)
     return app
+
+
+def _forget_inherited_connections(**_: object) -> None:
+    """In a new pool process, drop database engines inherited from the parent.
+
+    A connection shared across a fork corrupts both sides' sessions; each pool process
+    must open its own.
+    """
+    db.engine_for.cache_clear()
 
 
 def _register_tasks(app: Celery, settings: Settings) -> None:
