@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Select, exists, func, insert, literal, select, update
+from sqlalchemy import Engine, Insert, func, literal, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from newsletter import outbox
-from newsletter.db import transaction
+from newsletter.db import engine_for, transaction
 from newsletter.errors import NotFoundError, StateError
-from newsletter.models import Campaign, OutboxRow, Subscriber, utcnow
+from newsletter.models import Campaign, Membership, OutboxRow, Subscriber, utcnow
 from newsletter.settings import Settings
 from newsletter.subscribers import eligible_recipients, normalise_email, resolve_lists
 
@@ -34,8 +35,11 @@ if TYPE_CHECKING:
     from newsletter.render import CompiledIssue
 
 # Subscriber ids per INSERT … SELECT: each batch is its own short transaction, so a large
-# materialisation never holds the SQLite write lock for long.
+# materialisation never holds the SQLite write lock for long. (On PostgreSQL 5,000,
+# 20,000 and 50,000 measured the same within 10% at 1,000,000 rows.)
 MATERIALISE_BATCH = 5000
+# Rows added after which PostgreSQL's statistics of the outbox are refreshed at once.
+ANALYZE_AFTER = 10_000
 # The rate shown in the status is measured over this many seconds of sent rows.
 RATE_WINDOW_SECONDS = 10
 ACTIVE = ("scheduled", "running", "paused")
@@ -171,42 +175,65 @@ def materialise(
     each skipping addresses the campaign already holds, so running it again (when a
     scheduled campaign starts) adds only newcomers. Returns the rows added.
     """
+    engine = engine_for(url)
     with transaction(url) as session:
         highest = session.execute(select(func.max(Subscriber.id))).scalar_one_or_none() or 0
     added = 0
     for low in range(0, highest, MATERIALISE_BATCH):
         with transaction(url) as session:
-            statement = _insert_eligible(campaign_id, list_ids, where, low, low + MATERIALISE_BATCH)
+            statement = _insert_eligible(
+                engine.dialect.name, campaign_id, list_ids, where, low, low + MATERIALISE_BATCH
+            )
             added += session.execute(statement).rowcount
+    if added >= ANALYZE_AFTER and engine.dialect.name == "postgresql":
+        _analyze_outbox(engine)
     return added
 
 
 def _insert_eligible(
-    campaign_id: int, list_ids: Sequence[int], where: Mapping[str, str], low: int, high: int
-) -> object:
-    """``INSERT INTO outbox … SELECT`` the eligible subscribers with ids in (low, high]."""
+    dialect: str,
+    campaign_id: int,
+    list_ids: Sequence[int],
+    where: Mapping[str, str],
+    low: int,
+    high: int,
+) -> Insert:
+    """``INSERT INTO outbox … SELECT`` the eligible subscribers with ids in (low, high].
+
+    The id range is put on both joined tables: PostgreSQL does not carry a range from
+    ``subscribers.id`` over to ``memberships.subscriber_id``, and without it every batch
+    read all memberships (110 ms a batch at 1,000,000). Addresses the campaign already
+    holds are skipped by ``ON CONFLICT DO NOTHING`` on its unique (campaign, email)
+    index: a ``NOT EXISTS`` there was planned as a hash of every row the campaign
+    already had, so each batch cost more than the last (87 s in all for 1,000,000
+    rows, against 19 s now).
+    """
     table = outbox.table
-    eligible = eligible_recipients(list_ids, where).subquery()
-    already = exists().where(table.c.campaign_id == campaign_id, table.c.email == eligible.c.email)
-    now = literal(utcnow(), table.c.updated_at.type)
-    rows: Select = select(
-        literal(campaign_id),
-        eligible.c.subscriber_id,
-        eligible.c.list_id,
-        eligible.c.email,
-        literal(outbox.QUEUED),
-        literal(0),
-        literal(""),
-        literal(""),
-        literal(""),
-        literal(False),
-        now,
-    ).where(eligible.c.subscriber_id > low, eligible.c.subscriber_id <= high, ~already)
+    in_range = (
+        Subscriber.id > low,
+        Subscriber.id <= high,
+        Membership.subscriber_id > low,
+        Membership.subscriber_id <= high,
+    )
+    rows = (
+        eligible_recipients(list_ids, where)
+        .where(*in_range)
+        .add_columns(
+            literal(campaign_id),
+            literal(outbox.QUEUED),
+            literal(0),
+            literal(""),
+            literal(""),
+            literal(""),
+            literal(False),
+            literal(utcnow(), table.c.updated_at.type),
+        )
+    )
     columns = [
-        "campaign_id",
         "subscriber_id",
         "list_id",
         "email",
+        "campaign_id",
         "state",
         "attempts",
         "last_error",
@@ -215,8 +242,26 @@ def _insert_eligible(
         "uncertain_before",
         "updated_at",
     ]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(table)
+        .from_select(columns, rows)
+        .on_conflict_do_nothing(index_elements=["campaign_id", "email"])
+    )
     # SQLAlchemy reports the row count of INSERT … SELECT only when asked to.
-    return insert(table).from_select(columns, rows).execution_options(preserve_rowcount=True)
+    return statement.execution_options(preserve_rowcount=True)
+
+
+def _analyze_outbox(engine: Engine) -> None:
+    """Refresh PostgreSQL's statistics of the outbox after a large materialisation.
+
+    Until autovacuum gets to it (a minute or more, or never where it is off) the planner
+    believes the campaign holds no rows, and sorted every queued row of it for each
+    chunk the reconciler hands out (0.6 s a chunk at 1,000,000; 2.5 ms once analysed).
+    ANALYZE reads a fixed sample: 0.3 s at 1,000,000 rows.
+    """
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text(f"ANALYZE {outbox.table.name}"))
 
 
 # Starting and the periodic tick ------------------------------------------------------
