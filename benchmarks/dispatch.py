@@ -2,7 +2,7 @@
 against the raw limit of the same SMTP sink.
 
 Run: ``.venv/bin/python benchmarks/dispatch.py [--recipients 10000] [--runs 3] [--concurrency N]``
-(``--database-url postgresql+psycopg://…`` to use PostgreSQL instead of a SQLite file).
+(``--postgres`` to use a throwaway database on the local PostgreSQL instead of a SQLite file).
 
 Both measurements use the same sink (aiosmtpd on loopback, in its own process so it does
 not share the GIL with anything measured here; it counts messages and keeps no bodies):
@@ -45,7 +45,7 @@ from newsletter.message import MessageFactory, Recipient  # noqa: E402
 from newsletter.settings import Secret, Settings  # noqa: E402
 from newsletter.tasks import CeleryBroker, make_app  # noqa: E402
 from tests.dispatch.support import add_people, worker_env  # noqa: E402
-from tests.support.services import RedisServer  # noqa: E402
+from tests.support.services import PostgresDatabase, RedisServer  # noqa: E402
 
 ISSUE = ROOT / "issues" / "2026-11-partnerystes-iniciatyvos.md"
 CELERY = Path(sys.executable).with_name("celery")
@@ -240,17 +240,18 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--database-url", default="")
+    parser.add_argument("--postgres", action="store_true", help="use the local PostgreSQL")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="newsletter-bench-"))
     from tests.support.smtp import free_port
 
     sink = Sink(free_port())
+    postgres = PostgresDatabase() if args.postgres else None
     redis_server = RedisServer().start()
     settings = Settings(
         data_dir=folder,
-        database_url=args.database_url or f"sqlite:///{folder / 'bench.db'}",
+        database_url=postgres.url if postgres else f"sqlite:///{folder / 'bench.db'}",
         redis_url=redis_server.url,
         smtp_url=sink.url,
         base_url="https://naujienos.bibliotekos-pazangai.example",
@@ -293,6 +294,9 @@ def main() -> None:
     finally:
         worker.stop()
         redis_server.stop()
+        if postgres:
+            db.engine_for(postgres.url).dispose()
+            postgres.drop()
         sink.stop()
     print(
         f"median: raw {statistics.median(raws):.0f} msg/s, system {statistics.median(systems):.0f} msg/s, "

@@ -163,7 +163,8 @@ class Sender:
             return self._recipient(held, None)
         if not can_receive(session, self.key, held.subscriber_id, held.list_id, held.email):
             return None
-        person = session.execute(_person_statement(), {"p_id": held.subscriber_id}).first()
+        found = session.connection().execute(_person_statement(), {"p_id": held.subscriber_id})
+        person = found.first()
         return self._recipient(held, person)
 
     @staticmethod
