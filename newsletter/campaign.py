@@ -16,6 +16,7 @@ is running, so only a message already in a worker's hands goes out after them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -38,6 +39,11 @@ if TYPE_CHECKING:
 # materialisation never holds the SQLite write lock for long. (On PostgreSQL 5,000,
 # 20,000 and 50,000 measured the same within 10% at 1,000,000 rows.)
 MATERIALISE_BATCH = 5000
+# Batches run at once on PostgreSQL, each on its own connection: checking the outbox's
+# three foreign keys takes half of a batch's time in the server (1,000,000 rows: 23.5 s
+# with the checks, 10 s without), and two server processes check twice as many rows.
+# SQLite has one writer, so there batches run one after another.
+PARALLEL_BATCHES = 2
 # Rows added after which PostgreSQL's statistics of the outbox are refreshed at once.
 ANALYZE_AFTER = 10_000
 # The rate shown in the status is measured over this many seconds of sent rows.
@@ -176,16 +182,24 @@ def materialise(
     scheduled campaign starts) adds only newcomers. Returns the rows added.
     """
     engine = engine_for(url)
+    postgres = engine.dialect.name == "postgresql"
     with transaction(url) as session:
         highest = session.execute(select(func.max(Subscriber.id))).scalar_one_or_none() or 0
-    added = 0
-    for low in range(0, highest, MATERIALISE_BATCH):
+
+    def insert_range(low: int) -> int:
+        statement = _insert_eligible(
+            engine.dialect.name, campaign_id, list_ids, where, low, low + MATERIALISE_BATCH
+        )
         with transaction(url) as session:
-            statement = _insert_eligible(
-                engine.dialect.name, campaign_id, list_ids, where, low, low + MATERIALISE_BATCH
-            )
-            added += session.execute(statement).rowcount
-    if added >= ANALYZE_AFTER and engine.dialect.name == "postgresql":
+            return int(session.execute(statement).rowcount)
+
+    lows = range(0, highest, MATERIALISE_BATCH)
+    if postgres:
+        with ThreadPoolExecutor(PARALLEL_BATCHES) as pool:
+            added = sum(pool.map(insert_range, lows))
+    else:
+        added = sum(map(insert_range, lows))
+    if postgres and added >= ANALYZE_AFTER:
         _analyze_outbox(engine)
     return added
 
