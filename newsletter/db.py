@@ -68,6 +68,19 @@ def engine_for(url: str) -> Engine:
         return engine
 
 
+def forget_inherited() -> None:
+    """In a forked child, drop the parent's engines without closing their connections.
+
+    A connection shared across a fork corrupts both sides' sessions; ``close=False``
+    leaves the parent's sockets alone and makes this process open its own.
+    """
+    with _engines_lock:
+        engines = list(_engines.values())
+        _engines.clear()
+    for engine in engines:
+        engine.dispose(close=False)
+
+
 def dispose(url: str) -> None:
     """Close the pooled connections of ``url``'s engine and forget it."""
     with _engines_lock:

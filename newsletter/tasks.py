@@ -96,7 +96,7 @@ def _forget_inherited_connections(**_: object) -> None:
     A connection shared across a fork corrupts both sides' sessions; each pool process
     must open its own.
     """
-    db.engine_for.cache_clear()
+    db.forget_inherited()
 
 
 def _register_tasks(app: Celery, settings: Settings) -> None:
