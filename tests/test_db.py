@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from sqlalchemy import inspect
 
 from newsletter import db
@@ -26,10 +28,17 @@ def test_a_forked_process_opens_its_own_connections(settings) -> None:  # type: 
     url = settings.database
     db.migrate(url)
     parent = db.engine_for(url)
-    db.forget_inherited()
-    child = db.engine_for(url)
-    assert child is not parent
-    with child.connect() as conn:
-        assert conn.exec_driver_sql("SELECT 1").scalar() == 1
-    db.dispose(url)
-    parent.dispose()
+    pid = os.fork()
+    if pid == 0:  # the child, as a Celery pool process would be
+        code = 1
+        try:
+            db.forget_inherited()
+            child = db.engine_for(url)
+            with child.connect() as conn:
+                ok = child is not parent and conn.exec_driver_sql("SELECT 1").scalar() == 1
+            code = 0 if ok else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert db.engine_for(url) is parent
