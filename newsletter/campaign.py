@@ -15,9 +15,11 @@ is running, so only a message already in a worker's hands goes out after them.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -479,3 +481,41 @@ def outcome_of(state: str, uncertain_before: bool) -> str:
     if state == outbox.SENT and uncertain_before:
         return "uncertain (possible duplicate)"
     return state
+
+
+# Cells starting with these are formulas to a spreadsheet; an address or a server reply
+# could start with one.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+REPORT_COLUMNS = (
+    "email",
+    "outcome",
+    "attempts",
+    "smtp_code",
+    "smtp_reply",
+    "reason",
+    "message_id",
+    "sent_at",
+)
+
+
+def report_csv(lines: Sequence[ReportLine]) -> str:
+    """The per-recipient report as CSV text, safe to open in a spreadsheet."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(REPORT_COLUMNS)
+    for line in lines:
+        values: Mapping[str, object] = asdict(line)
+        row = []
+        for column in REPORT_COLUMNS:
+            value = values[column]
+            text = (
+                ""
+                if value is None
+                else value.isoformat()
+                if isinstance(value, datetime)
+                else str(value)
+            )
+            row.append("'" + text if text.startswith(FORMULA_START) else text)
+        writer.writerow(row)
+    return buffer.getvalue()

@@ -7,7 +7,6 @@ prints. With no ``NEWSLETTER_REDIS_URL``, ``send`` runs the campaign in this pro
 
 from __future__ import annotations
 
-import csv
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -325,22 +324,10 @@ def cancel_command(ctx: Context, campaign_id: int) -> None:
 def report_command(ctx: Context, campaign_id: int, as_csv: bool) -> None:
     """One line per recipient: outcome, attempts, the server's reply and the reason."""
     lines = campaign.report(ctx.settings, campaign_id)
-    header = (
-        "email",
-        "outcome",
-        "attempts",
-        "smtp_code",
-        "smtp_reply",
-        "reason",
-        "message_id",
-        "sent_at",
-    )
     if as_csv:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(header)
-        for line in lines:
-            writer.writerow(_cells(line))
+        sys.stdout.write(campaign.report_csv(lines))
         return
+    header = campaign.REPORT_COLUMNS
     table = Table(*header[:6])
     for line in lines:
         table.add_row(*_cells(line)[:6])

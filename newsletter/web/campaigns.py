@@ -7,9 +7,6 @@ shows how many people would receive it, then the start.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import datetime
 
@@ -36,9 +33,6 @@ AT_FORMAT = "%Y-%m-%dT%H:%M"
 # A test copy is sent while the editor waits; past this the page shows the row as it stands.
 TEST_SEND_SECONDS = 120
 STATUSES = ("draft", "scheduled", "running", "paused", "cancelled", "done")
-# Cells starting with these are formulas to a spreadsheet; an address or a server reply
-# could start with one.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def settings_of(request: Request) -> Settings:
@@ -298,40 +292,6 @@ async def steer(request: Request) -> Response:
     return RedirectResponse(f"/editor/campaigns/{campaign_id}", status_code=303)
 
 
-REPORT_COLUMNS = (
-    "email",
-    "outcome",
-    "attempts",
-    "smtp_code",
-    "smtp_reply",
-    "reason",
-    "message_id",
-    "sent_at",
-)
-
-
-def report_csv(lines: list[campaign.ReportLine]) -> str:
-    """The per-recipient report as CSV text, safe to open in a spreadsheet."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(REPORT_COLUMNS)
-    for line in lines:
-        values: Mapping[str, object] = asdict(line)
-        row = []
-        for column in REPORT_COLUMNS:
-            value = values[column]
-            text = (
-                ""
-                if value is None
-                else value.isoformat()
-                if isinstance(value, datetime)
-                else str(value)
-            )
-            row.append("'" + text if text.startswith(FORMULA_START) else text)
-        writer.writerow(row)
-    return buffer.getvalue()
-
-
 @editor_only
 async def report(request: Request) -> Response:
     """Download the per-recipient report."""
@@ -341,7 +301,7 @@ async def report(request: Request) -> Response:
     except NotFoundError:
         raise HTTPException(status_code=404) from None
     return Response(
-        report_csv(lines),
+        campaign.report_csv(lines),
         media_type="text/csv; charset=utf-8",
         headers={
             "content-disposition": f'attachment; filename="campaign-{campaign_id}.csv"',

@@ -17,9 +17,9 @@ from lxml import html as lxml_html
 from starlette.testclient import TestClient
 
 from newsletter import campaign
+from newsletter.campaign import report_csv
 from newsletter.settings import Settings
 from newsletter.web import create_app
-from newsletter.web.campaigns import report_csv
 from tests.support.smtp import SmtpSink
 from tests.web.conftest import csrf_of, log_in
 from tests.web.issues import SLUG, issue_text, write_issue
