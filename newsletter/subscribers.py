@@ -29,6 +29,7 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import (
     ColumnElement,
+    Row,
     Select,
     and_,
     bindparam,
@@ -205,31 +206,42 @@ def can_receive(
     address, hold an active membership on ``list_id`` (None means the list was deleted),
     and the address must not be suppressed. One round trip.
     """
+    return receiving(session, key, subscriber_id, list_id, email) is not None
+
+
+def receiving(
+    session: Session, key: bytes, subscriber_id: int | None, list_id: int | None, email: str
+) -> Row[tuple[str, str]] | None:
+    """The recipient's ``(name, municipality)`` when ``can_receive`` holds, else None.
+
+    The sender's check and read in one statement: it runs once per recipient.
+    """
     if subscriber_id is None or list_id is None:
-        return False
+        return None
     try:
         address = normalise_email(email)
     except InputError:
-        return False
+        return None
     parameters = {
         "p_subscriber": subscriber_id,
         "p_list": list_id,
         "p_email": address,
         "p_hmac": email_hmac(key, address),
     }
-    return session.scalar(_can_receive_statement(), parameters) is not None
+    found = session.connection().execute(_receiving_statement(), parameters)
+    return found.first()
 
 
 @cache
-def _can_receive_statement() -> Select[tuple[int]]:
-    """The check of ``can_receive``, built once with bound parameters.
+def _receiving_statement() -> Select[tuple[str, str]]:
+    """The check of ``receiving``, built once with bound parameters.
 
     It runs once per recipient; building the SELECT cost more than running it
     (about 0.58 ms per recipient measured in the sender, most of it construction).
     """
     suppressed = exists().where(Suppression.email_hmac == bindparam("p_hmac"))
     return (
-        select(Subscriber.id)
+        select(Subscriber.name, Subscriber.municipality)
         .join(Membership, Membership.subscriber_id == Subscriber.id)
         .where(
             Subscriber.id == bindparam("p_subscriber"),
