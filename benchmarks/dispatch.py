@@ -14,9 +14,10 @@ not share the GIL with anything measured here; it counts messages and keeps no b
   sending and recording every row, until the sink holds every message.
 
 Prints each run and the medians: both rates, their ratio (target: at least 0.7), the
-time per recipient spent building in the raw path, and the worker's peak memory (the
-high-water RSS, ``VmHWM``, of each process in the worker's process group: what
-``ru_maxrss`` reports once it exits).
+time per recipient spent building in the raw path, the worker's CPU time per recipient
+(what the system costs beyond the sink, whatever the sink's speed), and the worker's
+peak memory (the high-water RSS, ``VmHWM``, of each process in the worker's process
+group: what ``ru_maxrss`` reports once it exits).
 """
 
 from __future__ import annotations
@@ -157,22 +158,42 @@ class WorkerProcess:
                 raise SystemExit(f"the worker did not start; see {self.log}")
             time.sleep(0.1)
 
-    def peak_rss_mb(self) -> dict[int, float]:
-        """VmHWM (peak resident set) of every process in the worker's group, in MB."""
-        found = {}
+    def _group(self) -> list[Path]:
+        """The /proc entries of every process in the worker's process group."""
+        found = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             try:
-                if os.getpgid(int(entry.name)) != self.process.pid:
-                    continue
-                status = (entry / "status").read_text()
+                if os.getpgid(int(entry.name)) == self.process.pid:
+                    found.append(entry)
             except (OSError, ProcessLookupError):
+                continue
+        return found
+
+    def peak_rss_mb(self) -> dict[int, float]:
+        """VmHWM (peak resident set) of every process in the worker's group, in MB."""
+        found = {}
+        for entry in self._group():
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
                 continue
             for line in status.splitlines():
                 if line.startswith("VmHWM:"):
                     found[int(entry.name)] = int(line.split()[1]) / 1024
         return found
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time used so far by the worker's processes (the pool is fixed)."""
+        total = 0
+        for entry in self._group():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+        return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         try:
@@ -277,17 +298,21 @@ def main() -> None:
     worker = WorkerProcess(settings, args.concurrency, folder)
     try:
         worker.wait_ready()
-        raws, systems, builds = [], [], []
+        raws, systems, builds, cpus = [], [], [], []
         for run in range(1, args.runs + 1):
             raw, build_ms = raw_run(settings, compiled, sink, recipients)
+            cpu_before = worker.cpu_seconds()
             rate, materialised, (messages, distinct, extra) = system_run(
                 settings, compiled, sink, args.recipients
             )
+            cpu_ms = (worker.cpu_seconds() - cpu_before) / args.recipients * 1000
+            cpus.append(cpu_ms)
             raws.append(raw)
             systems.append(rate)
             builds.append(build_ms)
             print(
                 f"run {run}: raw {raw:7.0f} msg/s   system {rate:7.0f} msg/s   ratio {rate / raw:.2f}   "
+                f"worker CPU {cpu_ms:.2f} ms/recipient   "
                 f"materialise {materialised:.2f} s   received {messages} ({distinct} distinct, {extra} extra)"
             )
         peak = worker.peak_rss_mb()
@@ -303,6 +328,9 @@ def main() -> None:
         f"ratio {statistics.median(systems) / statistics.median(raws):.2f} (target >= 0.70)"
     )
     print(f"raw path build time: {statistics.median(builds):.3f} ms per recipient (median of runs)")
+    print(
+        f"worker CPU (all processes, user + system): {statistics.median(cpus):.2f} ms per recipient"
+    )
     processes = ", ".join(f"{mb:.0f}" for mb in sorted(peak.values(), reverse=True))
     print(
         f"worker peak memory (VmHWM per process, MB): {processes}; tree total {sum(peak.values()):.0f} MB"

@@ -312,11 +312,13 @@ def tick(
     *,
     stale_after: float | None = None,
     campaign_id: int | None = None,
+    max_backlog: int = outbox.MAX_BACKLOG,
 ) -> outbox.Reconciled:
     """The periodic pass: start due campaigns, then reconcile the outbox.
 
     Work handed to the broker more than a lease ago, and not done, is handed out again
-    once the broker has no backlog (``stale_after`` overrides that age).
+    once the broker has no backlog (``stale_after`` overrides that age). No more is
+    handed out than keeps ``max_backlog`` tasks waiting in the broker.
     """
     start_due(settings)
     return outbox.reconcile(
@@ -325,6 +327,7 @@ def tick(
         max_attempts=settings.max_attempts,
         stale_after=settings.lease_seconds if stale_after is None else stale_after,
         campaign_id=campaign_id,
+        max_backlog=max_backlog,
     )
 
 

@@ -156,8 +156,11 @@ class OutboxRow(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         UniqueConstraint("campaign_id", "email"),
-        # The claim and the reconciler look rows up by campaign and state.
+        # Progress, reports and the end of a campaign count its rows by state.
         Index("ix_outbox_campaign_state", "campaign_id", "state"),
+        # The reconciler walks the queued rows in id order: without this it would pass
+        # over every row ever sent, on every tick.
+        Index("ix_outbox_state_id", "state", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -231,6 +231,26 @@ def test_reconciler_hands_out_due_rows_once_and_again_only_when_lost(
     assert lost.ids() == ids, "an empty broker after the stale age: everything again"
 
 
+def test_reconciler_keeps_the_broker_backlog_bounded_and_hands_out_the_rest_later(
+    fast: Settings, issue: CompiledIssue
+) -> None:
+    campaign_id = _campaign(fast, issue, 230)
+    ids = [row.id for row in rows(fast.database, campaign_id)]
+    first = ListBroker()
+    done = campaign.tick(fast, first, max_backlog=2)
+    assert done.published == 2 * outbox.BATCH_SIZE and first.ids() == ids[:100]
+    topped = ListBroker(backlog=1)  # one of the two tasks still waits
+    campaign.tick(fast, topped, max_backlog=2)
+    assert topped.ids() == ids[100:150], "only room for one more task"
+    full = ListBroker(backlog=2)
+    campaign.tick(fast, full, max_backlog=2)
+    assert full.published == [], "the broker is full"
+    rest = ListBroker()
+    campaign.tick(fast, rest, max_backlog=100, stale_after=3600)
+    assert rest.ids() == ids[150:], "the rest, never handed out, and nothing twice"
+    assert states(fast.database, campaign_id) == {"queued": 230}
+
+
 def test_reconciler_skips_paused_and_future_rows_and_ends_cancelled(
     fast: Settings, issue: CompiledIssue
 ) -> None:
