@@ -14,8 +14,9 @@ What it does, in order:
    ``campaign.create``, handed to Redis by the real reconciler (``campaign.tick``), then
    N fresh ``celery -A newsletter.tasks worker --pool=prefork -c 1`` processes send all of
    it to an SMTP sink running in its own process.
-3. Large: one campaign to ``visi`` (materialisation timed), every row handed to Redis
-   (timed), then each run starts fresh workers that send the next slice of it and are
+3. Large: one campaign to ``visi`` (materialisation timed), one reconciler pass hands
+   Redis as many rows as it lets wait there (``outbox.MAX_BACKLOG`` tasks; timed), then
+   each run starts fresh workers that send the next slice of it and are
    stopped (warm shutdown): the runs share the campaign's first 20,000 rows (3,333 each
    with three runs of one and of two workers); the rest stays queued.
 
@@ -54,7 +55,7 @@ sys.path.insert(0, str(ROOT))
 import redis  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 
-from newsletter import campaign, db  # noqa: E402
+from newsletter import campaign, db, outbox  # noqa: E402
 from newsletter.issue import compile_file  # noqa: E402
 from newsletter.models import OutboxRow  # noqa: E402
 from newsletter.render import CompiledIssue  # noqa: E402
@@ -387,7 +388,7 @@ def small_runs(
 def large_runs(
     settings: Settings, compiled: CompiledIssue, sink: Sink, folder: Path, sizes: Sizes, runs: int
 ) -> tuple[list[Run], float]:
-    """One large campaign, handed out whole; each run sends its next slice; (runs, seconds)."""
+    """One large campaign, one reconciler pass; each run sends its next slice; (runs, seconds)."""
     print(f"\n{sizes.large:,} recipients (one campaign to 'visi'):")
     started = time.monotonic()
     created = campaign.create(settings, compiled, ["visi"], {})
@@ -401,7 +402,8 @@ def large_runs(
     with redis.Redis.from_url(settings.redis_url) as client:
         held = client.info("memory")["used_memory"] / 2**20
     print(
-        f"  handed {published:,} rows to Redis (one reconciler pass) in {seconds:.1f} s; "
+        f"  handed {published:,} rows to Redis (one reconciler pass, at most "
+        f"{outbox.MAX_BACKLOG:,} tasks) in {seconds:.1f} s; "
         f"Redis then used {held:.0f} MB"
     )
     share = sizes.first // (2 * runs)

@@ -312,13 +312,14 @@ def tick(
     *,
     stale_after: float | None = None,
     campaign_id: int | None = None,
-    max_backlog: int = outbox.MAX_BACKLOG,
+    max_backlog: int | None = None,
 ) -> outbox.Reconciled:
     """The periodic pass: start due campaigns, then reconcile the outbox.
 
     Work handed to the broker more than a lease ago, and not done, is handed out again
     once the broker has no backlog (``stale_after`` overrides that age). No more is
-    handed out than keeps ``max_backlog`` tasks waiting in the broker.
+    handed out than keeps ``max_backlog`` tasks (default ``outbox.MAX_BACKLOG``) waiting in
+    the broker.
     """
     start_due(settings)
     return outbox.reconcile(

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -145,6 +146,11 @@ class Campaign(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+# The predicate of the partial index of queued rows; a query uses that index only when
+# its WHERE holds this very text (a bound parameter does not count).
+QUEUED_ONLY = text("state = 'queued'")
+
+
 class OutboxRow(Base):
     """One recipient of one campaign, and its send log.
 
@@ -159,8 +165,9 @@ class OutboxRow(Base):
         # Progress, reports and the end of a campaign count its rows by state.
         Index("ix_outbox_campaign_state", "campaign_id", "state"),
         # The reconciler walks the queued rows in id order: without this it would pass
-        # over every row ever sent, on every tick.
-        Index("ix_outbox_state_id", "state", "id"),
+        # over every row ever sent, on every tick. Partial, so it holds only the queued
+        # rows and sending or recording a row adds nothing to it.
+        Index("ix_outbox_queued", "id", sqlite_where=QUEUED_ONLY, postgresql_where=QUEUED_ONLY),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -48,7 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from newsletter.db import transaction
-from newsletter.models import Campaign, OutboxRow, utcnow
+from newsletter.models import QUEUED_ONLY, Campaign, OutboxRow, utcnow
 
 QUEUED = "queued"
 SENDING = "sending"
@@ -441,7 +441,7 @@ def take_for_publishing(
     # the LIMIT bounded nothing (measured: all 230 rows taken for a limit of 100).
     due = (
         select(table.c.id)
-        .where(table.c.id > after, *_claimable(now), fresh, *only)
+        .where(QUEUED_ONLY, table.c.id > after, *_claimable(now), fresh, *only)
         .order_by(table.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -469,22 +469,22 @@ def reconcile(
     max_attempts: int,
     stale_after: float,
     campaign_id: int | None = None,
-    max_backlog: int = MAX_BACKLOG,
+    max_backlog: int | None = None,
 ) -> Reconciled:
     """One pass: expire leases, end cancelled rows, hand out due work, finish campaigns.
 
     Run periodically (Celery beat in the service, a loop in embedded mode); every step
     is a conditional update, so two passes at once do no harm. ``campaign_id`` limits
     the work handed out to one campaign (the in-process runner sends only its own).
-    Work is handed out until the broker holds ``max_backlog`` tasks; the rest waits in
-    the database, never marked as handed out, for the next pass.
+    Work is handed out until the broker holds ``max_backlog`` tasks (``MAX_BACKLOG`` by
+    default); the rest waits in the database, never marked as handed out, for the next pass.
     """
     with transaction(url) as session:
         done = expire_leases(session, max_attempts)
         done.cancelled = cancel_queued(session)
     waiting = broker.backlog()
     stale = utcnow() - timedelta(seconds=stale_after) if waiting == 0 else None
-    room = max_backlog - waiting  # in tasks
+    room = (MAX_BACKLOG if max_backlog is None else max_backlog) - waiting  # in tasks
     after = 0
     while room > 0:
         # A task carries at most BATCH_SIZE rows (fewer where a campaign's rows end).
@@ -551,6 +551,17 @@ def counts(session: Session, campaign_id: int) -> dict[str, int]:
         )
     ).scalar_one()
     return found
+
+
+def not_handed_out(session: Session, campaign_id: int) -> int:
+    """Queued rows of the campaign that no task carries yet (beyond the broker's backlog)."""
+    return session.execute(
+        select(func.count()).where(
+            table.c.campaign_id == campaign_id,
+            table.c.state == QUEUED,
+            table.c.enqueued_at.is_(None),
+        )
+    ).scalar_one()
 
 
 def next_wake(session: Session, campaign_id: int) -> datetime | None:

@@ -21,6 +21,7 @@ from rich.table import Table
 
 from newsletter import campaign, outbox
 from newsletter.cli import Context, console, pass_context
+from newsletter.db import transaction
 from newsletter.errors import InputError, IssueError
 from newsletter.models import utcnow
 from newsletter.settings import Settings
@@ -182,8 +183,11 @@ def _hand_to_workers(settings: Settings, campaign_id: int) -> None:
     from newsletter.tasks import CeleryBroker, app_for
 
     done = campaign.tick(settings, CeleryBroker(app_for(settings)))
+    with transaction(settings.database) as session:
+        later = outbox.not_handed_out(session, campaign_id)
+    rest = f" (`newsletter scheduler` hands out the other {later} as they go)" if later > 0 else ""
     console.print(
-        f"handed {done.published} messages to the workers; "
+        f"handed {done.published} messages to the workers{rest}; "
         f"follow with: newsletter campaign status {campaign_id} --follow"
     )
 

@@ -14,7 +14,7 @@ import pytest
 import redis
 from sqlalchemy import update
 
-from newsletter import embedded
+from newsletter import embedded, outbox
 from newsletter.cli import main
 from newsletter.commands.dispatch import parse_at, parse_where
 from newsletter.db import transaction
@@ -223,6 +223,22 @@ def test_send_with_redis_hands_the_rows_to_the_broker(
     with redis.Redis.from_url(redis_server.url) as client:
         assert client.llen("newsletter.send") == 3, "batches of 50, 50 and 20 row ids"
     assert states(database_url, _created(out)) == {"queued": 120}, "nothing sent without a worker"
+
+
+def test_send_with_redis_leaves_what_the_broker_may_not_hold_to_the_scheduler(
+    run: Run,
+    database_url: str,
+    redis_server: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    add_people(database_url, 120)
+    monkeypatch.setenv("NEWSLETTER_REDIS_URL", redis_server.url)
+    monkeypatch.setattr(outbox, "MAX_BACKLOG", 2)
+    code, out, _ = run("send", ISSUE, "-l", "savivaldybes")
+    assert code == 0 and "handed 100 messages to the workers" in out
+    assert "hands out the other 20 as they go" in out
+    with redis.Redis.from_url(redis_server.url) as client:
+        assert client.llen("newsletter.send") == 2
 
 
 def test_parsing_helpers() -> None:

@@ -133,7 +133,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.create_index("ix_outbox_campaign_state", ["campaign_id", "state"], unique=False)
-        batch_op.create_index("ix_outbox_state_id", ["state", "id"], unique=False)
+        batch_op.create_index(
+            "ix_outbox_queued",
+            ["id"],
+            unique=False,
+            sqlite_where=sa.text("state = 'queued'"),
+            postgresql_where=sa.text("state = 'queued'"),
+        )
         batch_op.create_index(
             batch_op.f("ix_outbox_subscriber_id"), ["subscriber_id"], unique=False
         )
@@ -176,7 +182,7 @@ def downgrade() -> None:
     op.drop_table("users")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_outbox_subscriber_id"))
-        batch_op.drop_index("ix_outbox_state_id")
+        batch_op.drop_index("ix_outbox_queued")
         batch_op.drop_index("ix_outbox_campaign_state")
 
     op.drop_table("outbox")
