@@ -19,7 +19,7 @@ from newsletter.errors import (
 from newsletter.message import message_id
 from newsletter.models import Campaign, Subscriber, Suppression
 from newsletter.render import CompiledIssue
-from newsletter.sender import Sender
+from newsletter.sender import Outcome, Sender
 from newsletter.settings import Settings
 from newsletter.subscribers import unsubscribe
 from newsletter.transport import MemoryTransport
@@ -174,3 +174,34 @@ def test_a_row_already_done_is_skipped(fast: Settings, issue: CompiledIssue) -> 
     assert first == ["sent", "sent"] and again == ["skipped", "skipped"]
     assert len(transport.sent) == 2 and states(fast.database, campaign_id) == {"sent": 2}
     assert outbox.SENT == "sent"
+
+
+def test_outcomes_are_written_with_the_next_claim_and_never_left_behind(
+    fast: Settings, issue: CompiledIssue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    campaign_id = _start(fast, issue, 3)
+    first, second, third = (row.id for row in rows(fast.database, campaign_id))
+    sender = Sender(fast, transport=MemoryTransport())
+    seen: list[tuple[int, str, str]] = []
+
+    def look(outcome: Outcome) -> None:
+        # What the database holds when the sender reports an outcome: already written.
+        (row,) = [row for row in rows(fast.database, campaign_id) if row.id == outcome.row_id]
+        seen.append((row.id, outcome.state, row.state))
+
+    assert sender.send_rows([first, second], on_outcome=look) == []
+    assert seen == [(first, "sent", "sent"), (second, "sent", "sent")]
+    assert states(fast.database, campaign_id) == {"sent": 2, "queued": 1}
+
+    # The claim of the next row fails after a send: that send is still recorded, alone.
+    claim = outbox.claim
+
+    def broken_claim(session: object, row_id: int, *args: object, **kwargs: object) -> object:
+        if row_id == first:
+            raise RuntimeError("database went away")
+        return claim(session, row_id, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(outbox, "claim", broken_claim)
+    with pytest.raises(RuntimeError, match="database went away"):
+        sender.send_rows([third, first])
+    assert states(fast.database, campaign_id) == {"sent": 3}
