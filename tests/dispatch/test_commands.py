@@ -210,36 +210,32 @@ def test_warnings_do_not_stop_a_test_copy(
     assert len(_outbox_files(settings)) == 1
 
 
+@pytest.mark.parametrize(
+    ("max_backlog", "tasks", "said"),
+    [
+        (None, 3, "handed 120 messages to the workers; follow"),
+        (2, 2, "handed 100 messages to the workers (`newsletter scheduler` hands out the other 20"),
+    ],
+    ids=["all", "backlog-bound"],
+)
 def test_send_with_redis_hands_the_rows_to_the_broker(
     run: Run,
     database_url: str,
     redis_server: RedisServer,
     monkeypatch: pytest.MonkeyPatch,
+    max_backlog: int | None,
+    tasks: int,
+    said: str,
 ) -> None:
     add_people(database_url, 120)
     monkeypatch.setenv("NEWSLETTER_REDIS_URL", redis_server.url)
+    if max_backlog is not None:
+        monkeypatch.setattr(outbox, "MAX_BACKLOG", max_backlog)
     code, out, _ = run("send", ISSUE, "-l", "savivaldybes")
-    assert code == 0 and "handed 120 messages to the workers" in out
+    assert code == 0 and said in " ".join(out.split())  # the console wraps long lines
     with redis.Redis.from_url(redis_server.url) as client:
-        assert client.llen("newsletter.send") == 3, "batches of 50, 50 and 20 row ids"
+        assert client.llen("newsletter.send") == tasks, "batches of at most 50 row ids"
     assert states(database_url, _created(out)) == {"queued": 120}, "nothing sent without a worker"
-
-
-def test_send_with_redis_leaves_what_the_broker_may_not_hold_to_the_scheduler(
-    run: Run,
-    database_url: str,
-    redis_server: RedisServer,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    add_people(database_url, 120)
-    monkeypatch.setenv("NEWSLETTER_REDIS_URL", redis_server.url)
-    monkeypatch.setattr(outbox, "MAX_BACKLOG", 2)
-    code, out, _ = run("send", ISSUE, "-l", "savivaldybes")
-    said = " ".join(out.split())  # the console wraps long lines
-    assert code == 0 and "handed 100 messages to the workers" in said
-    assert "`newsletter scheduler` hands out the other 20 as they go" in said
-    with redis.Redis.from_url(redis_server.url) as client:
-        assert client.llen("newsletter.send") == 2
 
 
 def test_parsing_helpers() -> None:
