@@ -4,8 +4,9 @@ against the raw limit of the same SMTP sink.
 Run: ``.venv/bin/python benchmarks/dispatch.py [--recipients 10000] [--runs 3] [--concurrency N]``
 (``--postgres`` to use a throwaway database on the local PostgreSQL instead of a SQLite file).
 
-Both measurements use the same sink (aiosmtpd on loopback, in its own process so it does
-not share the GIL with anything measured here; it counts messages and keeps no bodies):
+Both measurements use the same sink (``benchmarks/processes.py``: aiosmtpd on loopback,
+in its own process so it does not share the GIL with anything measured here; it counts
+messages and keeps no bodies):
 
 - raw: the campaign's messages, built beforehand with the same ``MessageFactory``, pushed
   over one ``smtplib`` connection, one ``sendmail`` each;
@@ -23,185 +24,27 @@ group: what ``ru_maxrss`` reports once it exits).
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
-import signal
 import smtplib
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections import Counter
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.processes import Sink, Worker  # noqa: E402
 from newsletter import campaign, db  # noqa: E402
 from newsletter.issue import compile_file  # noqa: E402
 from newsletter.message import MessageFactory, Recipient  # noqa: E402
 from newsletter.settings import Secret, Settings  # noqa: E402
 from newsletter.tasks import CeleryBroker, make_app  # noqa: E402
-from tests.dispatch.support import add_people, worker_env  # noqa: E402
+from tests.dispatch.support import add_people  # noqa: E402
 from tests.support.services import PostgresDatabase, RedisServer  # noqa: E402
 
 ISSUE = ROOT / "issues" / "2026-11-partnerystes-iniciatyvos.md"
-CELERY = Path(sys.executable).with_name("celery")
-
-
-# The sink, in its own process ---------------------------------------------------------
-
-
-def _sink_process(port: int, commands: Connection) -> None:
-    """Run a counting aiosmtpd server; answer ``count`` and ``reset`` over the pipe."""
-    from aiosmtpd.controller import Controller
-
-    class CountingHandler:
-        def __init__(self) -> None:
-            self.lock = threading.Lock()
-            self.copies: Counter[str] = Counter()
-            self.messages = 0
-
-        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-            with self.lock:
-                self.messages += 1
-                self.copies.update(envelope.rcpt_tos)  # type: ignore[attr-defined]
-            return "250 2.0.0 OK queued"
-
-    handler = CountingHandler()
-    controller = Controller(
-        handler, hostname="127.0.0.1", port=port, decode_data=False, data_size_limit=0
-    )
-    controller.start()
-    commands.send("ready")
-    while True:
-        command = commands.recv()
-        with handler.lock:
-            if command == "count":
-                twice = sum(n - 1 for n in handler.copies.values() if n > 1)
-                commands.send((handler.messages, len(handler.copies), twice))
-            elif command == "reset":
-                handler.messages, handler.copies = 0, Counter()
-                commands.send("ok")
-            else:
-                break
-    controller.stop()
-
-
-class Sink:
-    """The counting sink process and its control pipe."""
-
-    def __init__(self, port: int) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.pipe, child = context.Pipe()
-        self.process = context.Process(target=_sink_process, args=(port, child), daemon=True)
-        self.process.start()
-        assert self.pipe.recv() == "ready"
-        self.url = f"smtp://127.0.0.1:{port}"
-        self.port = port
-
-    def count(self) -> tuple[int, int, int]:
-        """(messages, distinct recipients, extra copies)."""
-        self.pipe.send("count")
-        return self.pipe.recv()  # type: ignore[no-any-return]
-
-    def reset(self) -> None:
-        self.pipe.send("reset")
-        self.pipe.recv()
-
-    def wait_for(self, messages: int, timeout: float) -> float:
-        """Wait until the sink holds ``messages``; return the monotonic time it did."""
-        deadline = time.monotonic() + timeout
-        while self.count()[0] < messages:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"sink has {self.count()} after {timeout} s, wanted {messages}")
-            time.sleep(0.01)
-        return time.monotonic()
-
-    def stop(self) -> None:
-        self.pipe.send("stop")
-        self.process.join(timeout=10)
-
-
-# The worker ---------------------------------------------------------------------------
-
-
-class WorkerProcess:
-    """``celery worker`` in its own process group, started once for every run."""
-
-    def __init__(self, settings: Settings, concurrency: int, folder: Path) -> None:
-        self.log = folder / "worker.log"
-        argv = [
-            str(CELERY), "-A", "newsletter.tasks", "worker", "--pool=prefork",
-            f"--concurrency={concurrency}", "--queues=newsletter.send,newsletter.tick",
-            "--without-gossip", "--without-mingle", "--without-heartbeat",
-            "--loglevel=INFO", "--beat", f"--schedule={folder / 'beat'}",
-        ]  # fmt: skip
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(
-                argv,
-                env=worker_env(settings),
-                cwd=folder,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        """Wait until the worker logs that it is ready to consume."""
-        deadline = time.monotonic() + timeout
-        while "ready." not in self.log.read_text(errors="replace"):
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise SystemExit(f"the worker did not start; see {self.log}")
-            time.sleep(0.1)
-
-    def _group(self) -> list[Path]:
-        """The /proc entries of every process in the worker's process group."""
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                if os.getpgid(int(entry.name)) == self.process.pid:
-                    found.append(entry)
-            except (OSError, ProcessLookupError):
-                continue
-        return found
-
-    def peak_rss_mb(self) -> dict[int, float]:
-        """VmHWM (peak resident set) of every process in the worker's group, in MB."""
-        found = {}
-        for entry in self._group():
-            try:
-                status = (entry / "status").read_text()
-            except OSError:
-                continue
-            for line in status.splitlines():
-                if line.startswith("VmHWM:"):
-                    found[int(entry.name)] = int(line.split()[1]) / 1024
-        return found
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time used so far by the worker's processes (the pool is fixed)."""
-        total = 0
-        for entry in self._group():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
-        return total / os.sysconf("SC_CLK_TCK")
-
-    def stop(self) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
 
 
 # The two measurements ----------------------------------------------------------------
@@ -265,9 +108,7 @@ def main() -> None:
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="newsletter-bench-"))
-    from tests.support.smtp import free_port
-
-    sink = Sink(free_port())
+    sink = Sink()
     postgres = PostgresDatabase() if args.postgres else None
     redis_server = RedisServer().start()
     settings = Settings(
@@ -295,7 +136,14 @@ def main() -> None:
         f"{args.recipients} recipients, message {size / 1024:.0f} KB, worker -c {args.concurrency}, "
         f"database {settings.database.split(':')[0]}"
     )
-    worker = WorkerProcess(settings, args.concurrency, folder)
+    worker = Worker(
+        settings,
+        folder,
+        "worker",
+        concurrency=args.concurrency,
+        queues="newsletter.send,newsletter.tick",
+        beat=True,
+    )
     try:
         worker.wait_ready()
         raws, systems, builds, cpus = [], [], [], []
@@ -315,7 +163,7 @@ def main() -> None:
                 f"worker CPU {cpu_ms:.2f} ms/recipient   "
                 f"materialise {materialised:.2f} s   received {messages} ({distinct} distinct, {extra} extra)"
             )
-        peak = worker.peak_rss_mb()
+        peak = worker.peaks_mb()
     finally:
         worker.stop()
         redis_server.stop()

@@ -31,22 +31,14 @@ address over the whole benchmark, so a message sent twice, in any run, shows up.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import multiprocessing
 import os
-import re
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 import redis  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 
+from benchmarks.processes import Sink, Worker  # noqa: E402
 from newsletter import campaign, db, outbox  # noqa: E402
 from newsletter.issue import compile_file  # noqa: E402
 from newsletter.models import OutboxRow  # noqa: E402
@@ -62,10 +55,8 @@ from newsletter.render import CompiledIssue  # noqa: E402
 from newsletter.settings import Secret, Settings  # noqa: E402
 from newsletter.tasks import CeleryBroker, check_redis_keeps_tasks, make_app  # noqa: E402
 from tests.support.services import PostgresDatabase, RedisServer  # noqa: E402
-from tests.support.smtp import free_port  # noqa: E402
 
 ISSUE = ROOT / "issues" / "2026-11-partnerystes-iniciatyvos.md"
-CELERY = Path(sys.executable).with_name("celery")
 MATERIALISE_TARGET_SECONDS = 20.0
 MEMORY_TOLERANCE = 0.20
 
@@ -83,150 +74,7 @@ FULL = Sizes(small=10_000, large=1_000_000, first=20_000)
 QUICK = Sizes(small=1_000, large=20_000, first=4_000)
 
 
-# The sink, in its own process ---------------------------------------------------------
-
-
-def _sink_process(port: int, commands: Connection) -> None:
-    """Run an aiosmtpd server that counts copies per Message-ID; answer ``count`` on the pipe.
-
-    A row sent twice carries the same Message-ID both times (it is derived from the
-    campaign and the address), so two copies of one Message-ID are a duplicate.
-    """
-    from aiosmtpd.controller import Controller
-
-    message_id = re.compile(rb"^Message-ID:[ \t]*(\S+)", re.IGNORECASE | re.MULTILINE)
-
-    class CountingHandler:
-        def __init__(self) -> None:
-            self.lock = threading.Lock()
-            self.copies: Counter[bytes] = Counter()
-            self.messages = 0
-
-        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-            data: bytes = envelope.content  # type: ignore[attr-defined]
-            found = message_id.search(data, 0, data.find(b"\r\n\r\n"))
-            with self.lock:
-                self.messages += 1
-                self.copies[found.group(1) if found else b"(none)"] += 1
-            return "250 2.0.0 OK queued"
-
-    handler = CountingHandler()
-    controller = Controller(
-        handler, hostname="127.0.0.1", port=port, decode_data=False, data_size_limit=0
-    )
-    controller.start()
-    commands.send("ready")
-    while commands.recv() == "count":
-        with handler.lock:
-            extra = sum(n - 1 for n in handler.copies.values() if n > 1)
-            commands.send((handler.messages, extra))
-    controller.stop()
-
-
-class Sink:
-    """The counting sink process (keeps no message bodies) and its control pipe."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        context = multiprocessing.get_context("spawn")
-        self.pipe, child = context.Pipe()
-        self.process = context.Process(target=_sink_process, args=(self.port, child), daemon=True)
-        self.process.start()
-        assert self.pipe.recv() == "ready"
-        self.url = f"smtp://127.0.0.1:{self.port}"
-
-    def count(self) -> tuple[int, int]:
-        """(messages received so far, extra copies of any Message-ID)."""
-        self.pipe.send("count")
-        return self.pipe.recv()  # type: ignore[no-any-return]
-
-    def wait_for(self, messages: int, timeout: float) -> datetime:
-        """Wait until the sink holds ``messages`` in all; return when it did (UTC)."""
-        deadline = time.monotonic() + timeout
-        while self.count()[0] < messages:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"the sink has {self.count()[0]} of {messages} after {timeout} s")
-            time.sleep(0.05)
-        return datetime.now(UTC)
-
-    def stop(self) -> None:
-        self.pipe.send("stop")
-        self.process.join(timeout=10)
-
-
-# Workers ------------------------------------------------------------------------------
-
-
-def worker_env(settings: Settings) -> dict[str, str]:
-    """This machine's environment without any NEWSLETTER_*, plus the benchmark's settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
-    values = {
-        "DATA_DIR": settings.data_dir,
-        "DATABASE_URL": settings.database,
-        "REDIS_URL": settings.redis_url,
-        "SMTP_URL": settings.smtp_url,
-        "SECRET_KEY": settings.secret_key.reveal(),
-        "BASE_URL": settings.base_url,
-    }
-    env.update({f"NEWSLETTER_{name}": str(value) for name, value in values.items()})
-    return env
-
-
-class Worker:
-    """One ``celery worker --pool=prefork -c 1`` in its own process group (no beat)."""
-
-    def __init__(self, settings: Settings, folder: Path, name: str) -> None:
-        self.log = folder / f"{name}.log"
-        argv = [
-            str(CELERY), "-A", "newsletter.tasks", "worker", "--pool=prefork",
-            "--concurrency=1", "--queues=newsletter.send", f"--hostname={name}@%h",
-            "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO",
-        ]  # fmt: skip
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(
-                argv,
-                env=worker_env(settings),
-                cwd=folder,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def ready(self) -> bool:
-        """True once the worker logged that it consumes; SystemExit if it died."""
-        if self.process.poll() is not None:
-            raise SystemExit(f"a worker exited; see {self.log}")
-        return "ready." in self.log.read_text(errors="replace")
-
-    def peaks_mb(self) -> dict[str, float]:
-        """VmHWM of the worker's main process and of its pool process, in MB."""
-        found = {"main": 0.0, "pool": 0.0}
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                if os.getpgid(int(entry.name)) != self.process.pid:
-                    continue
-                status = (entry / "status").read_text()
-            except (OSError, ProcessLookupError):
-                continue
-            role = "main" if int(entry.name) == self.process.pid else "pool"
-            for line in status.splitlines():
-                if line.startswith("VmHWM:"):
-                    found[role] = max(found[role], int(line.split()[1]) / 1024)
-        return found
-
-    def stop(self) -> None:
-        """Warm shutdown (the running batch finishes), then kill whatever is left."""
-        try:
-            # Only the main process: it lets the pool process finish its task first.
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            pass
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
+# Runs ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -241,12 +89,10 @@ class Run:
 
 def start_workers(settings: Settings, folder: Path, count: int, label: str) -> list[Worker]:
     """Start ``count`` workers and wait until every one is ready."""
+    # Started together, then waited for: each takes seconds to import and connect.
     workers = [Worker(settings, folder, f"{label}-w{n}") for n in range(1, count + 1)]
-    deadline = time.monotonic() + 90
-    while not all(worker.ready() for worker in workers):
-        if time.monotonic() > deadline:
-            raise SystemExit(f"workers not ready after 90 s; see {folder}")
-        time.sleep(0.05)
+    for worker in workers:
+        worker.wait_ready()
     return workers
 
 
@@ -261,12 +107,13 @@ def measured_run(
     label: str,
 ) -> Run:
     """Start fresh workers on a campaign already handed to Redis; stop after ``messages``."""
-    before = sink.count()[0]
+    before = sink.count().messages
     started = start_workers(settings, folder, workers, label)
     ready = datetime.now(UTC)
     try:
-        reached = sink.wait_for(before + messages, timeout=900)
-        peaks = [worker.peaks_mb() for worker in started]
+        sink.wait_for(before + messages, timeout=900)
+        reached = datetime.now(UTC)
+        peaks = [_roles(worker) for worker in started]
     finally:
         for worker in started:
             worker.stop()
@@ -285,6 +132,13 @@ def measured_run(
         pool_mb=max(peak["pool"] for peak in peaks),
         main_mb=max(peak["main"] for peak in peaks),
     )
+
+
+def _roles(worker: Worker) -> dict[str, float]:
+    """Peak memory of the worker's main process and of its (largest) pool process, in MB."""
+    peaks = worker.peaks_mb()
+    pool = [mb for pid, mb in peaks.items() if pid != worker.pid]
+    return {"main": peaks.get(worker.pid, 0.0), "pool": max(pool, default=0.0)}
 
 
 def show(label: str, run: Run) -> None:
@@ -482,7 +336,7 @@ def main() -> None:
         small, materialise_small = small_runs(settings, compiled, sink, folder, sizes, runs)
         print(f"  materialising {sizes.small:,}: {statistics.median(materialise_small):.2f} s")
         large, materialised = large_runs(settings, compiled, sink, folder, sizes, runs)
-        messages, extra = sink.count()
+        messages, _, extra = sink.count()
         with db.transaction(settings.database) as session:
             sent = session.execute(
                 select(func.count()).where(OutboxRow.state == "sent")
