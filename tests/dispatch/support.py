@@ -18,6 +18,7 @@ from sqlalchemy import insert, select
 from newsletter import campaign
 from newsletter.db import transaction
 from newsletter.models import MailingList, Membership, OutboxRow, Subscriber
+from newsletter.outbox import Broker
 from newsletter.settings import Settings
 from tests.support.smtp import Received, SinkHandler, SmtpSink
 
@@ -109,6 +110,20 @@ def message_ids_by_address(received: Sequence[Received]) -> dict[str, list[str]]
         for address in message.rcpt_tos:
             found.setdefault(address, []).append(ident)
     return found
+
+
+class EveryBatchTwice:
+    """A broker that publishes each batch twice: two tasks, one set of rows."""
+
+    def __init__(self, inner: Broker) -> None:
+        self.inner = inner
+
+    def publish(self, campaign_id: int, row_ids: list[int]) -> None:
+        self.inner.publish(campaign_id, row_ids)
+        self.inner.publish(campaign_id, row_ids)
+
+    def backlog(self) -> int:
+        return self.inner.backlog()
 
 
 def worker_env(settings: Settings, **values: object) -> dict[str, str]:

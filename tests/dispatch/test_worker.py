@@ -27,6 +27,7 @@ from newsletter.subscribers import unsubscribe
 from newsletter.tasks import CeleryBroker, make_app
 from tests.dispatch.conftest import WorkerFactory
 from tests.dispatch.support import (
+    EveryBatchTwice,
     Worker,
     add_people,
     message_ids_by_address,
@@ -214,17 +215,6 @@ def test_two_workers_racing_for_the_same_rows_send_each_once(
     second = start_worker(settings, "w2", beat=False)
     for worker in (first, second):
         wait_until(lambda w=worker: "ready." in w.tail(200), 60, lambda w=worker: w.tail())
-
-    class EveryBatchTwice:
-        def __init__(self, inner: CeleryBroker) -> None:
-            self.inner = inner
-
-        def publish(self, campaign_id: int, row_ids: list[int]) -> None:
-            self.inner.publish(campaign_id, row_ids)
-            self.inner.publish(campaign_id, row_ids)
-
-        def backlog(self) -> int:
-            return self.inner.backlog()
 
     app = make_app(settings)
     try:

@@ -18,26 +18,12 @@ from newsletter.render import CompiledIssue
 from newsletter.settings import Settings
 from newsletter.tasks import CeleryBroker, make_app
 from tests.dispatch.conftest import WorkerFactory
-from tests.dispatch.support import add_people, rows, states, wait_until
+from tests.dispatch.support import EveryBatchTwice, add_people, rows, states, wait_until
 from tests.support.services import RedisServer
 from tests.support.smtp import SmtpSink
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 PEOPLE = 300
-
-
-class EveryBatchTwice:
-    """A broker that publishes each batch twice: two tasks, one set of rows."""
-
-    def __init__(self, inner: CeleryBroker) -> None:
-        self.inner = inner
-
-    def publish(self, campaign_id: int, row_ids: list[int]) -> None:
-        self.inner.publish(campaign_id, row_ids)
-        self.inner.publish(campaign_id, row_ids)
-
-    def backlog(self) -> int:
-        return self.inner.backlog()
 
 
 def test_two_workers_on_postgresql_share_a_campaign_and_send_each_row_once(
