@@ -11,7 +11,7 @@ Prints medians (milliseconds per recipient), all in the same run:
   ``add_alternative``, then ``as_bytes``, as a naive sender does per recipient;
 - the body encodings considered, on the personalised HTML part alone.
 
-The issue is a ``newsletter.render.CompiledIssue`` of about 100 KB of inlined HTML with
+The issue is a ``newsletter.compose.render.CompiledIssue`` of about 100 KB of inlined HTML with
 placeholder slots, built with ``from_dict`` as the sender rebuilds it from the campaign.
 """
 
@@ -34,9 +34,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from newsletter.message import MessageFactory, Recipient, base64_body
-from newsletter.render import CompiledIssue
-from newsletter.render_slots import slot
+from newsletter.compose.render import CompiledIssue
+from newsletter.compose.slots import slot
+from newsletter.delivery.message import MessageFactory, Recipient, base64_body
 from newsletter.settings import Secret, Settings
 
 PARAGRAPH = (

@@ -36,11 +36,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.processes import Sink, Worker  # noqa: E402
-from newsletter import campaign, db  # noqa: E402
-from newsletter.issue import compile_file  # noqa: E402
-from newsletter.message import MessageFactory, Recipient  # noqa: E402
+from newsletter import db  # noqa: E402
+from newsletter.compose.issue import compile_file  # noqa: E402
+from newsletter.delivery.message import MessageFactory, Recipient  # noqa: E402
+from newsletter.dispatch import campaign  # noqa: E402
+from newsletter.dispatch.tasks import CeleryBroker, make_app  # noqa: E402
 from newsletter.settings import Secret, Settings  # noqa: E402
-from newsletter.tasks import CeleryBroker, make_app  # noqa: E402
 from tests.dispatch.support import add_people  # noqa: E402
 from tests.support.services import PostgresDatabase, RedisServer  # noqa: E402
 

@@ -61,7 +61,7 @@ def child(url: str, path: Path, trace: bool) -> None:
     import tracemalloc
 
     from newsletter import db
-    from newsletter.lists import import_file
+    from newsletter.audience.lists import import_file
 
     db.migrate(url)
     key = b"benchmark-secret-key-0123456789"

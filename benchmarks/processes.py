@@ -6,7 +6,7 @@ Both run in processes of their own, so nothing measured shares a GIL with them:
   pipe. It keeps no message bodies; it counts messages, distinct recipients, and extra
   copies of any Message-ID (a row sent twice carries the same Message-ID both times: it
   is derived from the campaign and the address).
-- ``Worker``: ``celery -A newsletter.tasks worker --pool=prefork`` in its own process
+- ``Worker``: ``celery -A newsletter.dispatch.tasks worker --pool=prefork`` in its own process
   group, with the environment of ``tests.dispatch.support.worker_env``; its peak memory
   and CPU time are read from ``/proc``.
 """
@@ -142,7 +142,7 @@ class Worker:
     ) -> None:
         self.log = folder / f"{name}.log"
         argv = [
-            str(CELERY), "-A", "newsletter.tasks", "worker", "--pool=prefork",
+            str(CELERY), "-A", "newsletter.dispatch.tasks", "worker", "--pool=prefork",
             f"--concurrency={concurrency}", f"--queues={queues}", f"--hostname={name}@%h",
             "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO",
         ]  # fmt: skip

@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from newsletter.issue import compile_file
-from newsletter.render import sample_values
+from newsletter.compose.issue import compile_file
+from newsletter.compose.render import sample_values
 from newsletter.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ What it does, in order:
    import path: list ``visi`` holds everyone, list ``pirmi`` the first 10,000.
 2. Small: per run and per worker count, a new campaign to ``pirmi`` through the real
    ``campaign.create``, handed to Redis by the real reconciler (``campaign.tick``), then
-   N fresh ``celery -A newsletter.tasks worker --pool=prefork -c 1`` processes send all of
+   N fresh ``celery -A newsletter.dispatch.tasks worker --pool=prefork -c 1`` processes send all of
    it to an SMTP sink running in its own process.
 3. Large: one campaign to ``visi`` (materialisation timed), one reconciler pass hands
    Redis as many rows as it lets wait there (``outbox.MAX_BACKLOG`` tasks; timed), then
@@ -48,12 +48,13 @@ import redis  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 
 from benchmarks.processes import Sink, Worker  # noqa: E402
-from newsletter import campaign, db, outbox  # noqa: E402
-from newsletter.issue import compile_file  # noqa: E402
+from newsletter import db  # noqa: E402
+from newsletter.compose.issue import compile_file  # noqa: E402
+from newsletter.compose.render import CompiledIssue  # noqa: E402
+from newsletter.dispatch import campaign, outbox  # noqa: E402
+from newsletter.dispatch.tasks import CeleryBroker, check_redis_keeps_tasks, make_app  # noqa: E402
 from newsletter.models import OutboxRow  # noqa: E402
-from newsletter.render import CompiledIssue  # noqa: E402
 from newsletter.settings import Secret, Settings  # noqa: E402
-from newsletter.tasks import CeleryBroker, check_redis_keeps_tasks, make_app  # noqa: E402
 from tests.support.services import PostgresDatabase, RedisServer  # noqa: E402
 
 ISSUE = ROOT / "issues" / "2026-11-partnerystes-iniciatyvos.md"

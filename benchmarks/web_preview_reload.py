@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from newsletter import db, users
-from newsletter.issue import compile_file
+from newsletter.compose.issue import compile_file
 from newsletter.settings import Secret, Settings
 from newsletter.web import create_app
 from newsletter.web.server import web_server

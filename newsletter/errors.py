@@ -17,7 +17,7 @@ Every class says what the caller should do about it::
         └── UncertainDeliveryError  the server may have accepted the message (timeout after DATA):
                                     do not mark it sent or failed; report it
 
-The command line shows these in exactly one place (``newsletter.cli.main``) as a single
+The command line shows these in exactly one place (``newsletter.cli.core.main``) as a single
 line and exits with ``exit_code``; any other exception is a bug and keeps its traceback.
 """
 

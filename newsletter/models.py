@@ -156,7 +156,7 @@ class OutboxRow(Base):
 
     State moves only along ``queued → sending (lease) → sent | failed | uncertain``;
     ``cancelled`` and ``suppressed`` end rows that were never sent. The full machine is
-    drawn in ``newsletter/outbox.py``.
+    drawn in ``newsletter/dispatch/outbox.py``.
     """
 
     __tablename__ = "outbox"

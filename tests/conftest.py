@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,8 +70,12 @@ def db_settings(settings: Settings, database_url: str) -> Settings:
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    """The machine's Redis (database 9, emptied first) or a throwaway redis-server."""
-    url = shared_redis_url(9)
+    """The machine's Redis (database 9, emptied first) or a throwaway redis-server.
+
+    ``NEWSLETTER_TEST_REDIS_DB`` picks another database number, so that two test runs on
+    one machine do not empty each other's.
+    """
+    url = shared_redis_url(int(os.environ.get("NEWSLETTER_TEST_REDIS_DB", "9")))
     if url is not None:
         import redis
 

@@ -13,7 +13,7 @@ import click
 import pytest
 import yaml
 
-from newsletter.cli import cli, register
+from newsletter.cli.core import cli, register
 from newsletter.settings import env_example, known_variables
 
 ROOT = Path(__file__).resolve().parent.parent

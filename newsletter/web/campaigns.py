@@ -1,6 +1,6 @@
 """Editor pages for sending: test send, starting a campaign, the dashboard and its report.
 
-Every action calls ``newsletter.campaign``; this module only reads forms and shows
+Every action calls ``newsletter.dispatch.campaign``; this module only reads forms and shows
 results. A campaign is started in two steps: the form, then a confirmation page that
 shows how many people would receive it, then the start.
 """
@@ -18,10 +18,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from newsletter import campaign, db, outbox
+from newsletter import db
+from newsletter.compose.render import CompiledIssue
+from newsletter.dispatch import campaign, outbox
 from newsletter.errors import InputError, NewsletterError, NotFoundError
 from newsletter.models import MailingList, utcnow
-from newsletter.render import CompiledIssue
 from newsletter.settings import Settings
 from newsletter.web import i18n
 from newsletter.web.auth import editor_only

@@ -19,8 +19,8 @@ from contextlib import asynccontextmanager
 import anyio
 from sqlalchemy import select
 
-from newsletter import campaign
 from newsletter.db import transaction
+from newsletter.dispatch import campaign
 from newsletter.errors import NewsletterError
 from newsletter.models import Campaign
 from newsletter.settings import Settings
@@ -69,7 +69,7 @@ class Dispatcher:
             thread.join(timeout)
 
     def _run(self, campaign_id: int) -> None:
-        from newsletter.embedded import run_campaign
+        from newsletter.dispatch.embedded import run_campaign
 
         try:
             run_campaign(self.settings, campaign_id)
@@ -79,7 +79,7 @@ class Dispatcher:
             log.exception("campaign %s stopped by an unexpected error", campaign_id)
 
     def _hand_to_workers(self) -> None:
-        from newsletter.tasks import CeleryBroker, app_for
+        from newsletter.dispatch.tasks import CeleryBroker, app_for
 
         campaign.tick(self.settings, CeleryBroker(app_for(self.settings)))
 

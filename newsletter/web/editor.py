@@ -15,9 +15,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from newsletter import db
+from newsletter.compose.render import CompiledIssue, sample_values
 from newsletter.errors import NotFoundError
 from newsletter.models import Subscriber
-from newsletter.render import CompiledIssue, sample_values
 from newsletter.settings import Settings
 from newsletter.web import personal
 from newsletter.web.auth import editor_only

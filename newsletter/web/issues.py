@@ -1,15 +1,15 @@
 """What the editor pages need of an issue file: its compiled form and its lint findings.
 
-Thin calls into Compose (``newsletter.issue``, ``newsletter.lint``).
+Thin calls into Compose (``newsletter.compose.issue``, ``newsletter.compose.lint``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from newsletter.issue import compile_file
-from newsletter.lint import Finding, lint_file
-from newsletter.render import CompiledIssue
+from newsletter.compose.issue import compile_file
+from newsletter.compose.lint import Finding, lint_file
+from newsletter.compose.render import CompiledIssue
 from newsletter.settings import Settings
 
 __all__ = ["Finding", "compile_issue", "lint_issue"]

@@ -12,9 +12,9 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from newsletter.message import MessageFactory, Recipient
+from newsletter.delivery.message import MessageFactory, Recipient
+from newsletter.delivery.transport import transport_for
 from newsletter.settings import Settings
-from newsletter.transport import transport_for
 from newsletter.web.i18n import translate
 
 

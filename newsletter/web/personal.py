@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from newsletter import tokens
+from newsletter.audience import tokens
 from newsletter.models import Subscriber
 from newsletter.settings import Settings
 

@@ -24,8 +24,8 @@ from pathlib import Path
 import anyio
 from watchfiles import awatch
 
+from newsletter.compose.render import CompiledIssue
 from newsletter.errors import NewsletterError, NotFoundError
-from newsletter.render import CompiledIssue
 from newsletter.settings import Settings
 from newsletter.web import issues
 

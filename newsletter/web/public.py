@@ -18,10 +18,12 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from newsletter import db, outbox, subscribers, tokens
+from newsletter import db
+from newsletter.audience import subscribers, tokens
+from newsletter.compose.render import CompiledIssue
+from newsletter.dispatch import outbox
 from newsletter.errors import DeliveryError, InputError
 from newsletter.models import Campaign, MailingList, Membership, OutboxRow, Subscriber
-from newsletter.render import CompiledIssue
 from newsletter.settings import Settings
 from newsletter.web import i18n, mail, personal, signup
 from newsletter.web.auth import client_ip

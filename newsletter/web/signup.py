@@ -25,7 +25,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from newsletter import subscribers
+from newsletter.audience import subscribers
 from newsletter.errors import InputError
 from newsletter.models import MailingList, Membership, Subscriber, Suppression, utcnow
 

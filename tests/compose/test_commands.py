@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.cli import main
+from newsletter.cli.core import main
 from tests.compose.conftest import ROOT, parse
 
 SAMPLE = ROOT / "issues" / "2026-12-remejai-ir-partneriai.md"

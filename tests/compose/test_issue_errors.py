@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.cli import main
+from newsletter.cli.core import main
 from newsletter.settings import Settings
 from tests.compose.conftest import WriteIssue
 

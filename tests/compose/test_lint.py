@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.cli import main
-from newsletter.lint import Finding, lint_file
-from newsletter.render_slots import end_if, if_set, slot
+from newsletter.cli.core import main
+from newsletter.compose.lint import Finding, lint_file
+from newsletter.compose.slots import end_if, if_set, slot
 from newsletter.settings import Settings
 from tests.compose.conftest import FRONT, ROOT, WriteIssue
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.issue import compile_file
-from newsletter.render import PLACEHOLDERS, CompiledIssue, sample_values
-from newsletter.render_slots import FillPlan, end_if, if_set, slot
+from newsletter.compose.issue import compile_file
+from newsletter.compose.render import PLACEHOLDERS, CompiledIssue, sample_values
+from newsletter.compose.slots import FillPlan, end_if, if_set, slot
 from newsletter.settings import Settings
 from tests.compose.conftest import ROOT, WriteIssue, links, parse
 

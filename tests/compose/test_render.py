@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.issue import compile_file
-from newsletter.render import CompiledIssue, sample_values
+from newsletter.compose.issue import compile_file
+from newsletter.compose.render import CompiledIssue, sample_values
 from newsletter.settings import Settings
 from tests.compose.conftest import ROOT, WriteIssue, links, parse
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.compose.issue import compile_file
+from newsletter.compose.sponsors import load_registry, parse_registry
 from newsletter.errors import IssueError
-from newsletter.issue import compile_file
 from newsletter.settings import Settings
-from newsletter.sponsors import load_registry, parse_registry
 from tests.compose.conftest import ROOT, WriteIssue, parse
 
 BASE = "https://naujienos.bibliotekos-pazangai.example"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.render import CompiledIssue
-from newsletter.render_slots import slot
+from newsletter.compose.render import CompiledIssue
+from newsletter.compose.slots import slot
 from tests.support.services import unavailable
 
 

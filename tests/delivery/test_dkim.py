@@ -10,8 +10,8 @@ from pathlib import Path
 import dkim
 import pytest
 
+from newsletter.delivery.message import MessageFactory, Recipient
 from newsletter.errors import ConfigError
-from newsletter.message import MessageFactory, Recipient
 from newsletter.settings import Settings
 from tests.delivery.conftest import compiled_issue
 

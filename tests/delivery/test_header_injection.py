@@ -6,8 +6,13 @@ import base64
 
 import pytest
 
+from newsletter.delivery.message import (
+    MessageFactory,
+    Recipient,
+    UnsafeValueError,
+    check_header_text,
+)
 from newsletter.errors import ConfigError, InputError, IssueError, PermanentDeliveryError
-from newsletter.message import MessageFactory, Recipient, UnsafeValueError, check_header_text
 from newsletter.settings import Settings
 from tests.delivery.conftest import compiled_issue
 

@@ -9,11 +9,11 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
+from newsletter.compose.slots import slot
+from newsletter.delivery.message import MessageFactory, Recipient, message_id
+from newsletter.delivery.transport import SmtpTransport
 from newsletter.errors import PermanentDeliveryError
-from newsletter.message import MessageFactory, Recipient, message_id
-from newsletter.render_slots import slot
 from newsletter.settings import Settings
-from newsletter.transport import SmtpTransport
 from tests.delivery.conftest import compiled_issue
 from tests.support.smtp import SmtpSink
 

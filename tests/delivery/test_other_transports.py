@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.delivery.transport import DirectoryTransport, MemoryTransport
 from newsletter.errors import (
     DeliveryConfigError,
     PermanentDeliveryError,
     TransientDeliveryError,
     UncertainDeliveryError,
 )
-from newsletter.transport import DirectoryTransport, MemoryTransport
 
 SENDER = "naujienos@bibliotekos-pazangai.example"
 

@@ -9,6 +9,7 @@ import ssl
 
 import pytest
 
+from newsletter.delivery.transport import delivery_error, parse_smtp_url
 from newsletter.errors import (
     ConfigError,
     DeliveryConfigError,
@@ -17,7 +18,6 @@ from newsletter.errors import (
     TransientDeliveryError,
     UncertainDeliveryError,
 )
-from newsletter.transport import delivery_error, parse_smtp_url
 
 
 def smtplib_exception_classes() -> list[type[BaseException]]:

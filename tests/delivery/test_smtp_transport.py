@@ -11,6 +11,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
+from newsletter.delivery.transport import DirectoryTransport, SmtpTransport, transport_for
 from newsletter.errors import (
     DeliveryConfigError,
     PermanentDeliveryError,
@@ -18,7 +19,6 @@ from newsletter.errors import (
     UncertainDeliveryError,
 )
 from newsletter.settings import Settings
-from newsletter.transport import DirectoryTransport, SmtpTransport, transport_for
 from tests.support.smtp import Received, SinkHandler, SmtpSink, free_port
 
 SENDER = "naujienos@bibliotekos-pazangai.example"

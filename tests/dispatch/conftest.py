@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.issue import compile_file
-from newsletter.render import CompiledIssue
+from newsletter.compose.issue import compile_file
+from newsletter.compose.render import CompiledIssue
 from newsletter.settings import Secret, Settings
 from tests.conftest import ROOT
 from tests.dispatch.support import Worker, keeping_sink, worker_env

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
-from newsletter import campaign
 from newsletter.db import transaction
+from newsletter.dispatch import campaign
+from newsletter.dispatch.outbox import Broker
 from newsletter.models import MailingList, Membership, OutboxRow, Subscriber
-from newsletter.outbox import Broker
 from newsletter.settings import Settings
 from tests.support.smtp import Received, SinkHandler, SmtpSink
 
@@ -168,11 +168,11 @@ class Worker:
         self.starts = 0
 
     def argv(self) -> list[str]:
-        """``celery -A newsletter.tasks worker …``, or the command given instead."""
+        """``celery -A newsletter.dispatch.tasks worker …``, or the command given instead."""
         if self.command is not None:
             return self.command
         argv = [
-            str(CELERY), "-A", "newsletter.tasks", "worker", "--pool=prefork",
+            str(CELERY), "-A", "newsletter.dispatch.tasks", "worker", "--pool=prefork",
             "--concurrency=1", "--queues=newsletter.send,newsletter.tick",
             f"--hostname={self.name}@%h", "--without-gossip", "--without-mingle",
             "--without-heartbeat", "--loglevel=INFO",

@@ -14,10 +14,10 @@ import pytest
 import redis
 from sqlalchemy import update
 
-from newsletter import embedded, outbox
-from newsletter.cli import main
-from newsletter.commands.dispatch import parse_at, parse_where
+from newsletter.cli.core import main
+from newsletter.cli.dispatch import parse_at, parse_where
 from newsletter.db import transaction
+from newsletter.dispatch import embedded, outbox
 from newsletter.errors import InputError
 from newsletter.models import Campaign, Subscriber, utcnow
 from newsletter.settings import Settings

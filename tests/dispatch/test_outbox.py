@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from newsletter import campaign, outbox
+from newsletter.compose.render import CompiledIssue
 from newsletter.db import transaction
+from newsletter.dispatch import campaign, outbox
 from newsletter.models import Campaign, OutboxRow, utcnow
-from newsletter.render import CompiledIssue
 from newsletter.settings import Settings
 from tests.dispatch.support import add_people, rows, states
 

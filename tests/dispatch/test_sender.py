@@ -7,22 +7,22 @@ from email import message_from_bytes, policy
 import pytest
 from sqlalchemy import select
 
-from newsletter import campaign, outbox
+from newsletter.audience.subscribers import unsubscribe
+from newsletter.compose.render import CompiledIssue
 from newsletter.db import transaction
-from newsletter.embedded import run_campaign
+from newsletter.delivery.message import message_id
+from newsletter.delivery.transport import MemoryTransport
+from newsletter.dispatch import campaign, outbox
+from newsletter.dispatch.embedded import run_campaign
+from newsletter.dispatch.sender import Outcome, Sender
 from newsletter.errors import (
     DeliveryConfigError,
     PermanentDeliveryError,
     TransientDeliveryError,
     UncertainDeliveryError,
 )
-from newsletter.message import message_id
 from newsletter.models import Campaign, Subscriber, Suppression
-from newsletter.render import CompiledIssue
-from newsletter.sender import Outcome, Sender
 from newsletter.settings import Settings
-from newsletter.subscribers import unsubscribe
-from newsletter.transport import MemoryTransport
 from tests.dispatch.support import add_people, rows, states
 
 

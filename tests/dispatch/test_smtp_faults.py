@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from newsletter import campaign
+from newsletter.compose.render import CompiledIssue
 from newsletter.db import transaction
-from newsletter.embedded import run_campaign
+from newsletter.dispatch import campaign
+from newsletter.dispatch.embedded import run_campaign
 from newsletter.models import Subscriber
-from newsletter.render import CompiledIssue
 from newsletter.settings import Settings
 from tests.dispatch.support import add_people, message_ids_by_address, recipients_of, rows
 from tests.support.smtp import SmtpSink

@@ -18,13 +18,13 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from newsletter import campaign, outbox
+from newsletter.audience.subscribers import unsubscribe
+from newsletter.compose.render import CompiledIssue
 from newsletter.db import transaction
+from newsletter.dispatch import campaign, outbox
+from newsletter.dispatch.tasks import CeleryBroker, make_app
 from newsletter.models import OutboxRow, Subscriber, utcnow
-from newsletter.render import CompiledIssue
 from newsletter.settings import Settings
-from newsletter.subscribers import unsubscribe
-from newsletter.tasks import CeleryBroker, make_app
 from tests.dispatch.conftest import WorkerFactory
 from tests.dispatch.support import (
     EveryBatchTwice,

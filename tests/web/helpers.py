@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from newsletter import db
+from newsletter.compose.render import CompiledIssue
+from newsletter.compose.slots import slot
 from newsletter.models import Base, Campaign, utcnow
-from newsletter.render import CompiledIssue
-from newsletter.render_slots import slot
 
 
 def snapshot(url: str) -> dict[str, list[tuple[str, ...]]]:

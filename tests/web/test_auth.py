@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from newsletter import db, users
-from newsletter.cli import cli, register
+from newsletter.cli.core import cli, register
 from newsletter.errors import InputError
 from newsletter.models import LoginAttempt, User
 from newsletter.settings import Settings

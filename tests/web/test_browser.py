@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from newsletter import db, tokens, users
+from newsletter import db, users
+from newsletter.audience import tokens
 from newsletter.models import Membership
 from newsletter.settings import Settings
 from tests.web.browser import browser  # noqa: F401  (fixture)

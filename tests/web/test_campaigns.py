@@ -16,8 +16,8 @@ import pytest
 from lxml import html as lxml_html
 from starlette.testclient import TestClient
 
-from newsletter import campaign
-from newsletter.campaign import report_csv
+from newsletter.dispatch import campaign
+from newsletter.dispatch.campaign import report_csv
 from newsletter.settings import Settings
 from newsletter.web import create_app
 from tests.support.smtp import SmtpSink
@@ -226,7 +226,7 @@ def test_campaign_pages_need_a_login(web_settings: Settings) -> None:
 def test_a_running_campaign_left_unfinished_is_sent_when_the_app_starts(
     web_settings: Settings, smtp_sink: SmtpSink, people: dict[str, int], editor: str
 ) -> None:
-    from newsletter.issue import compile_file
+    from newsletter.compose.issue import compile_file
 
     settings = web_settings.replace(smtp_url=smtp_sink.url, tick_seconds=0.2)
     compiled = compile_file(write_issue(settings.issues_dir), settings)

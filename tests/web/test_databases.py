@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from newsletter import db, tokens, users
+from newsletter import db, users
+from newsletter.audience import tokens
 from newsletter.models import ConsentEvent, MailingList, Membership, Subscriber, User
 from newsletter.settings import Settings
 from newsletter.web import create_app, signup

@@ -9,7 +9,8 @@ from lxml import html as lxml_html
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from newsletter import db, tokens
+from newsletter import db
+from newsletter.audience import tokens
 from newsletter.models import (
     ConsentEvent,
     Membership,

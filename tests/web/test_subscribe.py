@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from newsletter import db, subscribers
+from newsletter import db
+from newsletter.audience import subscribers
 from newsletter.models import ConsentEvent, Membership, Subscriber, Suppression
 from newsletter.settings import Settings
 from newsletter.web import create_app, signup

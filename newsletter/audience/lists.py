@@ -1,0 +1,661 @@
+"""Mailing lists: their summaries, and importing a list file into a list.
+
+An import runs in one transaction, in two phases:
+
+1. *Staging*: the file is read row by row; each row is validated (address, control
+   characters, lengths), normalised and HMAC'd in Python, and written in batches of
+   2,000 to a temporary table. Only a batch is held in memory, whatever the file size.
+2. *Merging*: set-based SQL against the real tables: duplicates in the file merged,
+   suppressed addresses and per-list unsubscribes set aside, new subscribers and
+   memberships inserted with ``INSERT … SELECT``, and with ``--sync`` the members
+   missing from the file removed. Only the rows of existing subscribers pass through
+   Python again (a page at a time) to compare their profile fields.
+
+A crash, an error or Ctrl-C anywhere rolls the whole transaction back: the list is
+left exactly as it was. On SQLite the first statement that touches the real tables
+is a write, so the import takes the write lock at once instead of failing to upgrade
+a read lock that a concurrent writer invalidated.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from newsletter import db
+from newsletter.audience.listfiles import OVERFLOW, ListFile, Row, open_list_file
+from newsletter.audience.subscribers import (
+    ATTRIBUTES,
+    CONTROL_CHARACTERS,
+    email_hmac,
+    normalise_email,
+)
+from newsletter.errors import InputError
+from newsletter.models import ConsentEvent, MailingList, Membership, Subscriber, Suppression, utcnow
+
+#: Rows written to the staging table per statement. 2,000 keeps a batch's memory
+#: to about 1 MB while making per-statement overhead negligible.
+BATCH = 2000
+#: Rejections kept with their line and reason for the report; more are only counted.
+MAX_REJECTIONS_SHOWN = 1000
+#: Column lengths of ``subscribers`` (PostgreSQL enforces them; SQLite would not).
+MAX_LENGTHS = {"name": 200, "municipality": 100, "role": 100}
+MAX_ATTRIBUTE_LENGTH = 200
+MAX_LIST_NAME = 200  # lists.name
+PROFILE_FIELDS = ("name", "municipality", "role")
+
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+
+Progress = Callable[[str, int, int], None]
+
+_staging_metadata = MetaData()
+STAGING = Table(
+    "import_rows",
+    _staging_metadata,
+    Column("line", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, index=True),
+    Column("email_hmac", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("municipality", String(100), nullable=False),
+    Column("role", String(100), nullable=False),
+    Column("attributes", JSON, nullable=False),
+    Column("subscriber_id", Integer, index=True),
+    # NULL while undecided, then added | updated | unchanged | suppressed; or rejected
+    Column("outcome", String(12)),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+
+
+@dataclass
+class Rejection:
+    """A row that was not imported, and why."""
+
+    line: int
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    """What an import did (or, with ``dry_run``, would have done)."""
+
+    path: Path
+    slug: str
+    dry_run: bool = False
+    sync: bool = False
+    list_created: bool = False
+    encoding: str = ""
+    delimiter: str = ""
+    ignored_columns: tuple[str, ...] = ()
+    rows: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    suppressed: int = 0
+    duplicates: int = 0
+    removed: int = 0
+    rejected_count: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+
+    def reject(self, line: int, reason: str) -> None:
+        self.rejected_count += 1
+        if len(self.rejected) < MAX_REJECTIONS_SHOWN:
+            self.rejected.append(Rejection(line, reason))
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed or self.list_created)
+
+
+class _DryRun(Exception):
+    """Raised at the end of a dry run to roll the transaction back."""
+
+
+def import_file(
+    url: str,
+    key: bytes,
+    path: Path,
+    slug: str,
+    *,
+    sync: bool = False,
+    dry_run: bool = False,
+    name: str = "",
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import the list file at ``path`` into the list ``slug`` (created when missing).
+
+    All or nothing; with ``dry_run`` everything is done and then rolled back, so the
+    report is exact. Raises ``SubscriberFileError`` for a file that cannot be read and
+    ``InputError`` for a bad slug or list name; bad rows are reported, not raised.
+    """
+    if not _SLUG.fullmatch(slug):
+        raise InputError(f"list slug {slug!r} must be lower-case letters, digits and '-'")
+    if len(name) > MAX_LIST_NAME:
+        raise InputError(f"list name is longer than {MAX_LIST_NAME} characters")
+    if CONTROL_CHARACTERS.search(name):
+        raise InputError("list name contains a control character (such as a line break)")
+    report = ImportReport(path=path, slug=slug, dry_run=dry_run, sync=sync)
+    step: Progress = progress or (lambda stage, done, total: None)
+    try:
+        with db.transaction(url) as session, open_list_file(path) as listfile:
+            _create_staging(session)
+            _stage(session, key, listfile, report, step)
+            _merge(session, listfile, report, step, name)
+            _drop_staging(session)
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
+    return report
+
+
+# Staging -------------------------------------------------------------------------------
+
+
+def _create_staging(session: Session) -> None:
+    connection = session.connection()
+    connection.exec_driver_sql("DROP TABLE IF EXISTS import_rows")
+    STAGING.create(connection)
+
+
+def _drop_staging(session: Session) -> None:
+    session.connection().exec_driver_sql("DROP TABLE IF EXISTS import_rows")
+
+
+def _stage(
+    session: Session, key: bytes, listfile: ListFile, report: ImportReport, step: Progress
+) -> None:
+    """Validate every row and write the good ones to the staging table in batches."""
+    report.encoding, report.delimiter = listfile.encoding, listfile.delimiter
+    report.ignored_columns = listfile.ignored
+    importable = 0
+    for batch in _batches(listfile.rows(), BATCH):
+        staged = []
+        for row in batch:
+            report.rows += 1
+            values, reason = _staging_row(key, row)
+            if reason:
+                report.reject(row.line, reason)
+            else:
+                importable += 1
+            if values:
+                staged.append(values)
+        if staged:
+            _write_staged(session, staged)
+        step("reading", listfile.position(), listfile.size)
+    if report.sync and not importable:
+        raise InputError(
+            "refusing --sync: no row could be imported, so every member would be removed",
+            path=listfile.path,
+        )
+    _analyze(session)
+
+
+def _write_staged(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Write a batch to the staging table: COPY on PostgreSQL, one executemany on SQLite.
+
+    COPY because psycopg's executemany cost about 55 µs a row (6.9 s per 100,000).
+    """
+    if not _is_postgresql(session):
+        session.execute(STAGING.insert(), rows)
+        return
+    columns = ("line", "email", "email_hmac", *PROFILE_FIELDS, "outcome", "attributes")
+    connection = session.connection().connection.dbapi_connection
+    with (
+        connection.cursor() as cursor,  # type: ignore[union-attr]
+        cursor.copy(f"COPY import_rows ({', '.join(columns)}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row([*(row[c] for c in columns[:-1]), json.dumps(row["attributes"])])
+
+
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _analyze(session: Session) -> None:
+    """Give PostgreSQL's planner statistics of the staging table (autovacuum skips temp
+    tables); without them the page queries below scanned the whole table each time."""
+    if _is_postgresql(session):
+        session.connection().exec_driver_sql("ANALYZE import_rows")
+
+
+def _batches(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
+    batch: list[Row] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _staging_row(key: bytes, row: Row) -> tuple[dict[str, Any] | None, str]:
+    """Return (staging values, rejection reason or "") for one row.
+
+    A rejected row whose address is valid is still staged, marked ``rejected`` and
+    with nothing else from it: the person is in the file, so ``--sync`` must not
+    remove them, and nothing else uses the row. Without a valid address: (None, reason).
+    """
+    values = row.values
+    try:
+        address = normalise_email(values["email"])
+    except InputError as exc:
+        return None, exc.reason
+    reason = _problem(values)
+    attributes = {} if reason else {k: values[k] for k in ATTRIBUTES if values.get(k)}
+    return {
+        "line": row.line,
+        "email": address,
+        "email_hmac": email_hmac(key, address),
+        **{column: "" if reason else values.get(column, "") for column in PROFILE_FIELDS},
+        "attributes": attributes,
+        "outcome": "rejected" if reason else None,
+    }, reason
+
+
+def _problem(values: dict[str, str]) -> str:
+    """Why a row with a valid address cannot be imported, or ""."""
+    if OVERFLOW in values:
+        return values[OVERFLOW]
+    for column, text in values.items():
+        if CONTROL_CHARACTERS.search(text):
+            return f"control character (such as a line break) in {column}"
+    for column, limit in MAX_LENGTHS.items():
+        if len(values.get(column, "")) > limit:
+            return f"{column} is longer than {limit} characters"
+    if any(len(values.get(k, "")) > MAX_ATTRIBUTE_LENGTH for k in ATTRIBUTES):
+        return f"an attribute is longer than {MAX_ATTRIBUTE_LENGTH} characters"
+    return ""
+
+
+# Merging -------------------------------------------------------------------------------
+
+
+def _merge(
+    session: Session, listfile: ListFile, report: ImportReport, step: Progress, name: str
+) -> None:
+    """Apply the staged rows to the real tables, set-based; fill the report's counts."""
+    list_id = _take_list(session, report, name)
+    now = utcnow()
+    source = listfile.path.name
+    stages: list[tuple[str, Callable[[], None]]] = [
+        ("duplicates", lambda: _merge_duplicates(session, report)),
+        ("suppressed", lambda: _set_aside_suppressed(session, list_id)),
+        ("compare", lambda: _update_existing(session, now)),
+        ("subscribers", lambda: _insert_subscribers(session, now)),
+        (
+            "memberships",
+            lambda: _insert_memberships(session, list_id, now, source, listfile.sha256),
+        ),
+    ]
+    if report.sync:
+        stages.append(("sync", lambda: _remove_missing(session, report, list_id, now, source)))
+    for number, (stage, run) in enumerate(stages, start=1):
+        step(stage, number - 1, len(stages))
+        run()
+    step("done", len(stages), len(stages))
+    by_outcome = select(STAGING.c.outcome, func.count()).group_by(STAGING.c.outcome)
+    counts = {outcome: number for outcome, number in session.execute(by_outcome)}
+    report.added = counts.get("added", 0)
+    report.updated = counts.get("updated", 0)
+    report.unchanged = counts.get("unchanged", 0)
+    report.suppressed = counts.get("suppressed", 0)
+
+
+def _take_list(session: Session, report: ImportReport, name: str) -> int:
+    """Find or create the list and return its id; the first statement is a write (see top)."""
+    lists = MailingList.__table__
+    changed = session.execute(
+        update(lists)
+        .where(lists.c.slug == report.slug)
+        .values(name=case((literal(name) != "", literal(name)), else_=lists.c.name))
+    ).rowcount
+    if not changed:
+        session.execute(
+            lists.insert().values(
+                slug=report.slug, name=name or report.slug, description="", created_at=utcnow()
+            )
+        )
+        report.list_created = True
+    return session.execute(select(lists.c.id).where(lists.c.slug == report.slug)).scalar_one()
+
+
+def _merge_duplicates(session: Session, report: ImportReport) -> None:
+    """Merge rows of the same address into its first row: later non-blank values win."""
+    after = ""
+    while True:
+        emails = list(
+            session.scalars(
+                select(STAGING.c.email)
+                .where(STAGING.c.email > after, STAGING.c.outcome.is_(None))
+                .group_by(STAGING.c.email)
+                .having(func.count() > 1)
+                .order_by(STAGING.c.email)
+                .limit(BATCH)
+            )
+        )
+        if not emails:
+            return
+        rows = session.execute(
+            select(STAGING)
+            .where(STAGING.c.email.in_(emails), STAGING.c.outcome.is_(None))
+            .order_by(STAGING.c.email, STAGING.c.line)
+        ).mappings()
+        merged: dict[str, dict[str, Any]] = {}
+        extra_lines: list[int] = []
+        for row in rows:
+            if row["email"] not in merged:
+                merged[row["email"]] = {**row, "attributes": dict(row["attributes"])}
+                continue
+            target = merged[row["email"]]
+            target.update({f: row[f] for f in PROFILE_FIELDS if row[f]})
+            target["attributes"].update(row["attributes"])
+            extra_lines.append(row["line"])
+        session.execute(STAGING.delete().where(STAGING.c.line.in_(extra_lines)))
+        session.execute(
+            update(STAGING).where(STAGING.c.line == bindparam("b_line")),
+            [
+                {
+                    "b_line": m["line"],
+                    "attributes": m["attributes"],
+                    **{f: m[f] for f in PROFILE_FIELDS},
+                }
+                for m in merged.values()
+            ],
+        )
+        report.duplicates += len(extra_lines)
+        after = emails[-1]
+
+
+def _link_subscribers(session: Session) -> None:
+    """Set ``subscriber_id`` on staged rows whose address is already a subscriber.
+
+    ``UPDATE … FROM`` (a join) rather than a correlated subquery: on PostgreSQL the
+    subquery form took 2.2 s for 100,000 rows.
+    """
+    st = STAGING.c
+    session.execute(
+        update(STAGING)
+        .where(st.subscriber_id.is_(None), Subscriber.email == st.email)
+        .values(subscriber_id=Subscriber.id)
+    )
+
+
+def _set_aside_suppressed(session: Session, list_id: int) -> None:
+    """Link rows to existing subscribers; mark those that must not be (re-)added."""
+    st = STAGING.c
+    _link_subscribers(session)
+    unsubscribed_here = select(Membership.subscriber_id).where(
+        Membership.list_id == list_id, Membership.status == "unsubscribed"
+    )
+    inactive = select(Subscriber.id).where(Subscriber.status != "active")
+    session.execute(
+        update(STAGING)
+        .where(
+            st.outcome.is_(None),
+            st.email_hmac.in_(select(Suppression.email_hmac))
+            | st.subscriber_id.in_(inactive)
+            | st.subscriber_id.in_(unsubscribed_here),
+        )
+        .values(outcome="suppressed")
+    )
+    members = select(Membership.subscriber_id).where(Membership.list_id == list_id)
+    session.execute(
+        update(STAGING)
+        .where(st.outcome.is_(None), st.subscriber_id.is_(None) | st.subscriber_id.not_in(members))
+        .values(outcome="added")
+    )
+    _analyze(session)
+
+
+def _update_existing(session: Session, now: Any) -> None:
+    """Update existing subscribers whose non-blank file values differ; mark them updated.
+
+    The comparison is made in Python, a page of staged rows at a time, each page's
+    subscribers fetched by primary key. (A join per page let PostgreSQL, without
+    statistics on rows written in this transaction, hash all subscribers for every
+    page: 70 ms a page, 3.5 s per 100,000 rows.) Attributes are compared as JSON text
+    first and decoded only when the texts differ (decoding them all cost 1.5 s).
+    """
+    st = STAGING.c
+    after = 0
+    while True:
+        page = session.execute(
+            select(st.line, st.subscriber_id, st.outcome, *_profile_columns(STAGING.c))
+            .where(
+                st.line > after,
+                st.subscriber_id.is_not(None),
+                st.outcome.is_(None) | (st.outcome == "added"),
+            )
+            .order_by(st.line)
+            .limit(BATCH)
+        ).all()
+        if not page:
+            break
+        ids = [staged.subscriber_id for staged in page]
+        current = {
+            row[0]: tuple(row[1:])
+            for row in session.execute(
+                select(Subscriber.id, *_profile_columns(Subscriber)).where(Subscriber.id.in_(ids))
+            )
+        }
+        changes, updated_lines = [], []
+        for staged in page:
+            patch = _profile_patch(tuple(staged[3:]), current[staged.subscriber_id])
+            if patch:
+                changes.append({"id": staged.subscriber_id, "updated_at": now, **patch})
+                if staged.outcome is None:
+                    updated_lines.append(staged.line)
+        if changes:
+            session.execute(update(Subscriber), changes)
+        if updated_lines:
+            session.execute(
+                update(STAGING).where(st.line.in_(updated_lines)).values(outcome="updated")
+            )
+        after = page[-1].line
+    session.execute(update(STAGING).where(st.outcome.is_(None)).values(outcome="unchanged"))
+
+
+def _profile_columns(source: Any) -> list[Any]:
+    """name, municipality, role and the attributes as JSON text, of a table or model."""
+    return [getattr(source, f) for f in PROFILE_FIELDS] + [cast(source.attributes, Text)]
+
+
+def _profile_patch(staged: tuple[Any, ...], current: tuple[Any, ...]) -> dict[str, Any]:
+    """The profile fields a staged row changes (blank values never erase anything)."""
+    patch: dict[str, Any] = {
+        column: new
+        for column, new, old in zip(PROFILE_FIELDS, staged, current, strict=False)
+        if new and new != old
+    }
+    new_text, old_text = staged[-1], current[-1]
+    if new_text != old_text and new_text != "{}":
+        old_attributes = json.loads(old_text or "{}")
+        attributes = {**old_attributes, **json.loads(new_text)}
+        if attributes != old_attributes:
+            patch["attributes"] = attributes
+    return patch
+
+
+def _upsert(session: Session) -> Any:
+    """The dialect's INSERT with ON CONFLICT support."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def _insert_subscribers(session: Session, now: Any) -> None:
+    """Insert the new addresses in one statement, then link their rows to the new ids."""
+    st = STAGING.c
+    new_rows = select(
+        st.email,
+        st.name,
+        st.municipality,
+        st.role,
+        st.attributes,
+        literal("active"),
+        literal(0),
+        literal(now, Subscriber.created_at.type),
+        literal(now, Subscriber.updated_at.type),
+    ).where(st.outcome == "added", st.subscriber_id.is_(None))
+    columns = [
+        "email",
+        "name",
+        "municipality",
+        "role",
+        "attributes",
+        "status",
+        "bounce_count",
+        "created_at",
+        "updated_at",
+    ]
+    # ON CONFLICT: a concurrent import may have inserted the same address meanwhile.
+    session.execute(
+        _upsert(session)(Subscriber)
+        .from_select(columns, new_rows)
+        .on_conflict_do_nothing(index_elements=["email"])
+    )
+    _link_subscribers(session)
+    _analyze(session)
+
+
+def _insert_memberships(session: Session, list_id: int, now: Any, source: str, sha256: str) -> None:
+    """Add the new members to the list, each with an ``import`` consent event."""
+    st = STAGING.c
+    added = st.outcome == "added"
+    session.execute(
+        _upsert(session)(Membership)
+        .from_select(
+            ["subscriber_id", "list_id", "status", "created_at", "updated_at"],
+            select(
+                st.subscriber_id,
+                literal(list_id),
+                literal("active"),
+                literal(now, Membership.created_at.type),
+                literal(now, Membership.updated_at.type),
+            ).where(added),
+        )
+        .on_conflict_do_nothing(index_elements=["subscriber_id", "list_id"])
+    )
+    _record_events(
+        session,
+        select(st.subscriber_id).where(added),
+        list_id,
+        "import",
+        source,
+        {"sha256": sha256},
+        now,
+    )
+
+
+def _record_events(
+    session: Session,
+    subscriber_ids: Any,
+    list_id: int,
+    kind: str,
+    source: str,
+    detail: dict[str, Any],
+    now: Any,
+) -> None:
+    ids = subscriber_ids.subquery()
+    session.execute(
+        ConsentEvent.__table__.insert().from_select(
+            ["subscriber_id", "list_id", "kind", "source", "text_version", "at", "detail"],
+            select(
+                ids.c.subscriber_id,
+                literal(list_id),
+                literal(kind),
+                literal(source[:300]),
+                literal(""),
+                literal(now, ConsentEvent.at.type),
+                literal(detail, JSON),
+            ),
+        )
+    )
+
+
+def _remove_missing(
+    session: Session, report: ImportReport, list_id: int, now: Any, source: str
+) -> None:
+    """``--sync``: remove members not in the file; unsubscribed rows are kept (they are refusals)."""
+    in_file = select(STAGING.c.subscriber_id).where(STAGING.c.subscriber_id.is_not(None))
+    missing = (
+        (Membership.list_id == list_id)
+        & (Membership.status != "unsubscribed")
+        & Membership.subscriber_id.not_in(in_file)
+    )
+    _record_events(
+        session,
+        select(Membership.subscriber_id).where(missing),
+        list_id,
+        "admin",
+        source,
+        {"action": "removed from the list: not in the list file"},
+        now,
+    )
+    report.removed = session.execute(Membership.__table__.delete().where(missing)).rowcount
+
+
+# Summaries -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListSummary:
+    """A list with its member counts by membership state."""
+
+    slug: str
+    name: str
+    active: int
+    unsubscribed: int
+    pending: int
+
+
+def list_summaries(session: Session) -> list[ListSummary]:
+    """Every list with active, unsubscribed and pending counts, in slug order.
+
+    ``active`` counts only members who can receive mail (the subscriber is active too).
+    """
+    receiving = (Membership.status == "active") & (Subscriber.status == "active")
+    counts = (
+        select(
+            MailingList.slug,
+            MailingList.name,
+            func.count().filter(receiving),
+            func.count().filter(Membership.status == "unsubscribed"),
+            func.count().filter(Membership.status == "pending"),
+        )
+        .select_from(MailingList)
+        .outerjoin(Membership, Membership.list_id == MailingList.id)
+        .outerjoin(Subscriber, Subscriber.id == Membership.subscriber_id)
+        .group_by(MailingList.id, MailingList.slug, MailingList.name)
+        .order_by(MailingList.slug)
+    )
+    return [ListSummary(*row) for row in session.execute(counts)]
+
+
+def list_slugs(session: Session) -> Sequence[str]:
+    """Slugs of every list, sorted."""
+    return session.scalars(select(MailingList.slug).order_by(MailingList.slug)).all()

@@ -1,0 +1,225 @@
+"""Commands of the subscribers area: ``newsletter subscribers …`` and ``newsletter lists``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from newsletter import db
+from newsletter.audience.lists import ImportReport, import_file, list_summaries
+from newsletter.audience.lists import Progress as ProgressCallback
+from newsletter.audience.subscribers import (
+    erase_outbox_files,
+    erase_subscriber,
+    export_subscriber,
+    find_subscriber,
+    forget_deleted_bytes,
+    normalise_email,
+    resolve_lists,
+    unsubscribe,
+)
+from newsletter.cli.core import Context, console, err_console, pass_context
+from newsletter.errors import NotFoundError
+from newsletter.settings import Settings
+
+_STAGE_TEXT = {
+    "reading": "reading the file",
+    "duplicates": "merging duplicate addresses",
+    "suppressed": "setting aside suppressed addresses",
+    "compare": "comparing existing subscribers",
+    "subscribers": "adding new subscribers",
+    "memberships": "adding memberships",
+    "sync": "removing members not in the file",
+    "done": "finishing",
+}
+
+
+def _database(settings: Settings) -> str:
+    """Migrate the database (nothing to do when current) and return its URL."""
+    db.migrate(settings.database)
+    return settings.database
+
+
+@click.group("subscribers")
+def subscribers_group() -> None:
+    """Import list files; export, erase or unsubscribe one person."""
+
+
+@subscribers_group.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--list", "slug", required=True, help="Slug of the list, e.g. savivaldybes.")
+@click.option("--sync", is_flag=True, help="Also remove members who are not in the file.")
+@click.option("--dry-run", is_flag=True, help="Report what would change; change nothing.")
+@click.option("--name", default="", help="Name of the list (sets or changes it).")
+@pass_context
+def import_command(
+    ctx: Context, file: Path, slug: str, sync: bool, dry_run: bool, name: str
+) -> None:
+    """Import a CSV or XLSX list FILE into a list, all or nothing.
+
+    Columns: email (required), name, municipality, role, and optionally institution,
+    department, county, language; English or Lithuanian headers. UTF-8 (with or
+    without BOM) or Windows-1257; comma, semicolon or tab. People who unsubscribed,
+    bounced or were erased are never added back.
+    """
+    settings = ctx.settings
+    url = _database(settings)
+    with _progress_bar() as progress:
+        report = import_file(
+            url,
+            settings.key(),
+            file,
+            slug,
+            sync=sync,
+            dry_run=dry_run,
+            name=name,
+            progress=progress,
+        )
+    _print_report(report)
+
+
+@contextmanager
+def _progress_bar() -> Iterator[ProgressCallback]:
+    """A rich progress bar on stderr when it is a terminal; silent otherwise."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(
+        *columns, console=err_console, transient=True, disable=not err_console.is_terminal
+    ) as bar:
+        task = bar.add_task(_STAGE_TEXT["reading"], total=None)
+
+        def update(stage: str, done: int, total: int) -> None:
+            bar.update(task, description=_STAGE_TEXT.get(stage, stage), completed=done, total=total)
+
+        yield update
+
+
+def _print_report(report: ImportReport) -> None:
+    file_kind = (
+        f"{report.encoding.upper()}, delimiter {report.delimiter!r}" if report.encoding else "XLSX"
+    )
+    created = " (new list)" if report.list_created else ""
+    console.print(
+        f"{escape(str(report.path))} → list [bold]{report.slug}[/]{created} ({file_kind}), "
+        f"{report.rows} rows",
+        soft_wrap=True,
+    )
+    table = Table(show_header=False, box=None, padding=(0, 2))
+    table.add_row("added", str(report.added))
+    table.add_row("updated", str(report.updated))
+    table.add_row("unchanged", str(report.unchanged))
+    table.add_row(
+        "suppressed", str(report.suppressed), "unsubscribed, bounced or erased: not added"
+    )
+    if report.duplicates:
+        table.add_row("duplicates", str(report.duplicates), "merged into the address's first row")
+    if report.sync:
+        table.add_row("removed", str(report.removed), "members not in the file")
+    table.add_row("rejected", str(report.rejected_count))
+    console.print(table)
+    for rejection in report.rejected:
+        console.print(f"  line {rejection.line}: {escape(rejection.reason)}", soft_wrap=True)
+    if report.rejected_count > len(report.rejected):
+        console.print(f"  … and {report.rejected_count - len(report.rejected)} more")
+    if report.ignored_columns:
+        ignored = ", ".join(report.ignored_columns)
+        console.print(f"ignored columns (not stored): {escape(ignored)}")
+    if report.dry_run:
+        console.print("dry run: nothing was changed")
+
+
+@subscribers_group.command("export")
+@click.argument("email")
+@pass_context
+def export_command(ctx: Context, email: str) -> None:
+    """Print everything held about one person as JSON (profile, lists, consent, mail sent)."""
+    settings = ctx.settings
+    with db.transaction(_database(settings)) as session:
+        data = export_subscriber(session, settings.key(), email)
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@subscribers_group.command("erase")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_context
+def erase_command(ctx: Context, email: str, yes: bool) -> None:
+    """Erase one person's data for good; only a keyed HMAC stays, to keep them suppressed."""
+    settings = ctx.settings
+    address = normalise_email(email)
+    if not yes:
+        click.confirm(f"Erase everything held about {address}? This cannot be undone", abort=True)
+    url = _database(settings)
+    with db.transaction(url) as session:
+        erasure = erase_subscriber(session, settings.key(), address)
+    compacted = forget_deleted_bytes(url)
+    files = erase_outbox_files(settings.outbox, address)
+    what = "subscriber data deleted" if erasure.held else "no subscriber data was held"
+    console.print(
+        f"erased {escape(address)}: {what}, {erasure.outbox_rows} sent-mail rows anonymised, "
+        f"{files} outbox files removed; the address stays suppressed",
+        soft_wrap=True,
+    )
+    if not compacted:
+        err_console.print(
+            "warning: the database was busy and could not be compacted; old copies of the "
+            "rows may stay in its free pages until it is (run the erase again when idle)"
+        )
+
+
+@subscribers_group.command("unsubscribe")
+@click.argument("email")
+@click.option("--list", "slug", default=None, help="Only from this list (default: from all).")
+@pass_context
+def unsubscribe_command(ctx: Context, email: str, slug: str | None) -> None:
+    """Unsubscribe one person from one list or from all lists (recorded as consent)."""
+    settings = ctx.settings
+    with db.transaction(_database(settings)) as session:
+        subscriber = find_subscriber(session, email)
+        if subscriber is None:
+            raise NotFoundError(f"no subscriber {normalise_email(email)}")
+        list_id = resolve_lists(session, [slug])[0].id if slug else None
+        changed = unsubscribe(session, settings.key(), subscriber.id, list_id, "command line")
+    scope = f"list {slug}" if slug else "all lists"
+    state = "unsubscribed from" if changed else "was already unsubscribed from"
+    console.print(f"{escape(subscriber.email)} {state} {scope}", soft_wrap=True)
+
+
+@click.command("lists")
+@pass_context
+def lists_command(ctx: Context) -> None:
+    """Show the lists with their active, unsubscribed and pending member counts."""
+    with db.transaction(_database(ctx.settings)) as session:
+        summaries = list_summaries(session)
+    if not summaries:
+        console.print(
+            "no lists yet: import one with `newsletter subscribers import FILE --list SLUG`"
+        )
+        return
+    table = Table("list", "name", "active", "unsubscribed", "pending")
+    for summary in summaries:
+        table.add_row(
+            summary.slug,
+            escape(summary.name),
+            str(summary.active),
+            str(summary.unsubscribed),
+            str(summary.pending),
+        )
+    console.print(table)
+
+
+def register(group: click.Group) -> None:
+    """Attach ``subscribers`` and ``lists`` to the main command group."""
+    group.add_command(subscribers_group)
+    group.add_command(lists_command)

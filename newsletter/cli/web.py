@@ -1,0 +1,78 @@
+"""Commands of the web area: ``newsletter web`` serves the app, ``newsletter users`` manages editors."""
+
+from __future__ import annotations
+
+import click
+
+from newsletter.cli.core import Context, console, pass_context
+
+
+@click.command("web")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--reload-watch/--no-reload-watch",
+    default=True,
+    show_default=True,
+    help="Watch issues, templates and the sponsor registry and refresh open previews.",
+)
+@pass_context
+def web_command(ctx: Context, host: str, port: int, reload_watch: bool) -> None:
+    """Serve the editors' preview and dashboard and the public subscriber pages."""
+    from newsletter import db
+    from newsletter.web import create_app
+    from newsletter.web.server import web_server
+
+    settings = ctx.settings
+    db.migrate(settings.database)
+    app = create_app(settings, watch=reload_watch)
+    console.print(f"Serving on http://{host}:{port}/ (public address {settings.base_url})")
+    try:
+        web_server(app, host, port).run()
+    except KeyboardInterrupt:
+        # uvicorn shuts down cleanly on Ctrl-C, then raises the signal again for us.
+        console.print("Stopped.")
+
+
+@click.group("users")
+def users_group() -> None:
+    """Editor accounts of the web app."""
+
+
+def ask_password(label: str) -> str:
+    """Prompt for a password twice, hidden; never taken from the command line (shell history)."""
+    return str(click.prompt(label, hide_input=True, confirmation_prompt=True))
+
+
+@users_group.command("add")
+@click.argument("email")
+@pass_context
+def users_add(ctx: Context, email: str) -> None:
+    """Create an editor account (the password is asked for twice and stored as an argon2 hash)."""
+    from newsletter import db, users
+
+    password = ask_password("Password")
+    db.migrate(ctx.settings.database)
+    with db.transaction(ctx.settings.database) as session:
+        user = users.create_user(session, email, password)
+        address = user.email
+    console.print(f"Editor {address} added.")
+
+
+@users_group.command("password")
+@click.argument("email")
+@pass_context
+def users_password(ctx: Context, email: str) -> None:
+    """Set a new password for an editor (asked for twice)."""
+    from newsletter import db, users
+
+    password = ask_password("New password")
+    with db.transaction(ctx.settings.database) as session:
+        users.set_password(session, email, password)
+    console.print(f"Password of {email.strip().lower()} changed.")
+
+
+def register(group: click.Group) -> None:
+    """Attach ``web`` and ``users`` to the command line."""
+    group.add_command(web_command)
+    group.add_command(users_group)

@@ -1,0 +1,158 @@
+"""The subscribers and lists commands, run through the real command line."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from newsletter.cli.core import main
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def run(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+):  # type: ignore[no-untyped-def]
+    """Run ``newsletter ARGS…`` against the test database; return (exit code, stdout, stderr)."""
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", database_url)
+    monkeypatch.setenv("NEWSLETTER_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "test-secret-key-0123456789abcdef")
+
+    def invoke(*args: str, stdin: str = "") -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return invoke
+
+
+def _count(out: str, label: str) -> int:
+    line = next(line for line in out.splitlines() if line.split()[:1] == [label])
+    return int(line.split()[1])
+
+
+def test_import_reports_counts_and_rejected_lines(run) -> None:  # type: ignore[no-untyped-def]
+    path = str(FIXTURES / "header_injection.csv")
+    code, out, err = run(
+        "subscribers", "import", path, "--list", "savivaldybes", "--name", "Savivaldybės"
+    )
+    assert (code, err) == (0, "")
+    assert "list savivaldybes (new list)" in out
+    assert [
+        _count(out, k) for k in ("added", "updated", "unchanged", "suppressed", "rejected")
+    ] == [2, 0, 0, 0, 5]
+    assert "line 3: control character (such as a line break) in name" in out
+    code, out, _ = run("subscribers", "import", path, "--list", "savivaldybes")
+    assert (_count(out, "added"), _count(out, "unchanged")) == (0, 2)
+    code, out, _ = run("lists")
+    assert code == 0 and "savivaldybes" in out and "Savivaldybės" in out
+
+
+def test_dry_run_and_sync_are_reported(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run("subscribers", "import", str(FIXTURES / "utf8_comma.csv"), "--list", "savivaldybes")
+    one = tmp_path / "one.csv"
+    one.write_text("El. paštas\njonas.petraitis@kaunas.example\n", encoding="utf-8")
+    code, out, _ = run(
+        "subscribers", "import", str(one), "--list", "savivaldybes", "--sync", "--dry-run"
+    )
+    assert code == 0 and _count(out, "removed") == 2 and "dry run: nothing was changed" in out
+    code, out, _ = run("subscribers", "import", str(one), "--list", "savivaldybes", "--sync")
+    assert _count(out, "removed") == 2 and "dry run" not in out
+
+
+def test_bad_files_and_names_are_one_line_errors(run) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = run("subscribers", "import", str(FIXTURES / "undecodable.csv"), "--list", "x")
+    assert code == 65 and "Traceback" not in err
+    assert (
+        err.strip().startswith("error: ") and "undecodable.csv:2: the file is neither UTF-8" in err
+    )
+    assert len(err.strip().splitlines()) == 1
+    code, _, err = run(
+        "subscribers", "import", str(FIXTURES / "utf8_comma.csv"), "--list", "Bad Slug"
+    )
+    assert code == 65 and "list slug 'Bad Slug' must be" in err
+    code, _, err = run("subscribers", "unsubscribe", "nobody@kaunas.example")
+    assert (code, err.strip()) == (66, "error: no subscriber nobody@kaunas.example")
+    code, _, err = run("subscribers", "export", "ne adresas")
+    assert code == 65 and "invalid email address" in err
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("Savivaldybės " * 20, "longer than 200 characters"),
+        ("Sąrašas\nBcc: x", "control character"),
+    ],
+)
+def test_a_bad_list_name_is_a_one_line_error(run, name: str, reason: str) -> None:  # type: ignore[no-untyped-def]
+    path = str(FIXTURES / "utf8_comma.csv")
+    code, out, err = run("subscribers", "import", path, "--list", "savivaldybes", "--name", name)
+    assert (code, out) == (65, "")
+    assert err.startswith("error: list name ") and reason in err
+    assert len(err.strip().splitlines()) == 1
+    assert "no lists yet" in run("lists")[1]
+
+
+def test_unsubscribe_export_and_erase(run) -> None:  # type: ignore[no-untyped-def]
+    run("subscribers", "import", str(FIXTURES / "utf8_comma.csv"), "--list", "savivaldybes")
+    code, out, _ = run(
+        "subscribers", "unsubscribe", "JONAS.petraitis@kaunas.example", "--list", "savivaldybes"
+    )
+    assert (code, out.strip()) == (
+        0,
+        "jonas.petraitis@kaunas.example unsubscribed from list savivaldybes",
+    )
+    code, out, _ = run(
+        "subscribers", "unsubscribe", "jonas.petraitis@kaunas.example", "--list", "savivaldybes"
+    )
+    assert "was already unsubscribed from list savivaldybes" in out
+    code, _, err = run(
+        "subscribers", "unsubscribe", "jonas.petraitis@kaunas.example", "--list", "nera"
+    )
+    assert (code, err.strip()) == (66, "error: no list 'nera'; lists: savivaldybes")
+    code, out, _ = run("subscribers", "export", "jonas.petraitis@kaunas.example")
+    exported = json.loads(out)
+    assert exported["profile"]["name"] == "Jonas Petraitis"
+    assert [e["kind"] for e in exported["consent_events"]] == ["import", "unsubscribe"]
+
+    code, _, err = run("subscribers", "erase", "jonas.petraitis@kaunas.example", stdin="n\n")
+    assert (code, err.strip()) == (130, "aborted")
+    code, out, _ = run("subscribers", "erase", "jonas.petraitis@kaunas.example", stdin="y\n")
+    assert code == 0 and "subscriber data deleted" in out
+    code, out, _ = run("subscribers", "export", "jonas.petraitis@kaunas.example")
+    assert json.loads(out)["profile"] is None
+    code, out, _ = run("subscribers", "erase", "nobody@kaunas.example", "--yes")
+    assert code == 0 and "no subscriber data was held" in out
+    code, out, _ = run("subscribers", "unsubscribe", "ruta@druskininkai.example")
+    assert out.strip() == "ruta@druskininkai.example unsubscribed from all lists"
+    code, out, _ = run("lists")
+    assert "│ 1 " in out  # one active member left
+
+
+def test_lists_when_there_are_none(run) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = run("lists")
+    assert code == 0 and "no lists yet" in out
+
+
+def test_a_terminal_gets_a_progress_bar(run, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    from newsletter.cli import audience as commands
+
+    terminal = io.StringIO()
+    console = Console(file=terminal, force_terminal=True, width=100)
+    monkeypatch.setattr(commands, "err_console", console)
+    code, out, _ = run("subscribers", "import", str(FIXTURES / "utf8_comma.csv"), "--list", "x")
+    assert code == 0 and "added" in out
+    shown = terminal.getvalue()
+    assert "reading the file" in shown or "adding memberships" in shown or "finishing" in shown
+    assert "━" in shown  # the bar itself
