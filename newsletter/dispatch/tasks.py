@@ -101,9 +101,13 @@ def _forget_inherited_connections(**_: object) -> None:
 
 
 def _register_tasks(app: Celery, settings: Settings) -> None:
-    """Define the two tasks on ``app``; each only passes ids to a plain function."""
+    """Define the two tasks on ``app``; each only passes ids to a plain function.
 
-    @app.task(name=SEND_TASK)
+    ``shared=False``: a shared task is added to every app finalised later in the process,
+    so a second app (other settings, same process) would run the first app's closures.
+    """
+
+    @app.task(name=SEND_TASK, shared=False)
     def send_rows(campaign_id: int, row_ids: list[int]) -> int:
         """Send these outbox rows of one campaign; return how many this task sent."""
         sent = 0
@@ -127,7 +131,7 @@ def _register_tasks(app: Celery, settings: Settings) -> None:
             CeleryBroker(app).publish(campaign_id, left)
         return sent
 
-    @app.task(name=TICK_TASK)
+    @app.task(name=TICK_TASK, shared=False)
     def tick() -> dict[str, int]:
         """Start due campaigns, expire leases, hand out unfinished work, finish campaigns."""
         return campaign.tick(settings, CeleryBroker(app)).__dict__

@@ -11,6 +11,7 @@ from celery import Celery
 
 from newsletter.compose.render import CompiledIssue
 from newsletter.dispatch import campaign
+from newsletter.dispatch.tasks import make_app
 from tests.dispatch.conftest import WorkerFactory
 from tests.dispatch.support import add_people, recipients_of, rows, states, wait_until
 from tests.support.services import RedisServer
@@ -20,6 +21,14 @@ pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 # What earlier releases put on the wire; never derive these from the code under test.
 RELEASED_NAMES = {"newsletter.send_rows": "newsletter.send", "newsletter.tick": "newsletter.tick"}
+
+
+def test_the_app_registers_the_released_task_names(sqlite_fast, redis_server: RedisServer) -> None:
+    app = make_app(sqlite_fast.replace(redis_url=redis_server.url))
+    try:
+        assert set(RELEASED_NAMES) <= set(app.tasks)
+    finally:
+        app.close()
 
 
 def test_tasks_queued_by_an_earlier_release_run_after_the_upgrade(
@@ -60,3 +69,18 @@ def test_tasks_queued_by_an_earlier_release_run_after_the_upgrade(
     assert set(copies.values()) == {1}
     wait_until(lambda: "newsletter.tick[" in worker.tail(400), 30, worker.tail)
     assert "NotRegistered" not in worker.tail(400)
+
+
+def test_a_second_app_in_one_process_runs_its_own_tasks(
+    sqlite_fast, redis_server: RedisServer
+) -> None:
+    first = make_app(sqlite_fast.replace(redis_url=redis_server.url))
+    second = make_app(sqlite_fast.replace(redis_url=redis_server.url, tick_seconds=1.0))
+    try:
+        for name in RELEASED_NAMES:
+            # A shared task would hand the second app the first app's closure (with the
+            # first app's settings) and warn DuplicateTaskNameWarning.
+            assert first.tasks[name].run is not second.tasks[name].run
+    finally:
+        first.close()
+        second.close()
