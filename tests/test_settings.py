@@ -79,3 +79,9 @@ def test_every_variable_round_trips() -> None:
     names = known_variables()
     assert "NEWSLETTER_DATABASE_URL" in names and "NEWSLETTER_SECRET_KEY" in names
     assert isinstance(Settings.from_env(environ={}, env_file=None).secret_key, Secret)
+
+
+def test_the_test_suites_own_variables_are_not_settings() -> None:
+    environ = {"NEWSLETTER_TEST_REDIS_DB": "3", "NEWSLETTER_TEST_POSTGRES_URL": "postgresql://x"}
+    settings = Settings.from_env(environ=environ, env_file=None)
+    assert "NEWSLETTER_TEST_REDIS_DB" not in settings.describe()
