@@ -207,10 +207,31 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Set while the account is disabled: no login, no session.
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class WebSession(Base):
+    """A logged-in browser session; the cookie holds a token, this row only its SHA-256.
+
+    Deleting the row ends the session everywhere, whoever holds a copy of the cookie.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
 
 
 class LoginAttempt(Base):
-    """One failed or successful login, kept for a while to rate-limit guessing per address and IP."""
+    """One failed or successful login, kept for a while to rate-limit guessing.
+
+    Limits count per (address, client) and per client; ``device`` names the trusted
+    device (an earlier successful login's cookie) the attempt came from, or is empty.
+    """
 
     __tablename__ = "login_attempts"
     __table_args__ = (Index("ix_login_attempts_at", "at"),)
@@ -218,5 +239,6 @@ class LoginAttempt(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), index=True)
     ip: Mapped[str] = mapped_column(String(64), index=True)
+    device: Mapped[str] = mapped_column(String(32), default="")
     succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
     at: Mapped[datetime] = mapped_column(default=utcnow)

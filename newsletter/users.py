@@ -1,39 +1,73 @@
-"""Editor accounts: creation, password checking and rate-limited login.
+"""Editor accounts: creation, passwords, disabling, rate-limited login and sessions.
 
-Passwords are hashed with argon2id (argon2-cffi's defaults: 3 passes over 64 MiB). Every
-login attempt is recorded in ``login_attempts``; more than ``MAX_FAILURES_PER_EMAIL``
-failures for one address, or ``MAX_FAILURES_PER_IP`` from one client address, within
-``WINDOW`` refuse further attempts until the window has moved on. Keeping the attempts in
-the database (not in memory) makes the limit hold across several web processes.
+Passwords are hashed with argon2id (argon2-cffi's defaults: 3 passes over 64 MiB).
 
-An attempt is committed (as a failure) before the limit is checked and before the
+Every login attempt is recorded in ``login_attempts``. Within ``WINDOW``:
+
+- more than ``MAX_FAILURES_PER_CLIENT_AND_ADDRESS`` failures for one address from one
+  client refuse that client for that address;
+- more than ``MAX_FAILURES_PER_IP`` failures from one network address refuse it for
+  every address;
+- more than ``SLOW_DOWN_AFTER`` failures for one address from all clients together slow
+  that address down instead: one password check per ``slowdown()`` (1 s, doubling with
+  each further failure, at most ``MAX_SLOWDOWN``), other attempts are told to wait.
+  Refusing the address outright let anyone lock an editor out: six wrong passwords
+  from anywhere refused the right one from everywhere, renewable forever.
+
+A client is its network address, or a trusted device: a browser that logged in as that
+address before and shows the signed cookie it got then (the web layer reads it). A
+trusted device is counted by itself and never slowed, so an editor's own browser keeps
+working while others guess at the address; guessers have no such cookie (OWASP's
+"device cookies" against online guessing). ``unlock`` forgets an address's failures.
+Keeping the attempts in the database (not in memory) makes the limits hold across
+several web processes.
+
+An attempt is committed (as a failure) before the limits are checked and before the
 password is verified: guesses sent in parallel then count each other, so no more than
 the limit of them ever reach the password check. Checking first and recording after the
 verification let every guess in flight through (12 of 12 parallel guesses were checked
-against a limit of 5).
+against a limit of 5). The same holds for the slowdown: of attempts in flight together,
+each sees the others, so at most one is checked per interval (leaving the ones in
+flight out let 12 of 12 parallel guesses from 12 clients through to the check).
+
+A successful login starts a session: a ``web_sessions`` row holding the SHA-256 of a
+random token that only the browser's cookie carries. Logging out deletes that row, and
+``end_sessions`` deletes every row of a user (a new password and disabling the account
+call it), so a copied cookie stops working at once, in every web process.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
+import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from newsletter import db
 from newsletter.errors import InputError, NotFoundError, StateError
-from newsletter.models import LoginAttempt, User, utcnow
+from newsletter.models import LoginAttempt, User, WebSession, utcnow
 
 MIN_PASSWORD_LENGTH = 10
 WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_EMAIL = 5
+MAX_FAILURES_PER_CLIENT_AND_ADDRESS = 5
 # Higher than per address: several editors may share one office NAT address.
 MAX_FAILURES_PER_IP = 20
+# Failures of one address, from every client together, before its checks slow down.
+SLOW_DOWN_AFTER = 5
+FIRST_SLOWDOWN = timedelta(seconds=1)
+# At most this long between two checks of one address: 15 checks a window for every
+# guesser together, while an editor on a new browser waits a minute at worst.
+MAX_SLOWDOWN = timedelta(seconds=60)
+# As long as the session cookie lives (``SESSION_SECONDS`` in web/app.py is taken from it).
+SESSION_LIFETIME = timedelta(hours=12)
 # Attempts older than this are deleted when someone logs in; they no longer count.
 KEEP_ATTEMPTS = timedelta(days=1)
 
@@ -51,7 +85,12 @@ class LoginResult:
     """The outcome of one login attempt: the user, or why there is none."""
 
     user: User | None
+    # Refused without a check: too many failures from this client.
     throttled: bool = False
+    # Not checked because the address is slowed down: try again after this many seconds.
+    wait_seconds: int = 0
+    # The new session's token, for the browser's cookie (only when ``user`` is set).
+    session_token: str = ""
 
 
 def normalise_login(email: str) -> str:
@@ -84,12 +123,48 @@ def create_user(session: Session, email: str, password: str) -> User:
 
 def set_password(session: Session, email: str, password: str) -> User:
     """Replace an editor's password; NotFoundError when there is no such editor."""
+    user = find_editor(session, email)
+    user.password_hash = hash_password(password)
+    # Users row first, then the sessions: a login in flight waits for this row's lock
+    # and then no longer matches the old hash (see ``_logged_in``).
+    session.flush()
+    end_sessions(session, user.id)
+    return user
+
+
+def find_editor(session: Session, email: str) -> User:
+    """Return the editor with this address; NotFoundError when there is none."""
     address = normalise_login(email)
     user = session.scalar(select(User).where(User.email == address))
     if user is None:
         raise NotFoundError(f"email: no editor {address}")
-    user.password_hash = hash_password(password)
     return user
+
+
+def disable(session: Session, email: str) -> User:
+    """Disable an editor's account and end every session of it; the account is kept."""
+    user = find_editor(session, email)
+    if user.disabled_at is None:
+        user.disabled_at = utcnow()
+    session.flush()
+    end_sessions(session, user.id)
+    return user
+
+
+def enable(session: Session, email: str) -> User:
+    """Let a disabled editor log in again (with their unchanged password)."""
+    user = find_editor(session, email)
+    user.disabled_at = None
+    return user
+
+
+def unlock(session: Session, email: str) -> int:
+    """Forget the recent failed logins of an editor's address; return how many there were."""
+    user = find_editor(session, email)
+    failed = delete(LoginAttempt).where(
+        LoginAttempt.email == user.email, LoginAttempt.succeeded.is_(False)
+    )
+    return session.execute(failed).rowcount
 
 
 def password_matches(password_hash: str, password: str) -> bool:
@@ -100,59 +175,180 @@ def password_matches(password_hash: str, password: str) -> bool:
         return False
 
 
-def is_throttled(session: Session, email: str, ip: str, now: datetime) -> bool:
-    """True when recent failures, counting the attempt just recorded, exceed a limit."""
-    since = now - WINDOW
-    failures = select(func.count()).where(
-        LoginAttempt.succeeded.is_(False), LoginAttempt.at >= since
+def _failures(since: datetime) -> Select[tuple[int]]:
+    """Count failed attempts since ``since``; callers narrow it down."""
+    return select(func.count()).where(LoginAttempt.succeeded.is_(False), LoginAttempt.at >= since)
+
+
+def slowdown(failures: int) -> timedelta:
+    """The time between two checks of an address with ``failures`` earlier in the window."""
+    excess = failures - SLOW_DOWN_AFTER
+    if excess <= 0:
+        return timedelta(0)
+    return min(FIRST_SLOWDOWN * 2 ** min(excess - 1, 16), MAX_SLOWDOWN)
+
+
+def is_throttled(session: Session, attempt: LoginAttempt, now: datetime) -> bool:
+    """True when the attempt's client has failed too often, counting the attempt itself."""
+    failures = _failures(now - WINDOW)
+    if attempt.device:
+        by_device = failures.where(
+            LoginAttempt.email == attempt.email, LoginAttempt.device == attempt.device
+        )
+        return (session.scalar(by_device) or 0) > MAX_FAILURES_PER_CLIENT_AND_ADDRESS
+    untrusted = failures.where(LoginAttempt.device == "", LoginAttempt.ip == attempt.ip)
+    by_pair = session.scalar(untrusted.where(LoginAttempt.email == attempt.email)) or 0
+    by_ip = session.scalar(untrusted) or 0
+    return by_pair > MAX_FAILURES_PER_CLIENT_AND_ADDRESS or by_ip > MAX_FAILURES_PER_IP
+
+
+def seconds_to_wait(session: Session, attempt: LoginAttempt, now: datetime) -> int:
+    """Seconds until the attempt's address may be checked again; 0 when it may be now.
+
+    Counts every other attempt at the address, those still in flight included, so of
+    several arriving together at most one goes on to the check.
+    """
+    others = LoginAttempt.email == attempt.email, LoginAttempt.id != attempt.id
+    interval = slowdown(session.scalar(_failures(now - WINDOW).where(*others)) or 0)
+    if not interval:
+        return 0
+    latest = session.scalar(
+        select(func.max(LoginAttempt.at)).where(*others, LoginAttempt.at > now - interval)
     )
-    by_email = session.scalar(failures.where(LoginAttempt.email == email)) or 0
-    by_ip = session.scalar(failures.where(LoginAttempt.ip == ip)) or 0
-    return by_email > MAX_FAILURES_PER_EMAIL or by_ip > MAX_FAILURES_PER_IP
+    if latest is None:
+        return 0
+    return max(1, math.ceil((_aware(latest) + interval - now).total_seconds()))
+
+
+def _aware(moment: datetime) -> datetime:
+    """``moment`` as aware UTC (SQLite gives back naive datetimes, stored as UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def authenticate(
-    url: str, email: str, password: str, ip: str, now: datetime | None = None
+    url: str,
+    email: str,
+    password: str,
+    ip: str,
+    now: datetime | None = None,
+    *,
+    device: str = "",
 ) -> LoginResult:
-    """Check a login in the database at ``url``; refuse without checking while throttled.
+    """Check a login in the database at ``url``; refuse or delay without checking when limited.
 
-    Three short transactions: record the attempt as a failure; check the limit (a refused
-    attempt is removed again, so waiting out the window is enough); after the password
-    matched, mark the attempt successful. The password is verified outside any transaction.
+    ``device`` is the id of a trusted device the request proved it comes from, or ''.
+    Three short transactions: record the attempt as a failure; check the limits (an
+    attempt refused or delayed is removed again, so waiting is enough); after the
+    password matched, mark the attempt successful and start a session. The password
+    is verified outside any transaction.
     """
     now = now or utcnow()
     address, client = email.strip().lower()[:320], ip[:64]
     with db.transaction(url) as session:
-        attempt = LoginAttempt(email=address, ip=client, succeeded=False, at=now)
+        attempt = LoginAttempt(
+            email=address, ip=client, device=device[:32], succeeded=False, at=now
+        )
         session.add(attempt)
         session.execute(delete(LoginAttempt).where(LoginAttempt.at < now - KEEP_ATTEMPTS))
     with db.transaction(url) as session:
-        if is_throttled(session, address, client, now):
+        refused = _refusal(session, attempt, now)
+        if refused is not None:
             session.execute(delete(LoginAttempt).where(LoginAttempt.id == attempt.id))
-            return LoginResult(user=None, throttled=True)
+            return refused
         user = session.scalar(select(User).where(User.email == address))
     # An unknown address is checked against a dummy hash: both answers take as long.
     matched = password_matches(user.password_hash if user else _dummy_hash(), password)
     if user is None or not matched:
         return LoginResult(user=None)
-    return LoginResult(user=_logged_in(url, user.id, attempt.id, password, now))
+    return _logged_in(url, user, attempt.id, password, now)
 
 
-def _logged_in(
-    url: str, user_id: int, attempt_id: int, password: str, now: datetime
-) -> User | None:
-    """Mark the attempt successful and the login time; rehash when argon2's defaults grew."""
+def _refusal(session: Session, attempt: LoginAttempt, now: datetime) -> LoginResult | None:
+    """The answer for an attempt that must not be checked, or None to check it."""
+    if is_throttled(session, attempt, now):
+        return LoginResult(user=None, throttled=True)
+    if attempt.device:  # a trusted device is never slowed down
+        return None
+    wait = seconds_to_wait(session, attempt, now)
+    return LoginResult(user=None, wait_seconds=wait) if wait else None
+
+
+def _logged_in(url: str, user: User, attempt_id: int, password: str, now: datetime) -> LoginResult:
+    """Mark the attempt successful, start a session; rehash when argon2's defaults grew.
+
+    Only while the password is still the one checked and the account enabled: the
+    conditional update waits for a concurrent password change or disabling (its row
+    lock) and then matches nothing, so no session outlives them.
+    """
     with db.transaction(url) as session:
+        current = session.execute(
+            update(User)
+            .where(
+                User.id == user.id,
+                User.password_hash == user.password_hash,
+                User.disabled_at.is_(None),
+            )
+            .values(last_login_at=now)
+        ).rowcount
+        if not current:
+            return LoginResult(user=None)
         session.execute(
             update(LoginAttempt).where(LoginAttempt.id == attempt_id).values(succeeded=True)
         )
-        user = session.get(User, user_id)
-        if user is None:  # the account was removed meanwhile
-            return None
-        if _hasher.check_needs_rehash(user.password_hash):
-            user.password_hash = _hasher.hash(password)
-        user.last_login_at = now
-        return user
+        fresh = session.get_one(User, user.id)  # locked by the update above
+        if _hasher.check_needs_rehash(fresh.password_hash):
+            fresh.password_hash = _hasher.hash(password)
+        return LoginResult(user=fresh, session_token=_start_session(session, fresh.id, now))
+
+
+# Sessions ------------------------------------------------------------------------------
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _start_session(session: Session, user_id: int, now: datetime) -> str:
+    """Add a session of ``user_id``; return its token (only its hash is stored)."""
+    session.execute(delete(WebSession).where(WebSession.expires_at < now))
+    token = secrets.token_urlsafe(32)
+    session.add(
+        WebSession(
+            user_id=user_id,
+            token_hash=_token_hash(token),
+            created_at=now,
+            expires_at=now + SESSION_LIFETIME,
+        )
+    )
+    return token
+
+
+def session_user(url: str, token: str, now: datetime | None = None) -> User | None:
+    """The enabled editor whose unexpired session ``token`` is, or None."""
+    if not token:
+        return None
+    with db.transaction(url) as session:
+        return session.scalar(
+            select(User)
+            .join(WebSession, WebSession.user_id == User.id)
+            .where(
+                WebSession.token_hash == _token_hash(token),
+                WebSession.expires_at > (now or utcnow()),
+                User.disabled_at.is_(None),
+            )
+        )
+
+
+def end_session(url: str, token: str) -> None:
+    """End the one session ``token`` names (logging out); other sessions stay."""
+    with db.transaction(url) as session:
+        session.execute(delete(WebSession).where(WebSession.token_hash == _token_hash(token)))
+
+
+def end_sessions(session: Session, user_id: int) -> int:
+    """End every session of the editor ``user_id``, on every browser; return how many."""
+    ended = session.execute(delete(WebSession).where(WebSession.user_id == user_id))
+    return ended.rowcount
 
 
 def get_user(session: Session, user_id: int) -> User:

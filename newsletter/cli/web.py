@@ -69,7 +69,44 @@ def users_password(ctx: Context, email: str) -> None:
     password = ask_password("New password")
     with db.transaction(ctx.settings.database) as session:
         users.set_password(session, email, password)
-    console.print(f"Password of {email.strip().lower()} changed.")
+    console.print(f"Password of {email.strip().lower()} changed; its sessions ended.")
+
+
+@users_group.command("disable")
+@click.argument("email")
+@pass_context
+def users_disable(ctx: Context, email: str) -> None:
+    """Stop an editor from logging in and end every session they have open."""
+    from newsletter import db, users
+
+    with db.transaction(ctx.settings.database) as session:
+        address = users.disable(session, email).email
+    console.print(f"Editor {address} disabled; their sessions ended.")
+
+
+@users_group.command("enable")
+@click.argument("email")
+@pass_context
+def users_enable(ctx: Context, email: str) -> None:
+    """Let a disabled editor log in again."""
+    from newsletter import db, users
+
+    with db.transaction(ctx.settings.database) as session:
+        address = users.enable(session, email).email
+    console.print(f"Editor {address} enabled.")
+
+
+@users_group.command("unlock")
+@click.argument("email")
+@pass_context
+def users_unlock(ctx: Context, email: str) -> None:
+    """Forget an editor's recent failed logins, from every client, so they may try at once."""
+    from newsletter import db, users
+
+    with db.transaction(ctx.settings.database) as session:
+        forgotten = users.unlock(session, email)
+        address = users.find_editor(session, email).email
+    console.print(f"Forgot {forgotten} failed logins of {address}.")
 
 
 def register(group: click.Group) -> None:

@@ -28,7 +28,7 @@ from newsletter.web.templating import make_templates, page
 
 STATIC_DIR = Path(__file__).parent / "static"
 SESSION_COOKIE = "newsletter_session"
-SESSION_SECONDS = 12 * 3600
+SESSION_SECONDS = int(auth.SESSION_LIFETIME.total_seconds())
 
 # Pages of the app itself: scripts and styles only from our own /static/, frames only ours.
 PAGE_CSP = (

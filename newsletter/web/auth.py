@@ -1,11 +1,15 @@
 """Editor login and logout, and the guard that every editor page goes through.
 
 The session is a signed cookie (HttpOnly, SameSite=Lax, Secure when the base URL is
-https) holding the editor's id, a stamp of their password hash and the CSRF token.
+https) holding a random session token and the CSRF token; the server keeps the token's
+hash in ``web_sessions`` (``newsletter.users``) and looks it up on every request.
 Logging in starts a fresh session, so a session id planted before login is worthless.
-A new password changes the stamp and so ends every session started with the old one:
-the way to shut out someone holding a copied cookie, short of changing the instance's
-secret key (which would also break every unsubscribe link already sent).
+Logging out, a new password and disabling the account delete the server's record, so a
+copy of the cookie taken before is refused at once, by every web process.
+
+A successful login also leaves a device cookie: the address, and an id for this
+browser, signed. Shown again at the login form, it makes the browser a trusted device
+for that address, which the address's slowdown does not apply to (see ``users``).
 """
 
 from __future__ import annotations
@@ -13,26 +17,30 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import secrets
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
+from itsdangerous import BadData, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from newsletter import db, users
-from newsletter.models import User
+from newsletter import users
+from newsletter.settings import Settings
 from newsletter.web.csrf import csrf_token
 from newsletter.web.templating import page
 
-SESSION_USER = "editor_id"
-SESSION_STAMP = "stamp"
+SESSION_TOKEN = "session"
+SESSION_LIFETIME = users.SESSION_LIFETIME
+DEVICE_COOKIE = "newsletter_device"
+DEVICE_SECONDS = 180 * 24 * 3600
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def client_ip(request: Request) -> str:
-    """The client's address as the server saw it (a proxy must pass it on via uvicorn)."""
+    """The client's address: the peer's, or a trusted proxy's X-Forwarded-For (web/server.py)."""
     return request.client.host if request.client else "unknown"
 
 
@@ -43,24 +51,38 @@ def safe_next(target: str) -> str:
     return "/editor/"
 
 
-def password_stamp(key: bytes, password_hash: str) -> str:
-    """A keyed digest of the password hash: it changes with the password, reveals nothing."""
-    message = b"newsletter web session stamp\x00" + password_hash.encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+def _device_serializer(key: bytes) -> URLSafeTimedSerializer:
+    secret = hmac.new(key, b"newsletter web trusted device", hashlib.sha256).hexdigest()
+    return URLSafeTimedSerializer(secret, salt="editor-device")
 
 
-def _load_editor(settings_url: str, user_id: int) -> User | None:
-    with db.transaction(settings_url) as session:
-        return session.get(User, user_id)
+def trusted_device(request: Request, email: str) -> str:
+    """The id of this browser when its device cookie is valid for ``email``, else ''."""
+    raw = request.cookies.get(DEVICE_COOKIE, "")
+    try:
+        data = _device_serializer(request.app.state.settings.key()).loads(
+            raw, max_age=DEVICE_SECONDS
+        )
+    except BadData:
+        return ""
+    if not isinstance(data, dict) or data.get("a") != email.strip().lower():
+        return ""
+    device = data.get("d")
+    return device if isinstance(device, str) else ""
 
 
-def _session_editor(request: Request, user: User | None) -> User | None:
-    """The editor, when the session was started with their current password."""
-    stamp = request.session.get(SESSION_STAMP)
-    if user is None or not isinstance(stamp, str):
-        return None
-    expected = password_stamp(request.app.state.settings.key(), user.password_hash)
-    return user if hmac.compare_digest(stamp, expected) else None
+def remember_device(response: Response, settings: Settings, email: str, device: str) -> None:
+    """Give the browser (again) its device cookie for ``email``; only the login form reads it."""
+    value = _device_serializer(settings.key()).dumps({"a": email, "d": device})
+    response.set_cookie(
+        DEVICE_COOKIE,
+        value,
+        max_age=DEVICE_SECONDS,
+        path="/editor/login",
+        httponly=True,
+        samesite="lax",
+        secure=settings.base_url.startswith("https://"),
+    )
 
 
 def editor_only(endpoint: Endpoint) -> Endpoint:
@@ -68,13 +90,12 @@ def editor_only(endpoint: Endpoint) -> Endpoint:
 
     @functools.wraps(endpoint)
     async def guarded(request: Request) -> Response:
-        user_id = request.session.get(SESSION_USER)
+        token = request.session.get(SESSION_TOKEN)
         user = None
-        if isinstance(user_id, int):
+        if isinstance(token, str):
             user = await run_in_threadpool(
-                _load_editor, request.app.state.settings.database, user_id
+                users.session_user, request.app.state.settings.database, token
             )
-        user = _session_editor(request, user)
         if user is None:
             if request.method != "GET" or request.headers.get("accept") == "text/event-stream":
                 return PlainTextResponse("login required", status_code=401)
@@ -101,23 +122,48 @@ async def login(request: Request) -> Response:
     password = str(form.get("password", ""))
     target = safe_next(str(form.get("next", "")))
     settings = request.app.state.settings
+    device = trusted_device(request, email)
     result = await run_in_threadpool(
-        users.authenticate, settings.database, email, password, client_ip(request)
+        users.authenticate, settings.database, email, password, client_ip(request), device=device
     )
     if result.user is None:
-        message = "login.throttled" if result.throttled else "login.failed"
-        context = {"next": target, "error": message, "email": email}
-        return page(request, "login.html", context, status_code=429 if result.throttled else 401)
-    request.session.clear()
-    request.session[SESSION_USER] = result.user.id
-    request.session[SESSION_STAMP] = password_stamp(settings.key(), result.user.password_hash)
+        return refused_login(request, result, {"next": target, "email": email})
+    await end_own_session(request)  # a session the browser held before ends with it
+    request.session[SESSION_TOKEN] = result.session_token
     csrf_token(request)
-    return RedirectResponse(target, status_code=303)
+    response = RedirectResponse(target, status_code=303)
+    remember_device(response, settings, result.user.email, device or secrets.token_urlsafe(12))
+    return response
+
+
+def refused_login(request: Request, result: users.LoginResult, context: dict[str, str]) -> Response:
+    """The login form again, saying why: wrong password, refused, or slowed down."""
+    if result.throttled:
+        status, error, retry = 429, "login.throttled", int(users.WINDOW.total_seconds())
+    elif result.wait_seconds:
+        status, error, retry = 429, "login.slowed", result.wait_seconds
+    else:
+        return page(request, "login.html", {**context, "error": "login.failed"}, status_code=401)
+    return page(
+        request,
+        "login.html",
+        {**context, "error": error, "wait": retry},
+        status_code=status,
+        headers={"retry-after": str(retry)},
+    )
+
+
+async def end_own_session(request: Request) -> None:
+    """End this browser's session on the server (every copy of its cookie) and in the cookie."""
+    token = request.session.get(SESSION_TOKEN)
+    if isinstance(token, str):
+        await run_in_threadpool(users.end_session, request.app.state.settings.database, token)
+    request.session.clear()
 
 
 async def logout(request: Request) -> Response:
-    """End the session."""
-    request.session.clear()
+    """End the session, then show the login form."""
+    await end_own_session(request)
     return RedirectResponse("/editor/login", status_code=303)
 
 

@@ -30,8 +30,16 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "login.submit": ("Prisijungti", "Log in"),
     "login.failed": ("Neteisingas el. paštas arba slaptažodis.", "Wrong email or password."),
     "login.throttled": (
-        "Per daug nesėkmingų bandymų. Pabandykite po 15 minučių.",
-        "Too many failed attempts. Try again in 15 minutes.",
+        "Per daug nesėkmingų bandymų iš šio kompiuterio ar tinklo. Pabandykite po 15 minučių "
+        "arba paprašykite administratoriaus atrakinti paskyrą.",
+        "Too many failed attempts from this computer or network. Try again in 15 minutes, "
+        "or ask an administrator to unlock the account.",
+    ),
+    "login.slowed": (
+        "Šiuo adresu neseniai daug kartų nesėkmingai bandyta prisijungti, todėl bandymai "
+        "sulėtinti. Pabandykite dar kartą po {seconds} s.",
+        "There were many failed logins for this address lately, so logins are slowed "
+        "down. Try again in {seconds} s.",
     ),
     "csrf.title": ("Užklausa atmesta", "Request refused"),
     "csrf.body": (

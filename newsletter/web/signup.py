@@ -34,7 +34,7 @@ SOURCE = "web form"
 # Names the wording of the consent checkbox (``subscribe.consent`` in i18n.py); change it
 # whenever that wording changes, so each consent event says what the person agreed to.
 CONSENT_TEXT_VERSION = "form-2026-1"
-# One confirmation mail per address per this many seconds, so the form cannot be used
+# One confirmation mail per mailbox per this many seconds, so the form cannot be used
 # to flood someone's mailbox; kept in memory (a restart forgets it, which is harmless).
 RESEND_SECONDS = 600
 # Form requests one client address may make in that time: without it, one script could
@@ -110,8 +110,19 @@ def may_mail(session: Session, key: bytes, address: str) -> bool:
     return reason is None or reason in LIFTED_BY_CONFIRMATION
 
 
+def mailbox(address: str) -> str:
+    """The mailbox ``address`` delivers to, as far as the resend limit is concerned.
+
+    The ``+tag`` of the local part is dropped: ``victim+1@…`` and ``victim+2@…`` reach
+    the same mailbox at Gmail, Outlook.com and Fastmail, and at any Postfix with its
+    usual ``recipient_delimiter = +``; counted apart, they let the form flood it.
+    """
+    local, _, domain = address.rpartition("@")
+    return f"{local.split('+', 1)[0] or local}@{domain}"
+
+
 class ResendGuard:
-    """Remembers recent form requests: addresses (by HMAC) mailed and requests per client."""
+    """Remembers recent form requests: mailboxes (by HMAC) mailed and requests per client."""
 
     def __init__(
         self, seconds: float = RESEND_SECONDS, per_client: int = REQUESTS_PER_CLIENT
@@ -135,8 +146,8 @@ class ResendGuard:
             return True
 
     def allow(self, key: bytes, address: str) -> bool:
-        """True, and remember now, when the address has not been mailed lately."""
-        digest, now = subscribers.email_hmac(key, address), time.monotonic()
+        """True, and remember now, when the address's mailbox has not been mailed lately."""
+        digest, now = subscribers.email_hmac(key, mailbox(address)), time.monotonic()
         with self._lock:
             self._forget_old(now)
             if digest in self._mailed:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from newsletter import db, users
-from newsletter.cli.core import cli, register
+from newsletter.cli.core import cli, main, register
 from newsletter.errors import InputError
 from newsletter.models import LoginAttempt, User
 from newsletter.settings import Settings
@@ -81,30 +81,95 @@ def test_wrong_password_and_unknown_address_get_the_same_answer(
     assert wrong.text.replace(editor, "") == unknown.text.replace("nera@example.lt", "")
 
 
-def test_login_is_rate_limited_per_address(
+def test_wrong_passwords_from_one_client_do_not_lock_the_editor_out(
     client: TestClient, editor: str, web_settings: Settings
 ) -> None:
-    token = csrf_of(client.get("/editor/login").text)
-    for _ in range(users.MAX_FAILURES_PER_EMAIL):
-        answer = client.post(
+    guesser = client_at(client, "203.0.113.9")
+    token = csrf_of(guesser.get("/editor/login").text)
+    for _ in range(users.MAX_FAILURES_PER_CLIENT_AND_ADDRESS):
+        answer = guesser.post(
             "/editor/login",
             data={"email": editor, "password": "bandau-atspeti", "csrf_token": token},
         )
         assert answer.status_code == 401
-    # Now even the right password is refused until the window has passed.
-    answer = client.post(
+    # The guesser's client is refused even the right password until the window has passed.
+    answer = guesser.post(
         "/editor/login", data={"email": editor, "password": EDITOR_PASSWORD, "csrf_token": token}
     )
     assert answer.status_code == 429
-    assert "Per daug nesėkmingų bandymų" in answer.text
+    assert answer.headers["retry-after"] == str(int(users.WINDOW.total_seconds()))
+    assert "Per daug nesėkmingų bandymų iš šio kompiuterio ar tinklo" in answer.text
+    english = guesser.post(
+        "/editor/login?lang=en",
+        data={"email": editor, "password": EDITOR_PASSWORD, "csrf_token": token},
+    )
+    assert "ask an administrator to unlock the account" in english.text
+    # The editor, on another client, is not.
+    log_in(client)
+    assert client.get("/editor/").status_code == 200
     later = users.authenticate(
         web_settings.database,
         editor,
         EDITOR_PASSWORD,
-        "testclient",
+        "203.0.113.9",
         now=users.utcnow() + users.WINDOW + timedelta(seconds=1),
     )
     assert later.user is not None
+
+
+def test_guessing_from_many_clients_slows_the_address_down_but_not_the_editors_browser(
+    client: TestClient, editor: str, clock: Clock
+) -> None:
+    token = log_in(client)  # this browser is now a trusted device for the address
+    client.post("/editor/logout", data={"csrf_token": token})
+    # Two guessers, neither over its own limit, are together over the address's.
+    for address, guesses in (("203.0.113.1", users.SLOW_DOWN_AFTER), ("203.0.113.2", 1)):
+        guesser = client_at(client, address)
+        token = csrf_of(guesser.get("/editor/login").text)
+        form = {"email": editor, "password": "bandau-atspeti", "csrf_token": token}
+        for _ in range(guesses):
+            assert guesser.post("/editor/login", data=form).status_code == 401
+    stranger = client_at(client, "198.51.100.20")  # the editor on a new computer, say
+    form = {"email": editor, "password": EDITOR_PASSWORD}
+    form["csrf_token"] = csrf_of(stranger.get("/editor/login").text)
+    slowed = stranger.post("/editor/login", data=form)
+    assert slowed.status_code == 429
+    assert slowed.headers["retry-after"] == "1"
+    assert "bandymai sulėtinti. Pabandykite dar kartą po 1 s." in slowed.text
+    in_english = stranger.post("/editor/login?lang=en", data=form)
+    assert "logins are slowed down. Try again in 1 s." in in_english.text
+    # The editor's own browser is not slowed down.
+    log_in(client)
+    assert client.get("/editor/").status_code == 200
+    clock.advance(seconds=1)
+    assert stranger.post("/editor/login", data=form).status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("failures", "seconds"), [(0, 0), (5, 0), (6, 1), (7, 2), (11, 32), (12, 60), (10**6, 60)]
+)
+def test_the_slowdown_doubles_with_each_failure_up_to_a_minute(failures: int, seconds: int) -> None:
+    assert users.slowdown(failures) == timedelta(seconds=seconds)
+
+
+def test_an_administrator_unlocks_an_editor(
+    client: TestClient,
+    editor: str,
+    web_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    token = csrf_of(client.get("/editor/login").text)
+    form = {"email": editor, "password": "neteisingas-1", "csrf_token": token}
+    for _ in range(users.MAX_FAILURES_PER_CLIENT_AND_ADDRESS + 1):
+        answer = client.post("/editor/login", data=form)
+    assert answer.status_code == 429
+    assert newsletter(web_settings, monkeypatch, "users", "unlock", editor.upper()) == 0
+    assert f"Forgot 5 failed logins of {editor}." in capsys.readouterr().out
+    log_in(client)
+    assert client.get("/editor/").status_code == 200
+    assert newsletter(web_settings, monkeypatch, "users", "unlock", "nera@example.lt") == 66
+    assert capsys.readouterr().err.strip() == "error: email: no editor nera@example.lt"
 
 
 def test_login_is_rate_limited_per_client_address(web_settings: Settings) -> None:
@@ -127,6 +192,17 @@ def test_logging_in_starts_a_fresh_session(client: TestClient, editor: str) -> N
     before = csrf_of(client.get("/editor/login").text)
     after = log_in(client)
     assert before != after
+
+
+def test_logging_out_ends_every_copy_of_the_session(client: TestClient, logged_in: str) -> None:
+    copy = TestClient(client.app, base_url="https://testserver", cookies=dict(client.cookies))
+    copy.follow_redirects = False
+    assert copy.get("/editor/").status_code == 200
+    assert client.post("/editor/logout", data={"csrf_token": logged_in}).status_code == 303
+    assert copy.get("/editor/").status_code == 303
+    assert copy.post("/editor/logout", data={"csrf_token": logged_in}).status_code == 303
+    log_in(client)  # logging in again starts a new session; the copy stays out
+    assert copy.get("/editor/").status_code == 303
 
 
 def test_logout_needs_the_csrf_token(client: TestClient, logged_in: str) -> None:
@@ -178,6 +254,7 @@ def test_users_add_prompts_twice_and_stores_an_argon2_hash(
 ) -> None:
     monkeypatch.setenv("NEWSLETTER_DATABASE_URL", web_settings.database)
     monkeypatch.setenv("NEWSLETTER_DATA_DIR", str(web_settings.data_dir))
+    monkeypatch.delenv("NEWSLETTER_TEST_REDIS_DB", raising=False)
     register(cli)
     runner = CliRunner()
     result = runner.invoke(
@@ -219,3 +296,65 @@ def test_a_new_password_ends_the_sessions_started_with_the_old_one(
     assert client.get("/editor/").status_code == 303
     log_in(client, password="visai-naujas-slaptazodis")
     assert client.get("/editor/").status_code == 200
+
+
+def test_a_disabled_editor_is_logged_out_and_cannot_log_in(
+    client: TestClient,
+    logged_in: str,
+    web_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    copy = TestClient(client.app, base_url="https://testserver", cookies=dict(client.cookies))
+    copy.follow_redirects = False
+    assert copy.get("/editor/").status_code == 200
+    assert newsletter(web_settings, monkeypatch, "users", "disable", EDITOR_EMAIL) == 0
+    assert "disabled; their sessions ended" in capsys.readouterr().out
+    assert client.get("/editor/").status_code == 303
+    assert copy.get("/editor/").status_code == 303
+    token = csrf_of(client.get("/editor/login").text)
+    form = {"email": EDITOR_EMAIL, "password": EDITOR_PASSWORD, "csrf_token": token}
+    refused = client.post("/editor/login", data=form)
+    assert refused.status_code == 401
+    assert "Neteisingas el. paštas arba slaptažodis." in refused.text
+    assert newsletter(web_settings, monkeypatch, "users", "enable", EDITOR_EMAIL) == 0
+    log_in(client)
+    assert client.get("/editor/").status_code == 200
+    assert newsletter(web_settings, monkeypatch, "users", "disable", "nera@example.lt") == 66
+
+
+class Clock:
+    """A stopped clock for the login limits and sessions; a test moves it on."""
+
+    def __init__(self) -> None:
+        self.now = users.utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """Stop the clock that ``newsletter.users`` reads."""
+    stopped = Clock()
+    monkeypatch.setattr(users, "utcnow", stopped)
+    return stopped
+
+
+def client_at(client: TestClient, address: str) -> TestClient:
+    """Another client of the same app, connecting from ``address``."""
+    return TestClient(
+        client.app, base_url="https://testserver", follow_redirects=False, client=(address, 40000)
+    )
+
+
+def newsletter(settings: Settings, monkeypatch: pytest.MonkeyPatch, *argv: str) -> int:
+    """Run the command line on ``settings``' database; return its exit code."""
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", settings.database)
+    monkeypatch.setenv("NEWSLETTER_DATA_DIR", str(settings.data_dir))
+    # The test runner's variable is no setting of the product, which refuses unknown ones.
+    monkeypatch.delenv("NEWSLETTER_TEST_REDIS_DB", raising=False)
+    return main(list(argv))

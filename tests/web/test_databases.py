@@ -46,11 +46,38 @@ def test_login_and_its_rate_limit(both: tuple[TestClient, Settings, dict[str, in
     with db.transaction(url) as session:
         assert session.scalar(select(User.last_login_at)) is not None
     now = users.utcnow()
-    for _ in range(users.MAX_FAILURES_PER_EMAIL):
+    for _ in range(users.MAX_FAILURES_PER_CLIENT_AND_ADDRESS):
         assert users.authenticate(url, EDITOR_EMAIL, "neteisingas-1", "192.0.2.1", now).user is None
     assert users.authenticate(url, EDITOR_EMAIL, EDITOR_PASSWORD, "192.0.2.1", now).throttled
+    assert users.authenticate(url, EDITOR_EMAIL, EDITOR_PASSWORD, "192.0.2.2", now).user
+    assert users.authenticate(url, EDITOR_EMAIL, "neteisingas-1", "192.0.2.3", now).user is None
+    slowed = users.authenticate(url, EDITOR_EMAIL, EDITOR_PASSWORD, "192.0.2.4", now)
+    assert (slowed.user, slowed.wait_seconds) == (None, 1)
     later = now + users.WINDOW + timedelta(seconds=1)
     assert users.authenticate(url, EDITOR_EMAIL, EDITOR_PASSWORD, "192.0.2.1", later).user
+
+
+def test_logging_out_in_one_web_process_ends_the_session_in_another(
+    both: tuple[TestClient, Settings, dict[str, int]],
+) -> None:
+    client, settings, _ids = both
+    token = log_in(client)
+    other_process = create_app(settings, watch=False)
+    with TestClient(
+        other_process,
+        base_url="https://testserver",
+        cookies=dict(client.cookies),
+        follow_redirects=False,
+    ) as copy:
+        assert copy.get("/editor/").status_code == 200
+        assert client.post("/editor/logout", data={"csrf_token": token}).status_code == 303
+        assert copy.get("/editor/").status_code == 303
+        log_in(client)
+        with db.transaction(settings.database) as session:
+            user = session.scalar(select(User))
+            assert user is not None
+            assert users.end_sessions(session, user.id) == 1
+        assert client.get("/editor/").status_code == 303
 
 
 def test_one_click_unsubscribe_and_preferences(
@@ -114,7 +141,7 @@ def test_guesses_sent_at_once_get_no_more_checks_than_the_limit(
     """Each guess counts before any password is checked, so parallel guesses cannot outrun the limit."""
     client, _settings, _ids = both
     token = csrf_of(client.get("/editor/login").text)
-    guesses = users.MAX_FAILURES_PER_EMAIL * 2 + 2
+    guesses = users.MAX_FAILURES_PER_CLIENT_AND_ADDRESS * 2 + 2
     checked: list[str] = []
     answered: list[int] = []
     lock = threading.Lock()
@@ -150,5 +177,60 @@ def test_guesses_sent_at_once_get_no_more_checks_than_the_limit(
         release.set()
         for thread in threads:
             thread.join()
-    assert len(checked) <= users.MAX_FAILURES_PER_EMAIL
+    assert len(checked) <= users.MAX_FAILURES_PER_CLIENT_AND_ADDRESS
+    assert sorted(answered) == [401] * len(checked) + [429] * (guesses - len(checked))
+
+
+def test_guesses_from_many_clients_at_once_get_one_check_once_the_address_is_slowed(
+    both: tuple[TestClient, Settings, dict[str, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each guess counts before any is checked, so parallel guesses cannot outrun the slowdown."""
+    client, settings, _ids = both
+    now = users.utcnow()
+    for number in range(users.SLOW_DOWN_AFTER + 1):
+        users.authenticate(settings.database, EDITOR_EMAIL, "x" * 12, f"192.0.2.{number}", now)
+    monkeypatch.setattr(users, "utcnow", lambda: now + users.MAX_SLOWDOWN)
+    guesses = 12
+    checked: list[str] = []
+    answered: list[int] = []
+    lock = threading.Lock()
+    release = threading.Event()
+
+    def held_check(password_hash: str, password: str) -> bool:
+        """Hold every password check until all guesses have arrived."""
+        with lock:
+            checked.append(password)
+        release.wait()
+        return False
+
+    monkeypatch.setattr(users, "password_matches", held_check)
+
+    def guess(number: int) -> None:
+        guesser = TestClient(
+            client.app,
+            base_url="https://testserver",
+            cookies=dict(client.cookies),
+            client=(f"198.51.100.{number}", 40000),
+        )
+        token = csrf_of(guesser.get("/editor/login").text)
+        form = {"email": EDITOR_EMAIL, "password": f"spejimas-{number}", "csrf_token": token}
+        status = guesser.post("/editor/login", data=form).status_code
+        with lock:
+            answered.append(status)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(guesses)]
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with lock:
+                if len(checked) + len(answered) >= guesses:
+                    break
+            time.sleep(0.01)
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join()
+    assert len(checked) <= 1
     assert sorted(answered) == [401] * len(checked) + [429] * (guesses - len(checked))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import httpx2
 import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
@@ -17,6 +18,7 @@ from newsletter.web import create_app, signup
 from tests.support.smtp import SmtpSink
 from tests.web.conftest import csrf_of
 from tests.web.helpers import snapshot
+from tests.web.server import free_port, running
 
 LINK = re.compile(r"https://\S+/confirm/\S+")
 
@@ -126,6 +128,66 @@ def test_repeated_requests_do_not_flood_a_mailbox(
     assert first.text == second.text
     smtp_sink.wait_for(1)
     assert len(smtp_sink.received) == 1
+
+
+def test_plus_addresses_of_one_mailbox_get_one_confirmation_mail(
+    mailing: TestClient, smtp_sink: SmtpSink, people: dict[str, int]
+) -> None:
+    answers = [
+        ask(mailing, address, [people["towns"]])
+        for address in ("auka+1@example.org", "auka+2@example.org", "Auka@example.org")
+    ]
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+    assert answers[0].text == answers[2].text
+    smtp_sink.wait_for(1)
+    assert [m.rcpt_tos for m in smtp_sink.received] == [["auka+1@example.org"]]
+
+
+@pytest.mark.parametrize(
+    ("address", "mailbox"),
+    [
+        ("auka+1@example.org", "auka@example.org"),
+        ("auka+a+b@example.org", "auka@example.org"),
+        ("auka@example.org", "auka@example.org"),
+        ("+zyme@example.org", "+zyme@example.org"),
+    ],
+)
+def test_the_resend_limit_counts_mailboxes(address: str, mailbox: str) -> None:
+    assert signup.mailbox(address) == mailbox
+
+
+@pytest.mark.parametrize(
+    ("forwarded_allow_ips", "last_status"),
+    [(None, 429), ("", 429), ("127.0.0.1", 200)],
+    ids=["unset", "empty", "loopback-proxy"],
+)
+def test_forwarded_addresses_count_only_from_proxies_named_in_forwarded_allow_ips(
+    web_settings: Settings,
+    people: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+    forwarded_allow_ips: str | None,
+    last_status: int,
+) -> None:
+    """Through a real uvicorn server: a client on loopback naming a new address each time."""
+    if forwarded_allow_ips is None:
+        monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    else:
+        monkeypatch.setenv("FORWARDED_ALLOW_IPS", forwarded_allow_ips)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    statuses = []
+    with running(web_settings.replace(base_url=url), port), httpx2.Client(base_url=url) as http:
+        for number in range(signup.REQUESTS_PER_CLIENT + 1):
+            spoofed = {"x-forwarded-for": f"203.0.113.{number + 1}"}
+            form = http.get("/subscribe", headers=spoofed)
+            data = {
+                "csrf_token": csrf_of(form.text),
+                "email": f"svetimas{number}@example.org",
+                "list": str(people["towns"]),
+                "consent": "yes",
+            }
+            statuses.append(http.post("/subscribe", data=data, headers=spoofed).status_code)
+    assert statuses == [200] * signup.REQUESTS_PER_CLIENT + [last_status]
 
 
 def test_confirmation_brings_back_someone_who_unsubscribed(
