@@ -4,7 +4,7 @@ The pipeline, run once per issue by ``compile_issue``::
 
     Markdown ─markdown-it─▶ HTML fragment ─nh3─▶ clean fragment (absolute URLs)
         ─Jinja2 templates─▶ MJML ─mjml-python─▶ HTML ─premailer─▶ inlined HTML
-    clean fragment ─html2text─▶ text ─Jinja2 text template─▶ plain-text part
+    clean fragment ─plaintext─▶ text ─Jinja2 text template─▶ plain-text part
 
 Per-recipient values are placeholder markers (``newsletter.compose.slots``) that pass every
 stage untouched; ``CompiledIssue.personalise`` fills them without re-running anything
@@ -26,7 +26,7 @@ import jinja2
 from markupsafe import Markup
 from mjml import mjml2html
 
-from newsletter.compose import markdown
+from newsletter.compose import markdown, plaintext
 from newsletter.compose.slots import FillPlan, end_if, if_set, slot
 from newsletter.compose.sponsors import SponsorGroup
 from newsletter.compose.strings import format_date, strings_for
@@ -215,6 +215,9 @@ def environment_for(templates: TemplateSet) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     environment.filters["absolute"] = _absolute_filter
+    # For the text template: running text wrapped at 72 columns, underlined headings.
+    environment.filters["wrap"] = plaintext.wrap_filter
+    environment.filters["heading"] = plaintext.heading_filter
     return environment
 
 
@@ -293,9 +296,14 @@ def inline_css(html: str) -> str:
     return result
 
 
+# RFC 3676 4.3: "-- " (with the space) alone on a line opens the signature; mail clients
+# grey it out or leave it out of replies. Every other line loses its trailing spaces.
+SIGNATURE_SEPARATOR = "-- "
+
+
 def _tidy_text(text: str) -> str:
-    """Trim trailing spaces and runs of blank lines from the plain-text part."""
-    lines = [line.rstrip() for line in text.splitlines()]
+    """Trim trailing spaces (the signature separator keeps its one) and runs of blank lines."""
+    lines = [line if line == SIGNATURE_SEPARATOR else line.rstrip() for line in text.splitlines()]
     tidy: list[str] = []
     for line in lines:
         if line or (tidy and tidy[-1]):
