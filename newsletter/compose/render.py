@@ -165,7 +165,7 @@ def compile_issue(
     environment = environment_for(templates)
     mjml = _render(environment, LAYOUT, context, templates)
     text = _render(environment, TEXT_LAYOUT, context, templates)
-    html = inline_css(mjml_to_html(mjml, templates.folder or templates.name))
+    html = with_main_landmark(inline_css(mjml_to_html(mjml, templates.folder or templates.name)))
     return CompiledIssue(
         slug=document.slug,
         subject=document.subject,
@@ -299,6 +299,23 @@ def inline_css(html: str) -> str:
 # RFC 3676 4.3: "-- " (with the space) alone on a line opens the signature; mail clients
 # grey it out or leave it out of replies. Every other line loses its trailing spaces.
 SIGNATURE_SEPARATOR = "-- "
+
+
+_BODY = re.compile(r"(<body\b[^>]*>)(.*)(</body>)", re.DOTALL | re.IGNORECASE)
+MAIN_OPEN = '<div role="main">'
+
+
+def with_main_landmark(html: str) -> str:
+    """Wrap everything in the body in a ``main`` landmark.
+
+    Opened on its own (a desktop mail client, the view-in-browser page) the email is a
+    document, and a document's content belongs in a landmark (axe: landmark-one-main,
+    region). A ``div`` with the role, not ``<main>``, because mail clients keep the
+    element they know; MJML's ``role="article"`` wrapper stays inside it.
+    """
+    if MAIN_OPEN in html:
+        return html
+    return _BODY.sub(lambda m: f"{m.group(1)}{MAIN_OPEN}{m.group(2)}</div>{m.group(3)}", html, 1)
 
 
 def _tidy_text(text: str) -> str:

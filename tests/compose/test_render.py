@@ -32,6 +32,10 @@ def test_document_is_lithuanian_responsive_and_has_a_hidden_preheader(settings: 
         if "display:none" in (div.get("style") or "").replace(" ", "")
     ]
     assert hidden and compiled.preheader in hidden[0].text_content()
+    # Everything in the body sits in one main landmark, the preheader first in it.
+    (main,) = root.body
+    assert main.get("role") == "main"
+    assert main.find_class("nl-preheader") == [hidden[0]]
     assert "max-width:600px" in compiled.html.replace(" ", "")
     styles = " ".join(style.text or "" for style in root.iter("style"))
     assert "@media only screen and (min-width:480px)" in styles.replace(": ", ":")
