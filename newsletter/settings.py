@@ -76,6 +76,11 @@ class Settings:
     smtp_url: str = setting(
         "", "smtp://user:pass@host:587?starttls=1 or smtps://…; empty writes .eml files."
     )
+    smtp_ca_file: Path = setting(
+        Path(""),
+        "PEM file of the CA that signed the SMTP server's certificate (a private CA), "
+        "trusted instead of the system's; empty means the system's.",
+    )
     outbox_dir: Path = setting(
         Path(""), "Where .eml files go without SMTP; empty means <data_dir>/outbox."
     )

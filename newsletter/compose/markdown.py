@@ -10,15 +10,13 @@ and the plain-text part carry the same absolute links; placeholder markers are l
 from __future__ import annotations
 
 import functools
-import re
-import textwrap
 from urllib.parse import urljoin
 
-import html2text
 import nh3
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from newsletter.compose import plaintext
 from newsletter.compose.slots import MARKER
 
 ALLOWED_TAGS = frozenset(
@@ -41,7 +39,6 @@ ALLOWED_ATTRIBUTES = {
 ALLOWED_STYLE = frozenset({"text-align"})
 URL_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
 # Removed together with their content (nh3 would keep the text of an unknown tag).
-TEXT_WIDTH = 72
 DROPPED_WITH_CONTENT = frozenset({"script", "style", "iframe", "form", "object", "noscript"})
 
 
@@ -93,27 +90,9 @@ def to_html(body: str, base_url: str) -> str:
 
 
 def to_text(fragment: str) -> str:
-    """Return the plain text of a clean HTML fragment: links listed as numbered references.
+    """Return a clean HTML fragment as plain text that reads like a letter.
 
-    Lines wrap at 72 characters but never inside a word, so a URL is never broken.
+    Headings underlined, no Markdown syntax, lines wrapped at 72 columns except a URL,
+    links listed as numbered references (``newsletter.compose.plaintext``).
     """
-    converter = html2text.HTML2Text()
-    converter.unicode_snob = True  # keep ą, č, ę, ė, į, š, ų, ū, ž as they are
-    converter.inline_links = False  # "[text][1]" and "[1]: URL" at the end
-    converter.body_width = 0  # html2text's own wrapping splits URLs at hyphens
-    converter.images_to_alt = True
-    converter.ul_item_mark = "-"
-    lines = converter.handle(fragment).strip().splitlines()
-    return "\n".join(wrapped for line in lines for wrapped in _wrap(line)) + "\n"
-
-
-# Lines that are not running text (lists, quotes, tables, headings, link references,
-# indented code) keep their shape.
-_STRUCTURED = re.compile(r"^(\s|[-*+>|#]|\d+[.)]\s|\[\d+\]:|$)")
-
-
-def _wrap(line: str) -> list[str]:
-    """Wrap a paragraph line at 72 characters, only at spaces: a URL stays whole."""
-    if len(line) <= TEXT_WIDTH or _STRUCTURED.match(line):
-        return [line]
-    return textwrap.wrap(line, TEXT_WIDTH, break_long_words=False, break_on_hyphens=False)
+    return plaintext.html_to_text(fragment)

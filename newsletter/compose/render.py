@@ -4,7 +4,7 @@ The pipeline, run once per issue by ``compile_issue``::
 
     Markdown ─markdown-it─▶ HTML fragment ─nh3─▶ clean fragment (absolute URLs)
         ─Jinja2 templates─▶ MJML ─mjml-python─▶ HTML ─premailer─▶ inlined HTML
-    clean fragment ─html2text─▶ text ─Jinja2 text template─▶ plain-text part
+    clean fragment ─plaintext─▶ text ─Jinja2 text template─▶ plain-text part
 
 Per-recipient values are placeholder markers (``newsletter.compose.slots``) that pass every
 stage untouched; ``CompiledIssue.personalise`` fills them without re-running anything
@@ -26,7 +26,7 @@ import jinja2
 from markupsafe import Markup
 from mjml import mjml2html
 
-from newsletter.compose import markdown
+from newsletter.compose import markdown, plaintext
 from newsletter.compose.slots import FillPlan, end_if, if_set, slot
 from newsletter.compose.sponsors import SponsorGroup
 from newsletter.compose.strings import format_date, strings_for
@@ -165,7 +165,7 @@ def compile_issue(
     environment = environment_for(templates)
     mjml = _render(environment, LAYOUT, context, templates)
     text = _render(environment, TEXT_LAYOUT, context, templates)
-    html = inline_css(mjml_to_html(mjml, templates.folder or templates.name))
+    html = with_main_landmark(inline_css(mjml_to_html(mjml, templates.folder or templates.name)))
     return CompiledIssue(
         slug=document.slug,
         subject=document.subject,
@@ -215,6 +215,9 @@ def environment_for(templates: TemplateSet) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     environment.filters["absolute"] = _absolute_filter
+    # For the text template: running text wrapped at 72 columns, underlined headings.
+    environment.filters["wrap"] = plaintext.wrap_filter
+    environment.filters["heading"] = plaintext.heading_filter
     return environment
 
 
@@ -293,9 +296,31 @@ def inline_css(html: str) -> str:
     return result
 
 
+# RFC 3676 4.3: "-- " (with the space) alone on a line opens the signature; mail clients
+# grey it out or leave it out of replies. Every other line loses its trailing spaces.
+SIGNATURE_SEPARATOR = "-- "
+
+
+_BODY = re.compile(r"(<body\b[^>]*>)(.*)(</body>)", re.DOTALL | re.IGNORECASE)
+MAIN_OPEN = '<div role="main">'
+
+
+def with_main_landmark(html: str) -> str:
+    """Wrap everything in the body in a ``main`` landmark.
+
+    Opened on its own (a desktop mail client, the view-in-browser page) the email is a
+    document, and a document's content belongs in a landmark (axe: landmark-one-main,
+    region). A ``div`` with the role, not ``<main>``, because mail clients keep the
+    element they know; MJML's ``role="article"`` wrapper stays inside it.
+    """
+    if MAIN_OPEN in html:
+        return html
+    return _BODY.sub(lambda m: f"{m.group(1)}{MAIN_OPEN}{m.group(2)}</div>{m.group(3)}", html, 1)
+
+
 def _tidy_text(text: str) -> str:
-    """Trim trailing spaces and runs of blank lines from the plain-text part."""
-    lines = [line.rstrip() for line in text.splitlines()]
+    """Trim trailing spaces (the signature separator keeps its one) and runs of blank lines."""
+    lines = [line if line == SIGNATURE_SEPARATOR else line.rstrip() for line in text.splitlines()]
     tidy: list[str] = []
     for line in lines:
         if line or (tidy and tidy[-1]):

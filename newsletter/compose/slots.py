@@ -12,7 +12,7 @@ Why this shape: every stage leaves such a word alone. markdown-it percent-encode
 and ``%`` in link URLs, and premailer (through lxml's HTML serialiser) percent-encodes
 spaces and non-ASCII in ``href``, so ``{{ name }}`` turns into ``%7B%7B%20name…`` there;
 letters, digits and underscores are unreserved in URLs (RFC 3986 2.3) and plain text in
-HTML, and html2text does not escape them. An underscore inside a word never starts
+HTML, and the plain-text part passes them through as words. An underscore inside a word never starts
 Markdown emphasis (CommonMark 6.2), so the marker also survives an editor's body.
 
 The split into segments happens once per compiled issue; filling is a loop over a few

@@ -12,6 +12,8 @@ The registry is a YAML file (``sponsors.yaml`` at the repository root by default
         tier: main
         url: https://www.teo.lt
         logo: static/sponsors/teo.png   # optional; relative to the base URL
+        logo_width: 240                 # the logo's size in pixels, needed with a logo:
+        logo_height: 80                 #   the email keeps its shape at every width
         alt: TEO LT, AB logotipas       # optional; defaults to the name
 
 An issue picks tiers and/or sponsor ids in its ``sponsors`` front-matter key; the default
@@ -33,7 +35,7 @@ import yaml
 from newsletter.errors import IssueError
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_SPONSOR_KEYS = {"id", "name", "tier", "url", "logo", "alt"}
+_SPONSOR_KEYS = {"id", "name", "tier", "url", "logo", "logo_width", "logo_height", "alt"}
 _TIER_KEYS = {"id", "size", "default"}
 SIZES = ("large", "normal")
 
@@ -48,11 +50,20 @@ class Sponsor:
     url: str
     logo: str = ""
     alt: str = ""
+    logo_width: int = 0  # the logo's own size in pixels (given with every logo)
+    logo_height: int = 0
 
     @property
     def alt_text(self) -> str:
         """The logo's alt text: the registry's, else the name."""
         return self.alt or self.name
+
+    def logo_size(self, box_width: int, box_height: int) -> tuple[int, int]:
+        """The logo's (width, height) to show within a box: its shape kept, never enlarged."""
+        if self.logo_width <= 0 or self.logo_height <= 0:
+            return box_width, box_height
+        scale = min(1.0, box_width / self.logo_width, box_height / self.logo_height)
+        return max(1, round(self.logo_width * scale)), max(1, round(self.logo_height * scale))
 
 
 @dataclass(frozen=True)
@@ -255,14 +266,43 @@ def _sponsor(entry: Any, tiers: set[str], path: Path | str, line: int | None) ->
         raise IssueError(
             f"sponsor {entry['id']!r} url must start with https://", path=path, line=line
         )
+    logo = str(entry.get("logo") or "").strip()
+    width, height = _logo_dimensions(entry, logo, path, line)
     return Sponsor(
         id=entry["id"],
         name=entry["name"].strip(),
         tier=entry["tier"],
         url=entry["url"].strip(),
-        logo=str(entry.get("logo") or "").strip(),
+        logo=logo,
         alt=str(entry.get("alt") or "").strip(),
+        logo_width=width,
+        logo_height=height,
     )
+
+
+def _logo_dimensions(
+    entry: dict[str, Any], logo: str, path: Path | str, line: int | None
+) -> tuple[int, int]:
+    """A logo's ``logo_width`` and ``logo_height``: whole pixels, both given with a logo.
+
+    The email writes them as the image's width and height attributes, so that mail
+    clients keep its shape and reserve its place before it loads.
+    """
+    sizes = (entry.get("logo_width"), entry.get("logo_height"))
+    if not logo:
+        if any(size is not None for size in sizes):
+            raise IssueError(
+                f"sponsor {entry['id']!r} has a logo size but no 'logo'", path=path, line=line
+            )
+        return 0, 0
+    if not all(isinstance(size, int) and not isinstance(size, bool) and size > 0 for size in sizes):
+        raise IssueError(
+            f"sponsor {entry['id']!r} needs 'logo_width' and 'logo_height' with its logo "
+            "(the image's size in pixels)",
+            path=path,
+            line=line,
+        )
+    return int(sizes[0]), int(sizes[1])
 
 
 def _check_unique(ids: list[str], path: Path | str) -> None:

@@ -81,7 +81,8 @@ class Transport(Protocol):
 def transport_for(settings: Settings) -> Transport:
     """Return the transport the settings ask for: SMTP when configured, else a folder."""
     if settings.smtp_url:
-        return SmtpTransport(settings.smtp_url, timeout=settings.smtp_timeout)
+        ca_file = settings.smtp_ca_file if str(settings.smtp_ca_file) not in ("", ".") else None
+        return SmtpTransport(settings.smtp_url, timeout=settings.smtp_timeout, ca_file=ca_file)
     return DirectoryTransport(settings.outbox)
 
 
@@ -117,7 +118,11 @@ def delivery_error(exc: BaseException, *, after_data: bool = False) -> DeliveryE
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         return DeliveryConfigError(f"the mail server does not support it: {exc}; check the URL")
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return DeliveryConfigError(f"the mail server's certificate is not trusted: {exc}")
+        reason = getattr(exc, "verify_message", "") or _describe(exc)  # set by ssl, not by hand
+        return DeliveryConfigError(
+            f"the mail server's certificate is not trusted ({reason}); for a relay whose "
+            f"certificate a private CA signed, set {CA_FILE_SETTING} to that CA's PEM file"
+        )
     return TransientDeliveryError(_describe(exc), smtp_code=code, smtp_reply=reply)
 
 
@@ -240,6 +245,25 @@ class _Step(enum.Enum):
     REPLY = "reply"  # payload and final dot sent, waiting for the final reply
 
 
+CA_FILE_SETTING = "NEWSLETTER_SMTP_CA_FILE"
+
+
+def tls_context(ca_file: Path | None) -> ssl.SSLContext:
+    """The client TLS context: the system's CAs, or only those of ``ca_file`` (PEM).
+
+    Certificates and host names are always verified. ConfigError names the setting when
+    the file cannot be read or holds no certificate.
+    """
+    if ca_file is None:
+        return ssl.create_default_context()
+    try:
+        return ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        ssl_error = isinstance(exc, ssl.SSLError)  # a subclass of OSError
+        reason = "no PEM certificate in it" if ssl_error else (exc.strerror or str(exc))
+        raise ConfigError(f"{CA_FILE_SETTING}: cannot use {ca_file}: {reason}") from None
+
+
 class SmtpTransport:
     """One SMTP connection, reused across sends and reopened after a disconnect.
 
@@ -247,9 +271,10 @@ class SmtpTransport:
     what bounds the uncertain window to one message per worker.
     """
 
-    def __init__(self, url: str, *, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, *, timeout: float = 30.0, ca_file: Path | None = None) -> None:
         self.server = parse_smtp_url(url)
         self.timeout = timeout
+        self.tls = tls_context(ca_file)
         self._connection: smtplib.SMTP | None = None
         self._step = _Step.CONNECT
 
@@ -290,7 +315,7 @@ class SmtpTransport:
 
     def _connect(self) -> smtplib.SMTP:
         """Open a fresh, greeted, encrypted (if asked) and logged-in connection."""
-        server, context = self.server, ssl.create_default_context()
+        server, context = self.server, self.tls
         connection: smtplib.SMTP
         if server.implicit_tls:
             connection = smtplib.SMTP_SSL(

@@ -69,7 +69,7 @@ def test_placeholders_inside_body_links_urls_and_text_survive_the_pipeline(
     settings: Settings, write_issue: WriteIssue
 ) -> None:
     # Markers written where each stage encodes: a Markdown link URL (markdown-it), a raw
-    # href (premailer/lxml), link text and the plain-text part (html2text).
+    # href (premailer/lxml), link text and the plain-text part.
     body = (
         f"Sveiki, {slot('name')}!\n\n"
         f"[Nuostatos {slot('name')}](https://example.lt/p?kas={slot('name')}&sav={slot('municipality')})\n\n"

@@ -39,6 +39,8 @@ sponsors:
     tier: main
     url: https://alfa.example
     logo: static/sponsors/alfa.png
+    logo_width: 600
+    logo_height: 150
     alt: Alfa logotipas
   - id: beta
     name: Beta
@@ -49,6 +51,8 @@ sponsors:
     tier: campaign
     url: https://gama.example
     logo: https://cdn.example/gama.png
+    logo_width: 80
+    logo_height: 80
   - id: delta
     name: Delta
     tier: campaign
@@ -132,6 +136,11 @@ def test_logos_have_alt_text_links_and_larger_main_size(
     assert images["Alfa logotipas"].get("src") == f"{BASE}/static/sponsors/alfa.png"
     assert images["Gama"].get("src") == "https://cdn.example/gama.png"
     assert int(images["Alfa logotipas"].get("width")) > int(images["Gama"].get("width"))
+    # Their own shape, scaled down into the cell but never enlarged.
+    size = {alt: (int(img.get("width")), int(img.get("height"))) for alt, img in images.items()}
+    assert size["Alfa logotipas"] == (200, 50)
+    assert size["Gama"] == (60, 60)
+    assert "height:auto" in images["Gama"].get("style").replace(" ", "")
 
 
 def test_grid_is_four_per_row_on_desktop_and_two_on_phones(settings: Settings) -> None:
@@ -163,6 +172,13 @@ def test_grid_is_four_per_row_on_desktop_and_two_on_phones(settings: Settings) -
         ("tiers: [\n", "sponsors.yaml:2: invalid YAML"),
         ("tiers: [{id: main}]\nsponsors:\n  - {id: a, name: 2026-02-30, tier: main}\n",
          "sponsors.yaml:3: invalid value: day is out of range for month"),
+        ("tiers: [{id: main}]\nsponsors:\n  - {id: a, name: A, tier: main, url: https://a.lt, logo: a.png}\n",
+         "sponsors.yaml:3: sponsor 'a' needs 'logo_width' and 'logo_height' with its logo"),
+        ("tiers: [{id: main}]\nsponsors:\n  - {id: a, name: A, tier: main, url: https://a.lt, logo: a.png,"
+         " logo_width: 0, logo_height: 20}\n",
+         "sponsors.yaml:3: sponsor 'a' needs 'logo_width' and 'logo_height' with its logo"),
+        ("tiers: [{id: main}]\nsponsors:\n  - {id: a, name: A, tier: main, url: https://a.lt, logo_width: 9}\n",
+         "sponsors.yaml:3: sponsor 'a' has a logo size but no 'logo'"),
     ],
 )  # fmt: skip
 def test_registry_mistakes_name_the_file_and_line(text: str, message: str) -> None:

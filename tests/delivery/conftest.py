@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,38 @@ def certificate(rsa_key: Path) -> Path:
         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
     )  # fmt: skip
     return path
+
+
+@dataclass(frozen=True)
+class PrivateCa:
+    """A certificate authority of our own and a server certificate it signed for 127.0.0.1."""
+
+    ca_certificate: Path
+    server_certificate: Path
+    server_key: Path
+
+
+@pytest.fixture(scope="session")
+def private_ca(tmp_path_factory: pytest.TempPathFactory) -> PrivateCa:
+    """A private CA, as a relay inside an organisation's network has (no public CA knows it)."""
+    folder = tmp_path_factory.mktemp("private-ca")
+    ca_key, ca_cert = folder / "ca-key.pem", folder / "ca.pem"
+    key, request, cert = folder / "relay-key.pem", folder / "relay.csr", folder / "relay.pem"
+    extensions = folder / "relay.ext"
+    extensions.write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n", "ascii")
+    openssl("genrsa", "-out", str(ca_key), "2048")
+    openssl(
+        "req", "-x509", "-new", "-key", str(ca_key), "-out", str(ca_cert), "-days", "2",
+        "-subj", "/CN=Bibliotekos pazangai test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+    )  # fmt: skip
+    openssl("genrsa", "-out", str(key), "2048")
+    openssl("req", "-new", "-key", str(key), "-out", str(request), "-subj", "/CN=127.0.0.1")
+    openssl(
+        "x509", "-req", "-in", str(request), "-CA", str(ca_cert), "-CAkey", str(ca_key),
+        "-CAcreateserial", "-out", str(cert), "-days", "2", "-extfile", str(extensions),
+    )  # fmt: skip
+    return PrivateCa(ca_cert, cert, key)
 
 
 def compiled_issue(**fields: str) -> CompiledIssue:

@@ -13,12 +13,14 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 from newsletter.delivery.transport import DirectoryTransport, SmtpTransport, transport_for
 from newsletter.errors import (
+    ConfigError,
     DeliveryConfigError,
     PermanentDeliveryError,
     TransientDeliveryError,
     UncertainDeliveryError,
 )
 from newsletter.settings import Settings
+from tests.delivery.conftest import PrivateCa
 from tests.support.smtp import Received, SinkHandler, SmtpSink, free_port
 
 SENDER = "naujienos@bibliotekos-pazangai.example"
@@ -273,3 +275,77 @@ def test_implicit_tls_to_a_plain_server_is_a_transient_tls_error(smtp_sink: Smtp
         send(transport)
     assert isinstance(caught.value.__cause__, ssl.SSLError)
     assert not isinstance(caught.value, DeliveryConfigError)
+
+
+# A relay whose certificate a private CA signed (NEWSLETTER_SMTP_CA_FILE) -------------------
+
+
+def relay_tls(ca: PrivateCa) -> ssl.SSLContext:
+    return server_tls(ca.server_certificate, ca.server_key)
+
+
+def test_starttls_to_a_relay_of_a_private_ca_is_verified_with_the_ca_file(
+    private_ca: PrivateCa, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    with ConfiguredSink(tls_context=relay_tls(private_ca), require_starttls=True) as sink:
+        relay = settings.replace(
+            smtp_url=f"smtp://127.0.0.1:{sink.port}?starttls=1",
+            smtp_ca_file=private_ca.ca_certificate,
+        )
+        transport = transport_for(relay)
+        assert send(transport).startswith("250")
+        transport.close()
+        assert len(sink.received) == 1
+
+
+def test_without_the_ca_file_the_relay_is_refused_in_one_line_naming_the_setting(
+    private_ca: PrivateCa, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    with ConfiguredSink(tls_context=relay_tls(private_ca), require_starttls=True) as sink:
+        transport = transport_for(
+            settings.replace(smtp_url=f"smtp://127.0.0.1:{sink.port}?starttls=1")
+        )
+        with pytest.raises(DeliveryConfigError) as caught:
+            send(transport)
+        assert sink.received == []
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("the mail server's certificate is not trusted (")
+    assert "unable to get local issuer certificate" in message
+    assert "set NEWSLETTER_SMTP_CA_FILE" in message
+
+
+def test_another_cas_file_does_not_make_the_relay_trusted(
+    private_ca: PrivateCa, certificate: Path, settings: Settings
+) -> None:
+    with ConfiguredSink(tls_context=relay_tls(private_ca), require_starttls=True) as sink:
+        relay = settings.replace(
+            smtp_url=f"smtp://127.0.0.1:{sink.port}?starttls=1", smtp_ca_file=certificate
+        )
+        with pytest.raises(DeliveryConfigError, match="not trusted"):
+            send(transport_for(relay))
+        assert sink.received == []
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [(None, "No such file or directory"), (b"", "no PEM certificate in it"),
+     (b"-----BEGIN CERTIFICATE-----\nnonsense\n", "no PEM certificate in it")],
+)  # fmt: skip
+def test_a_ca_file_that_cannot_be_used_is_a_one_line_configuration_error(
+    settings: Settings, tmp_path: Path, content: bytes | None, reason: str
+) -> None:
+    path = tmp_path / "ca.pem"
+    if content is not None:
+        path.write_bytes(content)
+    relay = settings.replace(smtp_url="smtp://127.0.0.1:25?starttls=1", smtp_ca_file=path)
+    with pytest.raises(ConfigError) as caught:
+        transport_for(relay)
+    assert str(caught.value) == f"NEWSLETTER_SMTP_CA_FILE: cannot use {path}: {reason}"
+
+
+def test_the_ca_file_is_read_from_the_environment(tmp_path: Path) -> None:
+    loaded = Settings.from_env({"NEWSLETTER_SMTP_CA_FILE": str(tmp_path / "ca.pem")}, env_file=None)
+    assert loaded.smtp_ca_file == tmp_path / "ca.pem"
