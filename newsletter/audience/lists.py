@@ -54,6 +54,7 @@ from newsletter.audience.subscribers import (
     normalise_email,
 )
 from newsletter.errors import InputError
+from newsletter.headers import UnsafeValueError, check_header_text
 from newsletter.models import ConsentEvent, MailingList, Membership, Subscriber, Suppression, utcnow
 
 #: Rows written to the staging table per statement. 2,000 keeps a batch's memory
@@ -66,6 +67,10 @@ MAX_LENGTHS = {"name": 200, "municipality": 100, "role": 100}
 MAX_ATTRIBUTE_LENGTH = 200
 MAX_LIST_NAME = 200  # lists.name
 PROFILE_FIELDS = ("name", "municipality", "role")
+#: Values that go into every message's headers (To: "name" <email>): a row whose value
+#: would be refused there, such as an encoded word that decodes to a line break, could
+#: never be sent, so it is rejected here with the same check the message builder makes.
+HEADER_FIELDS = ("email", "name")
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
@@ -285,6 +290,11 @@ def _problem(values: dict[str, str]) -> str:
     for column, text in values.items():
         if CONTROL_CHARACTERS.search(text):
             return f"control character (such as a line break) in {column}"
+    for column in HEADER_FIELDS:
+        try:
+            check_header_text(values.get(column, ""))
+        except UnsafeValueError as exc:
+            return f"{column} cannot go into a mail header: it {exc}"
     for column, limit in MAX_LENGTHS.items():
         if len(values.get(column, "")) > limit:
             return f"{column} is longer than {limit} characters"
