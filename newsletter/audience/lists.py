@@ -124,6 +124,7 @@ class ImportReport:
     removed: int = 0
     rejected_count: int = 0
     rejected: list[Rejection] = field(default_factory=list)
+    stopped_at: int = 0  # the line where a run of empty rows ended the reading, or 0
 
     def reject(self, line: int, reason: str) -> None:
         self.rejected_count += 1
@@ -211,6 +212,7 @@ def _stage(
         if staged:
             _write_staged(session, staged)
         step("reading", listfile.position(), listfile.size)
+    report.stopped_at = listfile.stopped_at()
     if report.sync and not importable:
         raise InputError(
             "refusing --sync: no row could be imported, so every member would be removed",
