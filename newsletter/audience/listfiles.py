@@ -6,7 +6,10 @@ real Lithuanian exports look like: UTF-8 with or without a BOM, or Windows-1257
 English or Lithuanian (``El. paštas``, ``Vardas, pavardė``, ``Savivaldybė``,
 ``Pareigos``). A file that is neither encoding is refused rather than imported as
 mojibake. Nothing here touches the database, and memory stays flat with file size:
-rows are read one at a time.
+rows are read one at a time. Work stays in proportion to the list, not to what the file
+claims: an XLSX file is refused when its parts would unpack to more than
+``MAX_XLSX_UNPACKED`` bytes, only cells up to the header's width are read, and a sheet
+ends at ``XLSX_EMPTY_ROWS_END`` empty rows in a row.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import datetime
 import hashlib
 import unicodedata
 import warnings
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +58,20 @@ _CHUNK = 1 << 20
 _SAMPLE_LINES = 20
 _HEADER_SEARCH_ROWS = 10
 
+#: Data rows a list file may have: the lists this is for hold thousands, and a million
+#: rows is no longer a mailing list.
+MAX_ROWS = 1_000_000
+#: Columns up to the header's last one: a list has a handful.
+MAX_COLUMNS = 200
+#: An XLSX sheet ends at this many empty rows in a row. Formatting stretched past a list
+#: writes its empty cells into the XML one by one, and openpyxl parses each of them.
+XLSX_EMPTY_ROWS_END = 1000
+#: Bytes the parts of an XLSX file may unpack to, all together. XLSX is zipped XML: a
+#: 3 MB file can unpack to 3 GB, which took openpyxl a minute and 3 GB of memory to read.
+#: 100,000 rows of 6 columns, as openpyxl writes them, unpack to 46 MB, so ``MAX_ROWS``
+#: such rows fit.
+MAX_XLSX_UNPACKED = 500_000_000
+
 
 @dataclass(frozen=True)
 class Row:
@@ -78,6 +96,7 @@ class ListFile:
     _rows: Iterator[Row] = field(repr=False)
     _position: Any = field(repr=False)
     _close: Any = field(repr=False)
+    _stopped_at: Any = field(repr=False, default=lambda: 0)
 
     def rows(self) -> Iterator[Row]:
         """Yield the data rows in file order (blank rows skipped)."""
@@ -86,6 +105,11 @@ class ListFile:
     def position(self) -> int:
         """How far reading has got, in the unit of ``size``."""
         return int(self._position())
+
+    def stopped_at(self) -> int:
+        """The line at which reading stopped before the end of the file, or 0 (see
+        ``XLSX_EMPTY_ROWS_END``); known once the rows have been read."""
+        return int(self._stopped_at())
 
     def close(self) -> None:
         self._close()
@@ -248,7 +272,7 @@ def _open_csv(path: Path) -> ListFile:
         ignored=header.ignored,
         sha256=digest,
         size=path.stat().st_size,
-        _rows=_data_rows(numbered, header),
+        _rows=_data_rows(path, numbered, header),
         _position=_byte_position(handle),
         _close=handle.close,
     )
@@ -279,34 +303,28 @@ def _xlsx_errors() -> tuple[type[BaseException], ...]:
     XML errors are ``SyntaxError`` subclasses, with ElementTree and with lxml alike.
     """
     import zlib
-    from zipfile import BadZipFile
 
     from openpyxl.utils.exceptions import InvalidFileException
 
-    return (BadZipFile, InvalidFileException, KeyError, OSError, ValueError, EOFError,
+    return (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError, EOFError,
             SyntaxError, zlib.error)  # fmt: skip
 
 
 def _open_xlsx(path: Path) -> ListFile:
-    import openpyxl
-
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
-    try:
-        with _quiet_openpyxl():
-            workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except _xlsx_errors() as exc:
-        raise SubscriberFileError(f"not a readable XLSX workbook ({exc})", path=path) from exc
-    sheet = workbook.worksheets[0]
-    state = {"row": 0}
-    numbered = _numbered_xlsx_rows(path, sheet, state)
+    _refuse_oversized_workbook(path)
+    workbook, close = _load_workbook(path)
+    sheet = _SheetRows(path, workbook)
+    numbered = iter(sheet)
     try:
         header = _find_header(path, numbered)
     except BaseException:
-        workbook.close()
+        close()
         raise
+    sheet.width = header.width
     return ListFile(
         path=path,
         kind="xlsx",
@@ -315,32 +333,133 @@ def _open_xlsx(path: Path) -> ListFile:
         columns=tuple(header.positions),
         ignored=header.ignored,
         sha256=digest.hexdigest(),
-        size=sheet.max_row or 0,
-        _rows=_data_rows(numbered, header),
-        _position=lambda: state["row"],
-        _close=workbook.close,
+        size=sheet.height,
+        _rows=_data_rows(path, numbered, header),
+        _position=lambda: sheet.row,
+        _close=close,
+        _stopped_at=lambda: sheet.stopped_at,
     )
 
 
-def _numbered_xlsx_rows(
-    path: Path, sheet: Any, state: dict[str, int]
-) -> Iterator[tuple[int, list[str]]]:
-    """Yield (row number, cell texts); openpyxl parses the sheet lazily, row by row."""
-    rows, errors = sheet.iter_rows(values_only=True), _xlsx_errors()
-    while True:
-        try:
-            # Not around the yield: a warnings context held open across yields would
-            # restore stale filters whenever the generator happens to be closed.
-            with _quiet_openpyxl():
-                values = next(rows, None)
-        except errors as exc:
-            raise SubscriberFileError(
-                f"unreadable XLSX row ({exc})", path=path, line=state["row"] + 1
-            ) from exc
-        if values is None:
-            return
-        state["row"] += 1
-        yield state["row"], [_cell_text(value) for value in values]
+def _load_workbook(path: Path) -> tuple[Any, Callable[[], None]]:
+    """Open the workbook read-only; return it and the function that closes it.
+
+    openpyxl is handed an open file rather than the path because it leaves the file open
+    when its loading fails (a ResourceWarning, seen with a sheet whose CRC was wrong).
+    """
+    import openpyxl
+
+    handle = path.open("rb")
+    try:
+        with _quiet_openpyxl():
+            workbook = openpyxl.load_workbook(handle, read_only=True, data_only=True)
+    except _xlsx_errors() as exc:
+        handle.close()
+        raise SubscriberFileError(f"not a readable XLSX workbook ({exc})", path=path) from exc
+    except BaseException:
+        handle.close()
+        raise
+
+    def close() -> None:
+        workbook.close()
+        handle.close()
+
+    return workbook, close
+
+
+def _refuse_oversized_workbook(path: Path) -> None:
+    """Refuse a workbook whose parts would unpack to more than ``MAX_XLSX_UNPACKED`` bytes.
+
+    Judged from the sizes the zip directory declares, before anything is unpacked. They
+    bind: Python's zipfile never returns more of a part than its declared size and then
+    checks the CRC, so a directory that understates a size gets the file refused as
+    damaged, not read on.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(item.file_size for item in archive.infolist())
+    except _xlsx_errors() as exc:
+        raise SubscriberFileError(f"not a readable XLSX workbook ({exc})", path=path) from exc
+    if unpacked > MAX_XLSX_UNPACKED:
+        raise SubscriberFileError(
+            f"the workbook unpacks to {unpacked / 1e6:,.0f} MB, more than the "
+            f"{MAX_XLSX_UNPACKED / 1e6:,.0f} MB a list file may; delete formatted empty rows "
+            "and columns beyond the list, or save it as CSV",
+            path=path,
+        )
+
+
+class _SheetRows:
+    """The first sheet's rows as its XML holds them: (row number, cell texts up to ``width``).
+
+    Not openpyxl's ``iter_rows``: it pads every row to the width the sheet's
+    ``<dimension>`` claims and fills in every absent row up to the last one. Excel writes
+    ``A1:XFD1048576`` once formatting has stretched the used range, and then a 5 KB list of
+    three people is 16,384 cells for each of 1,048,576 rows (1.5 hours, extrapolated from
+    two minutes of reading it). The
+    parser that ``iter_rows`` itself runs yields only the rows that are there, with their
+    numbers, and only cells up to ``width`` are converted. Until the header is found,
+    ``width`` reaches one column past ``MAX_COLUMNS``, so that a wider header is seen.
+
+    After ``XLSX_EMPTY_ROWS_END`` empty rows in a row reading stops, and ``stopped_at``
+    says where: formatted empty cells are in the XML one by one (200,000 rows of 1,000
+    are 2 GB), and openpyxl parses each.
+    """
+
+    def __init__(self, path: Path, workbook: Any) -> None:
+        self.path = path
+        self.workbook = workbook
+        self.sheet = workbook.worksheets[0]
+        self.height = self.sheet.max_row or 0  # as declared: for progress only
+        self.width = MAX_COLUMNS + 1
+        self.row = 0  # the number of the last row read
+        self.stopped_at = 0
+
+    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+        rows, errors, empty = self._parsed(), _xlsx_errors(), 0
+        while True:
+            try:
+                # Not around the yield: a warnings context held open across yields would
+                # restore stale filters whenever the generator happens to be closed.
+                with _quiet_openpyxl():
+                    parsed = next(rows, None)
+            except errors as exc:
+                raise SubscriberFileError(
+                    f"unreadable XLSX row ({exc})", path=self.path, line=self.row + 1
+                ) from exc
+            if parsed is None:
+                return
+            self.row, cells = parsed
+            texts = self._texts(cells)
+            empty = 0 if any(text.strip() for text in texts) else empty + 1
+            if empty == XLSX_EMPTY_ROWS_END:
+                self.stopped_at = self.row
+                return
+            yield self.row, texts
+
+    def _texts(self, cells: list[dict[str, Any]]) -> list[str]:
+        texts = [""] * self.width
+        for cell in cells:
+            if cell["column"] <= self.width:
+                texts[cell["column"] - 1] = _cell_text(cell["value"])
+        return texts
+
+    def _parsed(self) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+        """(row number, cells) from openpyxl's sheet parser, set up as its read-only sheet
+        sets it up for ``iter_rows`` (openpyxl 3.1, ``_read_only._cells_by_row``)."""
+        from openpyxl.worksheet._reader import WorkSheetParser
+
+        sheet, workbook = self.sheet, self.workbook
+        with sheet._get_source() as source:
+            parser = WorkSheetParser(
+                source,
+                sheet._shared_strings,
+                data_only=True,
+                epoch=workbook.epoch,
+                date_formats=workbook._date_formats,
+                timedelta_formats=workbook._timedelta_formats,
+            )
+            yield from parser.parse()
 
 
 @contextmanager
@@ -388,6 +507,13 @@ def _find_header(path: Path, numbered: Iterator[tuple[int, list[str]]]) -> _Head
         positions, ignored = _map_headers(path, line, cells)
         if "email" in positions:
             width = max(i for i, cell in enumerate(cells) if cell.strip()) + 1
+            if width > MAX_COLUMNS:
+                raise SubscriberFileError(
+                    f"the header row goes on past column {MAX_COLUMNS}, more than a list "
+                    "may have; delete the columns after the list's own",
+                    path=path,
+                    line=line,
+                )
             return _Header(line, positions, ignored, width)
         if seen >= _HEADER_SEARCH_ROWS:
             break
@@ -423,11 +549,25 @@ OVERFLOW = "__overflow__"
 _OUTER_SPACE = " \t\u00a0"
 
 
-def _data_rows(numbered: Iterator[tuple[int, list[str]]], header: _Header) -> Iterator[Row]:
-    """Yield the rows after the header as canonical values; blank rows are skipped."""
+def _data_rows(
+    path: Path, numbered: Iterator[tuple[int, list[str]]], header: _Header
+) -> Iterator[Row]:
+    """Yield the rows after the header as canonical values; blank rows are skipped.
+
+    Cells beyond the header's width are only read from CSV files: an XLSX file keeps its
+    cells in their columns, so no value there is a shifted one (see ``_SheetRows``).
+    """
+    count = 0
     for line, cells in numbered:
         if not any(cell.strip() for cell in cells):
             continue
+        count += 1
+        if count > MAX_ROWS:
+            raise SubscriberFileError(
+                f"more than {MAX_ROWS:,} rows; split the list into smaller files",
+                path=path,
+                line=line,
+            )
         values = {
             column: cells[index].strip(_OUTER_SPACE) if index < len(cells) else ""
             for column, index in header.positions.items()

@@ -54,6 +54,7 @@ from newsletter.audience.subscribers import (
     normalise_email,
 )
 from newsletter.errors import InputError
+from newsletter.headers import UnsafeValueError, check_header_text
 from newsletter.models import ConsentEvent, MailingList, Membership, Subscriber, Suppression, utcnow
 
 #: Rows written to the staging table per statement. 2,000 keeps a batch's memory
@@ -66,6 +67,10 @@ MAX_LENGTHS = {"name": 200, "municipality": 100, "role": 100}
 MAX_ATTRIBUTE_LENGTH = 200
 MAX_LIST_NAME = 200  # lists.name
 PROFILE_FIELDS = ("name", "municipality", "role")
+#: Values that go into every message's headers (To: "name" <email>): a row whose value
+#: would be refused there, such as an encoded word that decodes to a line break, could
+#: never be sent, so it is rejected here with the same check the message builder makes.
+HEADER_FIELDS = ("email", "name")
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
@@ -119,6 +124,7 @@ class ImportReport:
     removed: int = 0
     rejected_count: int = 0
     rejected: list[Rejection] = field(default_factory=list)
+    stopped_at: int = 0  # the line where a run of empty rows ended the reading, or 0
 
     def reject(self, line: int, reason: str) -> None:
         self.rejected_count += 1
@@ -206,6 +212,7 @@ def _stage(
         if staged:
             _write_staged(session, staged)
         step("reading", listfile.position(), listfile.size)
+    report.stopped_at = listfile.stopped_at()
     if report.sync and not importable:
         raise InputError(
             "refusing --sync: no row could be imported, so every member would be removed",
@@ -285,6 +292,11 @@ def _problem(values: dict[str, str]) -> str:
     for column, text in values.items():
         if CONTROL_CHARACTERS.search(text):
             return f"control character (such as a line break) in {column}"
+    for column in HEADER_FIELDS:
+        try:
+            check_header_text(values.get(column, ""))
+        except UnsafeValueError as exc:
+            return f"{column} cannot go into a mail header: it {exc}"
     for column, limit in MAX_LENGTHS.items():
         if len(values.get(column, "")) > limit:
             return f"{column} is longer than {limit} characters"

@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 
 from newsletter import db
 from newsletter.errors import InputError, NotFoundError
+from newsletter.headers import CONTROL_CHARACTERS
 from newsletter.models import (
     Campaign,
     ConsentEvent,
@@ -64,9 +65,6 @@ SEGMENT_COLUMNS: tuple[str, ...] = ("municipality", "role", "name")
 #: private phone numbers, and only what a newsletter needs is stored (data minimisation).
 ATTRIBUTES: tuple[str, ...] = ("institution", "department", "county", "language")
 
-#: C0 and C1 controls, Unicode line/paragraph separators and lone surrogates: never allowed in
-#: a value that may end up in a mail header (a line break there forges new headers).
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _ATEXT = r"a-zA-Z0-9_!#$%&'*+\-/=?^`{|}~"
 _DOT_ATOM = re.compile(f"[{_ATEXT}]+(?:\\.[{_ATEXT}]+)*")
 _LOCAL_MAX, _ADDRESS_MAX = 64, 254

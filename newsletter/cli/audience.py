@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from newsletter import db
+from newsletter.audience.listfiles import XLSX_EMPTY_ROWS_END
 from newsletter.audience.lists import ImportReport, import_file, list_summaries
 from newsletter.audience.lists import Progress as ProgressCallback
 from newsletter.audience.subscribers import (
@@ -132,6 +133,12 @@ def _print_report(report: ImportReport) -> None:
         console.print(f"  line {rejection.line}: {escape(rejection.reason)}", soft_wrap=True)
     if report.rejected_count > len(report.rejected):
         console.print(f"  … and {report.rejected_count - len(report.rejected)} more")
+    if report.stopped_at:
+        console.print(
+            f"stopped reading at line {report.stopped_at}, the last of "
+            f"{XLSX_EMPTY_ROWS_END:,} empty rows in a row; rows below it, if any, were not read",
+            soft_wrap=True,
+        )
     if report.ignored_columns:
         ignored = ", ".join(report.ignored_columns)
         console.print(f"ignored columns (not stored): {escape(ignored)}")

@@ -294,13 +294,33 @@ def _sponsor_ids(value: Any, path: Path, line: int) -> list[str]:
     return value
 
 
+# Folders -------------------------------------------------------------------------------
+
+
+def inside_folder(path: Path, folder: Path) -> Path:
+    """Return ``path`` if it lies inside ``folder`` once symlinks and ``..`` are resolved.
+
+    Raises IssueError naming the file otherwise. A link within a folder is fine; one that
+    leads out of it is not: ``issues/x.md -> /etc/hostname`` was listed by the editor
+    and compiled, the file's text shown in the preview.
+    """
+    if not path.resolve().is_relative_to(folder.resolve()):
+        raise IssueError(f"is a link that leads outside {folder}", path=path)
+    return path
+
+
 # Templates -----------------------------------------------------------------------------
 
 _template_cache: dict[tuple[Any, ...], TemplateSet] = {}
 
 
 def load_templates(settings: Settings, source: IssueSource) -> TemplateSet:
-    """Read the template set the issue names (cached until one of its files changes)."""
+    """Read the template set the issue names (cached until one of its files changes).
+
+    Only from inside the templates folder: a set, or a file of it, that is a link leading
+    out of it is an IssueError. ``{% include %}`` and ``{% extends %}`` reach only the
+    set's own files, which the renderer's loader knows by name and nothing else.
+    """
     name = source.front["template"]
     folder = settings.templates_dir / name
     if not folder.is_dir():
@@ -310,7 +330,10 @@ def load_templates(settings: Settings, source: IssueSource) -> TemplateSet:
             path=source.path,
             line=source.line_of("template"),
         )
+    inside_folder(folder, settings.templates_dir)
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    for path in files:
+        inside_folder(path, settings.templates_dir)
     key = (
         str(folder.resolve()),
         *((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files),

@@ -12,7 +12,8 @@ the 100 KB HTML part alone (``benchmarks/build_message.py``): ``binascii.b2a_qp`
 0.31 ms, which is what is used; a whole message then builds in about 0.8 ms. Base64 also
 keeps the body 7-bit with short lines, so no relay re-encodes it and breaks DKIM.
 
-Header safety: every value that reaches a header is checked first (``check_header_text``):
+Header safety: every value that reaches a header is checked first (``check_header_text``,
+from ``newsletter.headers``, which the list import applies too):
 CR, LF, NUL and other control characters are refused, and so are encoded words that
 decode to them (``=?UTF-8?Q?=0A?=Bcc:``, CVE-2024-6923, which CPython 3.11.7 still lets
 through). The caller learns whose fault it is from the error: ``PermanentDeliveryError``
@@ -42,6 +43,7 @@ import dkim.crypto
 import idna
 
 from newsletter.errors import ConfigError, InputError, IssueError, PermanentDeliveryError
+from newsletter.headers import UnsafeValueError, check_header_text
 from newsletter.settings import PREFIX, Settings
 
 if TYPE_CHECKING:
@@ -88,49 +90,7 @@ class Recipient:
     view_url: str = ""
 
 
-class UnsafeValueError(ValueError):
-    """A value cannot go into a header; the message says why (without the value)."""
-
-
 # Checking values ----------------------------------------------------------------------
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-_ENCODED_WORD = re.compile(r"=\?([^?\s]*)\?([bBqQ])\?([^?\s]*)\?=")
-
-
-def check_header_text(value: str) -> str:
-    """Return ``value`` if it may go into a header, else raise ``UnsafeValueError``.
-
-    Encoded words are decoded (up to three levels deep) and their text checked too,
-    because a receiver decodes them and would see the line break.
-    """
-    text = value
-    for _ in range(4):
-        found = _CONTROL.search(text)
-        if found:
-            raise UnsafeValueError(f"contains the control character U+{ord(found.group()):04X}")
-        decoded = _ENCODED_WORD.sub(_decode_word, text) if "=?" in text else text
-        if decoded == text:
-            return value
-        text = decoded
-    raise UnsafeValueError("contains encoded words nested too deep")
-
-
-def _decode_word(match: re.Match[str]) -> str:
-    """Decode one RFC 2047 encoded word as a mail reader would."""
-    charset, encoding, payload = match.groups()
-    try:
-        if encoding in "bB":
-            raw = base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
-        else:
-            raw = binascii.a2b_qp(payload.encode("ascii", "replace"), header=True)
-    except (binascii.Error, ValueError):
-        raise UnsafeValueError("contains a malformed encoded word") from None
-    try:
-        return raw.decode(charset.split("*")[0] or "ascii", "replace")
-    except LookupError:
-        return raw.decode("latin-1")
-
 
 _LOCAL_PART = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")

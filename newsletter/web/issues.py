@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from newsletter.compose.issue import compile_file
+from newsletter.compose.issue import compile_file, inside_folder
 from newsletter.compose.lint import Finding, lint_file
 from newsletter.compose.render import CompiledIssue
 from newsletter.settings import Settings
 
-__all__ = ["Finding", "compile_issue", "lint_issue"]
+__all__ = ["Finding", "compile_issue", "inside_folder", "lint_issue"]
 
 
 def compile_issue(path: Path, settings: Settings) -> CompiledIssue:

@@ -25,7 +25,7 @@ import anyio
 from watchfiles import awatch
 
 from newsletter.compose.render import CompiledIssue
-from newsletter.errors import NewsletterError, NotFoundError
+from newsletter.errors import IssueError, NewsletterError, NotFoundError
 from newsletter.settings import Settings
 from newsletter.web import issues
 
@@ -71,19 +71,33 @@ class PreviewHub:
     # Issues on disk ----------------------------------------------------------------------
 
     def issue_path(self, slug: str) -> Path:
-        """Return the file of issue ``slug``; NotFoundError for unknown or unsafe names."""
+        """Return the file of issue ``slug``; NotFoundError for unknown or unsafe names,
+        and for a link that leads out of the issues folder."""
         path = self.settings.issues_dir / f"{slug}{ISSUE_SUFFIX}"
         if not SLUG.match(slug) or not path.is_file():
             raise NotFoundError(f"issue {slug!r}: no such file in {self.settings.issues_dir}")
-        return path
+        try:
+            return issues.inside_folder(path, self.settings.issues_dir)
+        except IssueError as exc:
+            raise NotFoundError(str(exc)) from None
 
     def slugs(self) -> list[str]:
-        """Slugs of every issue file, newest name first (names start with the date)."""
+        """Slugs of every issue file, newest name first (names start with the date).
+
+        A link that leads out of the issues folder is left out, with a warning in the log.
+        """
         folder = self.settings.issues_dir
         if not folder.is_dir():
             return []
-        names = (p.stem for p in folder.glob(f"*{ISSUE_SUFFIX}") if p.is_file())
-        return sorted((name for name in names if SLUG.match(name)), reverse=True)
+        names = []
+        for path in folder.glob(f"*{ISSUE_SUFFIX}"):
+            if not path.is_file() or not SLUG.match(path.stem):
+                continue
+            try:
+                names.append(issues.inside_folder(path, folder).stem)
+            except IssueError as exc:
+                log.warning("not listed: %s", exc)
+        return sorted(names, reverse=True)
 
     def fingerprint(self, slug: str) -> Fingerprint:
         """Modification times and sizes of everything a compile of ``slug`` reads."""

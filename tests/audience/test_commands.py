@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.cli.core import main
+from tests.audience import workbooks
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -156,3 +157,23 @@ def test_a_terminal_gets_a_progress_bar(run, monkeypatch: pytest.MonkeyPatch) ->
     shown = terminal.getvalue()
     assert "reading the file" in shown or "adding memberships" in shown or "finishing" in shown
     assert "━" in shown  # the bar itself
+
+
+def test_pathological_workbooks_import_fast_or_are_one_line_errors(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    stretched = workbooks.stretched_used_range(tmp_path / "stretched.xlsx")
+    code, out, _ = run("subscribers", "import", str(stretched), "--list", "x")
+    assert code == 0 and _count(out, "added") == 3 and "stopped reading" not in out
+    formatted = workbooks.with_sheet(tmp_path / "f.xlsx", workbooks.formatted_rows(1500, 10))
+    code, out, _ = run("subscribers", "import", str(formatted), "--list", "x")
+    assert code == 0 and _count(out, "unchanged") == 3
+    assert (
+        "stopped reading at line 1004, the last of 1,000 empty rows in a row; "
+        "rows below it, if any, were not read"
+    ) in out
+    bomb = workbooks.zip_bomb(tmp_path / "bomb.xlsx", gigabytes=1)
+    code, out, err = run("subscribers", "import", str(bomb), "--list", "x")
+    assert (code, out) == (65, "")
+    assert err == (
+        f"error: {bomb}: the workbook unpacks to 1,000 MB, more than the 500 MB a list file "
+        "may; delete formatted empty rows and columns beyond the list, or save it as CSV\n"
+    )

@@ -15,8 +15,11 @@ from newsletter.audience.subscribers import (
     record_bounce,
     unsubscribe,
 )
+from newsletter.delivery.message import MessageFactory, Recipient
 from newsletter.models import ConsentEvent, MailingList, Membership, Subscriber
+from newsletter.settings import Settings
 from tests.audience.factories import snapshot, write_csv
+from tests.delivery.conftest import compiled_issue
 
 KEY = b"test-secret-key-0123456789abcdef"
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -103,6 +106,32 @@ def test_header_injection_is_rejected_per_row(database_url: str) -> None:
         (8, "control character (such as a line break) in role"),
     ]
     assert set(_people(database_url)) == {"geras@utena.example", "antras@utena.example"}
+
+
+def test_encoded_line_breaks_are_rejected_as_the_message_builder_would(
+    database_url: str, settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "encoded.csv"
+    path.write_text(
+        "email,name\n"
+        "q@utena.example,=?utf-8?q?a=0d=0aBcc:_x@evil.example?=\n"
+        "b@utena.example,=?utf-8?b?DQpCY2M6IHhAZXZpbC5leGFtcGxl?=\n"
+        "=?utf-8?q?a=0a?=@utena.example,Adresas Užkoduotas\n"
+        "geras@utena.example,=?utf-8?q?Jonas?=\n",  # decodes to plain text: harmless
+        encoding="utf-8",
+    )
+    report = _import(database_url, path)
+    assert [(r.line, r.reason) for r in report.rejected] == [
+        (2, "name cannot go into a mail header: it contains the control character U+000D"),
+        (3, "name cannot go into a mail header: it contains the control character U+000D"),
+        (4, "email cannot go into a mail header: it contains the control character U+000A"),
+    ]
+    people = _people(database_url)
+    assert set(people) == {"geras@utena.example"}
+    factory = MessageFactory(compiled_issue(), settings, campaign_id=1, list_id_header="x")
+    person = people["geras@utena.example"]
+    _, raw = factory.build(Recipient(email=person.email, name=person.name))
+    assert b"\r\nTo: =?utf-8?b?" in raw  # what was imported can be sent
 
 
 def test_xlsx_import_with_attributes(database_url: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import zipfile
 from collections.abc import Callable
@@ -10,8 +11,10 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from newsletter.audience import listfiles
 from newsletter.audience.listfiles import OVERFLOW, detect_delimiter, fold_header, open_list_file
 from newsletter.errors import SubscriberFileError
+from tests.audience import workbooks
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -189,3 +192,105 @@ def test_xlsx_numbers_and_dates_read_as_people_see_them(tmp_path: Path) -> None:
     workbook.save(tmp_path / "numbers.xlsx")
     rows = [values for _, values in _read(tmp_path / "numbers.xlsx")[1]]
     assert [(r["name"], r["role"]) for r in rows] == [("12", "2026-01-31"), ("1.5", "")]
+
+
+# Pathological workbooks ----------------------------------------------------------------
+
+
+@pytest.fixture
+def cell_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail as soon as reading converts more than 10,000 cells (the lists here have 8)."""
+    convert, count = listfiles._cell_text, itertools.count(1)
+
+    def counted(value: object) -> str:
+        if next(count) > 10_000:
+            raise AssertionError("more than 10,000 cells converted")
+        return convert(value)
+
+    monkeypatch.setattr(listfiles, "_cell_text", counted)
+
+
+PEOPLE = [(line, {"email": email, "name": name}) for line, (email, name) in enumerate(
+    workbooks.PEOPLE, start=2
+)]  # fmt: skip
+
+
+@pytest.mark.usefixtures("cell_budget")
+def test_a_used_range_stretched_to_xfd1048576_reads_only_the_list(tmp_path: Path) -> None:
+    path = workbooks.stretched_used_range(tmp_path / "stretched.xlsx")
+    assert path.stat().st_size < 6_000
+    listfile, rows = _read(path)
+    assert rows == PEOPLE
+    assert listfile.stopped_at() == 0  # the sheet ended by itself
+
+
+@pytest.mark.usefixtures("cell_budget")
+def test_reading_stops_after_a_run_of_empty_formatted_rows(tmp_path: Path) -> None:
+    late = ("veluojantis@x.example", "Vėluojantis")
+    path = workbooks.with_sheet(
+        tmp_path / "formatted.xlsx",
+        workbooks.formatted_rows(listfiles.XLSX_EMPTY_ROWS_END * 3, 20, after=[late]),
+    )
+    listfile, rows = _read(path)
+    assert rows == PEOPLE
+    assert listfile.stopped_at() == 4 + listfiles.XLSX_EMPTY_ROWS_END
+    # One empty row fewer, and the person after them is read.
+    pieces = workbooks.formatted_rows(listfiles.XLSX_EMPTY_ROWS_END - 1, 20, after=[late])
+    listfile, rows = _read(workbooks.with_sheet(tmp_path / "gap.xlsx", pieces))
+    assert rows[-1] == (4 + listfiles.XLSX_EMPTY_ROWS_END, {"email": late[0], "name": late[1]})
+    assert listfile.stopped_at() == 0
+
+
+@pytest.mark.usefixtures("cell_budget")
+def test_200000_rows_of_1000_empty_cells_are_refused_unparsed(tmp_path: Path) -> None:
+    path = workbooks.with_sheet(tmp_path / "empty.xlsx", workbooks.formatted_rows(200_000, 1000))
+    assert path.stat().st_size < 8_000_000
+    with (
+        pytest.raises(SubscriberFileError) as refused,
+        open_list_file(path) as listfile,
+    ):
+        list(listfile.rows())
+    assert str(refused.value) == (
+        f"{path}: the workbook unpacks to 2,002 MB, more than the 500 MB a list file may; "
+        "delete formatted empty rows and columns beyond the list, or save it as CSV"
+    )
+
+
+@pytest.mark.usefixtures("cell_budget")
+def test_a_zip_bomb_is_refused_by_its_declared_size(tmp_path: Path) -> None:
+    path = workbooks.zip_bomb(tmp_path / "bomb.xlsx", gigabytes=3)
+    assert path.stat().st_size < 4_000_000
+    with pytest.raises(SubscriberFileError, match=r"bomb\.xlsx: the workbook unpacks to 3,000 MB"):
+        open_list_file(path)
+    # A directory that understates the size gets the sheet read only that far: damaged.
+    workbooks.set_declared_size(path, workbooks.SHEET, 10_000)
+    with pytest.raises(SubscriberFileError, match=r"bomb\.xlsx: not a readable .*Bad CRC-32"):
+        open_list_file(path)
+
+
+def test_a_header_wider_than_the_limit_is_refused(tmp_path: Path) -> None:
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["email", "name"])
+    workbook.active.cell(1, listfiles.MAX_COLUMNS + 1, "pastaba")
+    workbook.save(tmp_path / "wide.xlsx")
+    (tmp_path / "wide.csv").write_text("email" + "," * listfiles.MAX_COLUMNS + "x\n", "utf-8")
+    for name in ("wide.xlsx", "wide.csv"):
+        with pytest.raises(
+            SubscriberFileError, match=rf"{name}:1: the header row goes on past column 200,"
+        ):
+            open_list_file(tmp_path / name)
+
+
+def test_more_rows_than_the_limit_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(listfiles, "MAX_ROWS", 3)
+    workbooks.small_workbook(tmp_path / "three.xlsx")
+    assert len(_read(tmp_path / "three.xlsx")[1]) == 3
+    path = tmp_path / "four.csv"
+    path.write_text("email\n\na@x.example\nb@x.example\nc@x.example\nd@x.example\n", "utf-8")
+    with (
+        pytest.raises(SubscriberFileError, match=r"four\.csv:6: more than 3 rows; split"),
+        open_list_file(path) as listfile,
+    ):
+        list(listfile.rows())

@@ -113,6 +113,30 @@ def test_unknown_or_unsafe_issue_names_are_404(
     assert client.get(f"/editor/issues/{slug}/render").status_code == 404
 
 
+def test_links_out_of_the_issues_folder_are_neither_listed_nor_compiled(
+    client: TestClient,
+    logged_in: str,
+    web_settings: Settings,
+    issue: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    outside = tmp_path / "kitur.md"
+    outside.write_text(issue_text(paragraph="SLAPTAS-TEKSTAS"), encoding="utf-8")
+    link = web_settings.issues_dir / "2026-04-isorinis.md"
+    link.symlink_to(outside)
+    (web_settings.issues_dir / "2026-03-nuoroda.md").symlink_to(issue)  # stays inside
+    listing = client.get("/editor/")
+    assert "2026-03-nuoroda.md" in listing.text and "2026-04-isorinis" not in listing.text
+    assert f"not listed: {link}: is a link that leads outside" in caplog.text
+    for page in ("", "/render", "/frame"):
+        answer = client.get(f"/editor/issues/2026-04-isorinis{page}")
+        assert answer.status_code == 404 and "SLAPTAS" not in answer.text, page
+    form = {"address": "redaktore@bibliotekos-pazangai.example", "csrf_token": logged_in}
+    assert client.post("/editor/issues/2026-04-isorinis/test", data=form).status_code == 404
+    assert "SLAPTAS" not in client.get("/editor/issues/2026-03-nuoroda/render").text
+
+
 def test_event_stream_sends_the_current_version_first(
     web_settings: Settings, client: TestClient, logged_in: str, issue: Path
 ) -> None:
