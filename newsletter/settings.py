@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 from newsletter.errors import ConfigError
 
 PREFIX = "NEWSLETTER_"
+#: Reserved for the test suite (e.g. NEWSLETTER_TEST_POSTGRES_URL); never a setting.
+TEST_PREFIX = PREFIX + "TEST_"
 
 
 class Secret(str):
@@ -208,7 +210,11 @@ class Settings:
             source.update(read_env_file(Path(env_file)))
         source.update({k: v for k, v in (os.environ if environ is None else environ).items()})
         known = {PREFIX + f.name.upper(): f for f in fields(cls)}
-        unknown = sorted(k for k in source if k.startswith(PREFIX) and k not in known)
+        unknown = sorted(
+            k
+            for k in source
+            if k.startswith(PREFIX) and k not in known and not k.startswith(TEST_PREFIX)
+        )
         if unknown:
             raise ConfigError(
                 f"unknown setting {unknown[0]}; known settings: see `newsletter config`"
