@@ -4,8 +4,9 @@ Used by the tests and by ``benchmarks/``. ``SmtpSink.script`` decides the reply 
 DATA command in order: ``"250"`` accepts, ``"451"``/``"421"``/``"550"`` refuse with that
 code, ``"slow"`` accepts the message but replies only after ``slow_seconds`` (a 250
 that arrives after the client has timed out: the message *was* delivered).
-``SmtpSink.stall_rcpt(address)`` holds the RCPT TO of one address until released, and
-``accept_reply`` may quote the recipient, as many servers do. ``SilentServer`` accepts
+``SmtpSink.stall_rcpt(address)`` (or ``stall_mail``) holds the RCPT TO (or MAIL FROM) of
+one address until released, and ``accept_reply`` may quote the recipient, as many
+servers do. ``SilentServer`` accepts
 connections and never answers at all.
 """
 
@@ -38,15 +39,15 @@ class Received:
 
 
 @dataclass
-class RcptStall:
-    """RCPT TO for one address waits until ``release()``; ``reached`` is set once it arrives."""
+class Stall:
+    """A command naming one address waits until ``release()``; ``reached`` is set once it arrives."""
 
     address: str
     reached: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
 
     def release(self) -> None:
-        """Let the RCPT TO (and any later one for the address) be answered."""
+        """Let the command (and any later one naming the address) be answered."""
         self.released.set()
 
 
@@ -61,7 +62,8 @@ class SinkHandler:
     connections: int = 0
     # The reply to an accepted message; ``{rcpt}`` stands for the recipients.
     accept_reply: str = "250 2.0.0 OK queued"
-    stalls: dict[str, RcptStall] = field(default_factory=dict)
+    # (command, address) whose answer waits: ("RCPT", …) or ("MAIL", …).
+    stalls: dict[tuple[str, str], Stall] = field(default_factory=dict)
 
     async def handle_EHLO(
         self,
@@ -76,6 +78,27 @@ class SinkHandler:
         session.host_name = hostname
         return responses
 
+    async def _held(self, command: str, address: str) -> None:
+        """Wait while a stall holds this command for this address."""
+        stall = self.stalls.get((command, address.lower()))
+        if stall is not None:
+            stall.reached.set()
+            while not stall.released.is_set():
+                await asyncio.sleep(0.02)
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        await self._held("MAIL", address)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(
         self,
         server: SMTP,
@@ -84,11 +107,7 @@ class SinkHandler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
-        stall = self.stalls.get(address.lower())
-        if stall is not None:
-            stall.reached.set()
-            while not stall.released.is_set():
-                await asyncio.sleep(0.02)
+        await self._held("RCPT", address)
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 OK"
@@ -155,10 +174,17 @@ class SmtpSink:
         with self.handler.lock:
             self.handler.script.extend(actions)
 
-    def stall_rcpt(self, address: str) -> RcptStall:
+    def stall_rcpt(self, address: str) -> Stall:
         """Hold every RCPT TO of ``address`` until the returned stall is released."""
-        stall = RcptStall(address.lower())
-        self.handler.stalls[stall.address] = stall
+        return self._stall("RCPT", address)
+
+    def stall_mail(self, address: str) -> Stall:
+        """Hold every MAIL FROM of ``address`` until the returned stall is released."""
+        return self._stall("MAIL", address)
+
+    def _stall(self, command: str, address: str) -> Stall:
+        stall = Stall(address.lower())
+        self.handler.stalls[(command, stall.address)] = stall
         return stall
 
     def wait_for(self, count: int, timeout: float = 30.0) -> list[Received]:
