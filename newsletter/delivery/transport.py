@@ -108,6 +108,8 @@ def delivery_error(exc: BaseException, *, after_data: bool = False) -> DeliveryE
             smtp_reply=reply,
             timed_out=_timed_out(exc),
         )
+    if _timed_out(exc):  # no answer at all (so no reply code): try again later
+        return TransientDeliveryError(_describe(exc), timed_out=True)
     if kind == 4:
         return TransientDeliveryError(f"SMTP {code} {reply}", smtp_code=code, smtp_reply=reply)
     if kind == 5:
@@ -123,26 +125,7 @@ def delivery_error(exc: BaseException, *, after_data: bool = False) -> DeliveryE
         return DeliveryConfigError(f"the mail server does not support it: {exc}; check the URL")
     if isinstance(exc, ssl.SSLCertVerificationError):
         return DeliveryConfigError(f"the mail server's certificate is not trusted: {exc}")
-    return TransientDeliveryError(
-        _describe(exc), smtp_code=code, smtp_reply=reply, timed_out=_timed_out(exc)
-    )
-
-
-def _timed_out(exc: BaseException) -> bool:
-    """True when the failure is the timeout running out, however smtplib wrapped it.
-
-    smtplib turns a read that timed out into ``SMTPServerDisconnected("Connection
-    unexpectedly closed: timed out")``, raised while handling the ``TimeoutError``, so
-    the timeout is found on the chain of causes and contexts.
-    """
-    seen: BaseException | None = exc
-    for _ in range(5):  # the chain is short; a cycle must not loop forever
-        if seen is None:
-            return False
-        if isinstance(seen, TimeoutError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    return TransientDeliveryError(_describe(exc), smtp_code=code, smtp_reply=reply)
 
 
 def _reply_of(exc: BaseException) -> tuple[int | None, str]:
@@ -378,6 +361,23 @@ class SmtpTransport:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """True when the failure is the timeout running out, however smtplib wrapped it.
+
+    smtplib turns a read that timed out into ``SMTPServerDisconnected("Connection
+    unexpectedly closed: timed out")``, raised while handling the ``TimeoutError``, so
+    the timeout is found on the chain of causes and contexts.
+    """
+    seen: BaseException | None = exc
+    for _ in range(5):  # the chain is short; a cycle must not loop forever
+        if seen is None:
+            return False
+        if isinstance(seen, TimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _went_stale(exc: BaseException) -> bool:
