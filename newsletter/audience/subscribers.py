@@ -21,7 +21,7 @@ import hmac
 import re
 import time
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache, lru_cache
@@ -701,7 +701,13 @@ class ErasureReport:
 
 
 def erase_person(
-    url: str, key: bytes, address: str, outbox_folder: Path, *, wait_seconds: float
+    url: str,
+    key: bytes,
+    address: str,
+    outbox_folder: Path,
+    *,
+    wait_seconds: float,
+    on_wait: Callable[[int], None] | None = None,
 ) -> ErasureReport:
     """Erase one person everywhere: database, messages in flight, ``.eml`` files.
 
@@ -713,9 +719,13 @@ def erase_person(
     3. Erase once more (idempotent): it ends as ``stopped`` what such a row left queued
        (a temporary refusal) and scrubs anything written meanwhile.
     4. Compact SQLite (``forget_deleted_bytes``) and delete the person's ``.eml`` files.
+
+    ``on_wait`` hears how many messages are waited for, before the wait begins.
     """
     with db.transaction(url) as session:
         first = erase_subscriber(session, key, address)
+    if first.in_flight and on_wait is not None:
+        on_wait(len(first.in_flight))
     started = time.monotonic()
     await_rows(url, first.in_flight, wait_seconds)
     waited = time.monotonic() - started

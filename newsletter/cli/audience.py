@@ -165,8 +165,16 @@ def erase_command(ctx: Context, email: str, yes: bool) -> None:
     if not yes:
         click.confirm(f"Erase everything held about {address}? This cannot be undone", abort=True)
     url = _database(settings)
+    wait = settings.lease_seconds
+
+    def waiting(count: int) -> None:
+        noun = "message is" if count == 1 else "messages are"
+        err_console.print(
+            f"{count} {noun} being sent to {escape(address)}; waiting (at most {wait} s)…"
+        )
+
     report = erase_person(
-        url, settings.key(), address, settings.outbox, wait_seconds=settings.lease_seconds
+        url, settings.key(), address, settings.outbox, wait_seconds=wait, on_wait=waiting
     )
     what = "subscriber data deleted" if report.held else "no subscriber data was held"
     rows = sum(report.outcomes.values())

@@ -145,6 +145,7 @@ def test_an_embedded_send_in_flight_is_waited_for_and_its_reply_scrubbed(
     campaign_id, output = erase_while_in_flight(settings, issue, smtp_sink, in_this_process)
     assert_erased_everywhere(settings, campaign_id)
     said = " ".join(output.split())
+    assert f"1 message is being sent to {ERASED}; waiting (at most 5 s)" in said, output
     assert "2 outbox rows anonymised: 1 sent, 1 stopped before sending" in said, output
     assert "waited for 1 message already being sent when the erasure began: 1 sent" in said
 
