@@ -81,12 +81,25 @@ class StateError(NewsletterError):
 
 
 class DeliveryError(NewsletterError):
-    """Sending one message failed; the subclass says whether to retry."""
+    """Sending one message failed; the subclass says whether to retry.
 
-    def __init__(self, message: str, *, smtp_code: int | None = None, smtp_reply: str = ""):
+    ``timed_out`` says the server gave no answer at all within the timeout (no greeting,
+    no reply to a command): the row is handled as its class says, and a sender that
+    sees this several times in a row knows the server, not the recipient, is at fault.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        smtp_code: int | None = None,
+        smtp_reply: str = "",
+        timed_out: bool = False,
+    ):
         super().__init__(message)
         self.smtp_code = smtp_code
         self.smtp_reply = smtp_reply
+        self.timed_out = timed_out
 
 
 class TransientDeliveryError(DeliveryError):

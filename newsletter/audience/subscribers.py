@@ -19,7 +19,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Collection, Mapping, Sequence
+import time
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache, lru_cache
@@ -531,12 +533,35 @@ def _sent(row: Any, campaign: Any) -> dict[str, Any]:
     }
 
 
+#: What an address becomes in replies and error texts kept after erasure.
+ERASED_TEXT = "[erased]"
+
+
+def scrub_address(text: str, address: str) -> str:
+    """``text`` with every spelling (any letter case) of ``address`` replaced by ``[erased]``.
+
+    Runs once per outcome a sender records, so the usual case (a reply that does not
+    quote the address) costs one lower-casing and one search, no regular expression.
+    """
+    if not text or not address or address.lower() not in text.lower():
+        return text
+    return re.sub(re.escape(address), ERASED_TEXT, text, flags=re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class Erasure:
-    """What an erasure found: whether a subscriber was held, how many outbox rows it rewrote."""
+    """What an erasure found and did.
+
+    ``outbox_rows`` is every outbox row of the person (all of them now anonymised),
+    ``stopped`` those not yet sent that it ended as ``suppressed``, and ``in_flight``
+    the ids of rows a sender held at that moment (``sending``): their message may still
+    reach the mail server, and their outcome is recorded without the address.
+    """
 
     held: bool
     outbox_rows: int
+    stopped: int
+    in_flight: tuple[int, ...]
 
 
 def erase_subscriber(session: Session, key: bytes, address: str) -> Erasure:
@@ -545,30 +570,38 @@ def erase_subscriber(session: Session, key: bytes, address: str) -> Erasure:
     The subscriber row goes (memberships and consent events with it, by cascade);
     outbox rows keep their campaign statistics but their address becomes
     ``erased:<hmac>``, their subscriber link is cut, the address is scrubbed from SMTP
-    replies, and rows not yet sent are ended as ``suppressed``; a test send's campaign
-    forgets the address it went to the same way. On SQLite, deleted
-    bytes are overwritten (``secure_delete``); see also ``forget_deleted_bytes``.
-    Idempotent. The first statement is a write, so on SQLite the transaction holds
-    the write lock before it reads anything a concurrent writer could change.
+    replies and failure reasons (and from a campaign's pause reason), and rows not yet
+    sent are ended as ``suppressed``; a test send's campaign forgets the address it went
+    to the same way. A row a sender holds stays ``sending``: the outbox writes its
+    outcome without the address (``outbox._record``); ``erase_person`` waits for it. On
+    SQLite, deleted bytes are overwritten (``secure_delete``); see also
+    ``forget_deleted_bytes``. Idempotent: run again, it finds nothing left in plain text.
+
+    The first statement is a write, so on SQLite the transaction holds the write lock
+    before it reads anything a concurrent writer could change; on PostgreSQL the
+    person's outbox rows are locked before anything is changed, so a sender recording
+    one of them waits (and then sees the erased row) instead of being overwritten with
+    what was read before, and both lock the outbox row before the suppression list.
     """
     email = normalise_email(address)
     digest = email_hmac(key, email)
+    take_write_lock(session)
     if session.get_bind().dialect.name == "sqlite":
         session.connection().exec_driver_sql("PRAGMA secure_delete = ON")
+    subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.email == email))
+    theirs = OutboxRow.email.in_([email, ERASED_PREFIX + digest])
+    if subscriber_id is not None:
+        theirs = theirs | (OutboxRow.subscriber_id == subscriber_id)
+    rows = session.execute(
+        select(OutboxRow.id, OutboxRow.state, OutboxRow.last_error, OutboxRow.smtp_reply)
+        .where(theirs)
+        .order_by(OutboxRow.id)
+        .with_for_update()
+    ).all()
     suppress(session, digest, "erased")
     session.execute(
         update(Suppression).where(Suppression.email_hmac == digest).values(reason="erased")
     )
-    subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.email == email))
-    theirs = OutboxRow.email == email
-    if subscriber_id is not None:
-        theirs = theirs | (OutboxRow.subscriber_id == subscriber_id)
-    rows = session.execute(
-        select(OutboxRow.id, OutboxRow.state, OutboxRow.last_error, OutboxRow.smtp_reply).where(
-            theirs
-        )
-    ).all()
-    pattern = re.compile(re.escape(email), re.IGNORECASE)
     for row_id, state, last_error, smtp_reply in rows:
         session.execute(
             update(OutboxRow)
@@ -576,15 +609,36 @@ def erase_subscriber(session: Session, key: bytes, address: str) -> Erasure:
             .values(
                 email=ERASED_PREFIX + digest,
                 subscriber_id=None,
-                last_error=pattern.sub("[erased]", last_error or ""),
-                smtp_reply=pattern.sub("[erased]", smtp_reply or ""),
+                last_error=scrub_address(last_error or "", email),
+                smtp_reply=scrub_address(smtp_reply or "", email),
                 state="suppressed" if state == "queued" else state,
             )
         )
     _forget_test_sends(session, email, ERASED_PREFIX + digest)
+    _scrub_campaign_reasons(session, email)
     if subscriber_id is not None:
         session.execute(Subscriber.__table__.delete().where(Subscriber.id == subscriber_id))
-    return Erasure(held=subscriber_id is not None, outbox_rows=len(rows))
+    return Erasure(
+        held=subscriber_id is not None,
+        outbox_rows=len(rows),
+        stopped=sum(state == "queued" for _, state, _, _ in rows),
+        in_flight=tuple(row_id for row_id, state, _, _ in rows if state == "sending"),
+    )
+
+
+def _scrub_campaign_reasons(session: Session, email: str) -> None:
+    """Scrub the address from why a campaign stopped (a refused RCPT TO may quote it)."""
+    quoting = session.execute(
+        select(Campaign.id, Campaign.status_reason).where(
+            func.lower(Campaign.status_reason).contains(email, autoescape=True)
+        )
+    ).all()
+    for campaign_id, reason in quoting:
+        session.execute(
+            update(Campaign)
+            .where(Campaign.id == campaign_id)
+            .values(status_reason=scrub_address(reason, email))
+        )
 
 
 def _forget_test_sends(session: Session, email: str, replacement: str) -> None:
@@ -624,18 +678,122 @@ def forget_deleted_bytes(url: str) -> bool:
     return not busy
 
 
+@dataclass(frozen=True)
+class ErasureReport:
+    """What ``erase_person`` did, for the one line the command prints.
+
+    ``outcomes`` counts the person's outbox rows once in-flight messages are done:
+    ``sent``, ``failed``, ``uncertain`` (may have been delivered), ``stopped`` (ended by
+    this erasure before they were sent) and ``unsent`` (suppressed or cancelled
+    earlier). ``in_flight`` counts the rows a sender held when the erasure began by
+    what became of them (the same words); ``sending`` means still unfinished when the
+    wait ended, and its outcome will be stored without the address.
+    """
+
+    held: bool
+    outcomes: Counter[str]
+    in_flight: Counter[str]
+    waited_seconds: float
+    files: int
+    compacted: bool
+
+
+def erase_person(
+    url: str,
+    key: bytes,
+    address: str,
+    outbox_folder: Path,
+    *,
+    wait_seconds: float,
+    on_wait: Callable[[int], None] | None = None,
+) -> ErasureReport:
+    """Erase one person everywhere: database, messages in flight, ``.eml`` files.
+
+    1. ``erase_subscriber``, in one transaction: from its commit on no message is
+       started for them, and any outcome recorded later is stored without the address.
+    2. Wait, up to ``wait_seconds`` (a sender's lease: no claim lasts longer), for the
+       rows a sender held: their message may still reach the mail server, and a folder
+       transport may still be writing its file.
+    3. Erase once more (idempotent): it ends as ``stopped`` what such a row left queued
+       (a temporary refusal) and scrubs anything written meanwhile.
+    4. Compact SQLite (``forget_deleted_bytes``) and delete the person's ``.eml`` files.
+
+    ``on_wait`` hears how many messages are waited for, before the wait begins.
+    """
+    with db.transaction(url) as session:
+        first = erase_subscriber(session, key, address)
+    if first.in_flight and on_wait is not None:
+        on_wait(len(first.in_flight))
+    started = time.monotonic()
+    await_rows(url, first.in_flight, wait_seconds)
+    waited = time.monotonic() - started
+    with db.transaction(url) as session:
+        again = erase_subscriber(session, key, address)
+        outcomes = _outcomes(session, key, address)
+        in_flight = _states(session, first.in_flight)
+    outcomes["stopped"] = first.stopped + again.stopped
+    outcomes["unsent"] -= outcomes["stopped"]
+    in_flight["stopped"] = in_flight.pop("suppressed", 0)
+    compacted = forget_deleted_bytes(url)
+    files = erase_outbox_files(outbox_folder, address)
+    return ErasureReport(first.held, +outcomes, +in_flight, waited, files, compacted)
+
+
+def await_rows(url: str, row_ids: Sequence[int], timeout: float, poll: float = 0.1) -> bool:
+    """Wait until none of the outbox rows is ``sending``; False if ``timeout`` passed first."""
+    deadline = time.monotonic() + timeout
+    while row_ids:
+        with db.transaction(url) as session:
+            if not _states(session, row_ids)["sending"]:
+                return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll)
+    return True
+
+
+def _states(session: Session, row_ids: Sequence[int]) -> Counter[str]:
+    """How many of these outbox rows are in each state."""
+    if not row_ids:
+        return Counter()
+    return Counter(session.scalars(select(OutboxRow.state).where(OutboxRow.id.in_(row_ids))))
+
+
+def _outcomes(session: Session, key: bytes, address: str) -> Counter[str]:
+    """The erased person's outbox rows by outcome (``unsent``: suppressed or cancelled)."""
+    erased = ERASED_PREFIX + email_hmac(key, normalise_email(address))
+    found: Counter[str] = Counter()
+    states = session.execute(
+        select(OutboxRow.state, func.count())
+        .where(OutboxRow.email == erased)
+        .group_by(OutboxRow.state)
+    )
+    for state, number in states:
+        found["unsent" if state in ("suppressed", "cancelled") else state] += number
+    return found
+
+
 def erase_outbox_files(folder: Path, address: str) -> int:
     """Delete the ``.eml`` files written for ``address`` in the outbox folder; return how many.
 
     The folder transport (used when no SMTP server is set) keeps every message as a
-    file, each naming its recipient. The address must stand on its own: a longer one
-    that contains it (``jona@…`` for ``ona@…``) is another person's.
+    file, each naming its recipient. A write in progress (or cut short by a crash) is
+    a hidden ``.<name>.eml.<pid>.<random>.tmp`` file: those go too, and a sender still
+    writing one then fails to rename it and retries, which the erasure has stopped.
+    The address must stand on its own: a longer one that contains it (``jona@…`` for
+    ``ona@…``) is another person's.
     """
     needle = re.escape(normalise_email(address).encode("ascii"))
     alone = re.compile(rb"(?<![\w.!#$%&'*+/=?^`{|}~-])" + needle + rb"(?![\w-]|\.\w)")
     removed = 0
-    for path in folder.rglob("*.eml") if folder.is_dir() else ():
-        if alone.search(path.read_bytes().lower()):
+    if not folder.is_dir():
+        return 0
+    for path in [*folder.rglob("*.eml"), *folder.rglob(".*.eml.*.tmp")]:
+        try:
+            found = alone.search(path.read_bytes().lower())
+        except FileNotFoundError:  # renamed or removed by its writer meanwhile
+            continue
+        if found:
             path.unlink(missing_ok=True)
             removed += 1
     return removed

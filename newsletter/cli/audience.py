@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,11 +18,10 @@ from newsletter.audience.listfiles import XLSX_EMPTY_ROWS_END
 from newsletter.audience.lists import ImportReport, import_file, list_summaries
 from newsletter.audience.lists import Progress as ProgressCallback
 from newsletter.audience.subscribers import (
-    erase_outbox_files,
-    erase_subscriber,
+    ErasureReport,
+    erase_person,
     export_subscriber,
     find_subscriber,
-    forget_deleted_bytes,
     normalise_email,
     resolve_lists,
     unsubscribe,
@@ -162,27 +162,74 @@ def export_command(ctx: Context, email: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_context
 def erase_command(ctx: Context, email: str, yes: bool) -> None:
-    """Erase one person's data for good; only a keyed HMAC stays, to keep them suppressed."""
+    """Erase one person's data for good; only a keyed HMAC stays, to keep them suppressed.
+
+    A message already being handed to the mail server when the erasure begins is
+    waited for (at most NEWSLETTER_LEASE_SECONDS); its outcome is kept without the address.
+    """
     settings = ctx.settings
     address = normalise_email(email)
     if not yes:
         click.confirm(f"Erase everything held about {address}? This cannot be undone", abort=True)
     url = _database(settings)
-    with db.transaction(url) as session:
-        erasure = erase_subscriber(session, settings.key(), address)
-    compacted = forget_deleted_bytes(url)
-    files = erase_outbox_files(settings.outbox, address)
-    what = "subscriber data deleted" if erasure.held else "no subscriber data was held"
+    wait = settings.lease_seconds
+
+    def waiting(count: int) -> None:
+        noun = "message is" if count == 1 else "messages are"
+        err_console.print(
+            f"{count} {noun} being sent to {escape(address)}; waiting (at most {wait} s)…"
+        )
+
+    report = erase_person(
+        url, settings.key(), address, settings.outbox, wait_seconds=wait, on_wait=waiting
+    )
+    what = "subscriber data deleted" if report.held else "no subscriber data was held"
+    rows = sum(report.outcomes.values())
     console.print(
-        f"erased {escape(address)}: {what}, {erasure.outbox_rows} sent-mail rows anonymised, "
-        f"{files} outbox files removed; the address stays suppressed",
+        f"erased {escape(address)}: {what}; {rows} outbox rows anonymised"
+        f"{_erased_rows(report.outcomes)}; {report.files} outbox files removed; "
+        "the address stays suppressed",
         soft_wrap=True,
     )
-    if not compacted:
+    if report.in_flight:
+        console.print(_in_flight(report), soft_wrap=True)
+    if not report.compacted:
         err_console.print(
             "warning: the database was busy and could not be compacted; old copies of the "
             "rows may stay in its free pages until it is (run the erase again when idle)"
         )
+
+
+#: How the erase command names what became of a row.
+ROW_OUTCOMES = {
+    "sent": "sent",
+    "uncertain": "possibly delivered (no reply from the server)",
+    "failed": "refused by the server",
+    "stopped": "stopped before sending",
+    "unsent": "never sent",
+    "sending": "still being sent",
+}
+
+
+def _erased_rows(outcomes: Counter[str]) -> str:
+    """``: 1 sent, 2 stopped before sending`` (nothing for no rows)."""
+    parts = [f"{outcomes[name]} {words}" for name, words in ROW_OUTCOMES.items() if outcomes[name]]
+    return f": {', '.join(parts)}" if parts else ""
+
+
+def _in_flight(report: ErasureReport) -> str:
+    """The line about messages a sender held when the erasure began."""
+    count = sum(report.in_flight.values())
+    noun = "message" if count == 1 else "messages"
+    line = (
+        f"waited for {count} {noun} already being sent when the erasure began"
+        f"{_erased_rows(report.in_flight)} ({report.waited_seconds:.1f} s)"
+    )
+    if report.in_flight["sending"]:
+        line += (
+            "; the mail server may still receive it: its outcome will be kept without the address"
+        )
+    return line
 
 
 @subscribers_group.command("unsubscribe")

@@ -235,6 +235,8 @@ def print_summary(now: campaign.Progress) -> None:
     """Print the campaign's final line."""
     reason = f" ({now.status_reason})" if now.status_reason else ""
     console.print(f"campaign {now.campaign_id} {now.status}{reason}: {describe(now.counts)}")
+    if now.status == "paused" and now.status_reason:
+        console.print(f"once that is fixed: newsletter campaign resume {now.campaign_id}")
     if now.counts.get("possible_duplicates") or now.counts.get(outbox.UNCERTAIN):
         console.print(f"see who may hold two copies: newsletter campaign report {now.campaign_id}")
 

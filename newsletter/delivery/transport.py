@@ -23,6 +23,10 @@ any other ``SMTPException``, an unreadable reply            TransientDeliveryErr
 no 4xx/5xx final reply once the message data was sent       UncertainDeliveryError
 ==========================================================  =========================
 
+A failure caused by the timeout (no greeting, no reply to a command) is marked
+``timed_out`` on whichever error it becomes, so the sender can tell a server that has
+stopped answering from one that refuses.
+
 A 5xx that is about our own setup (login, sender, TLS) would fail every recipient alike:
 ``DeliveryConfigError`` is transient (never a bounce, so nobody is suppressed for it) and
 a ``ConfigError`` (so the campaign can stop). Only RCPT and DATA refusals blame the
@@ -103,7 +107,10 @@ def delivery_error(exc: BaseException, *, after_data: bool = False) -> DeliveryE
             f"no reply after the message was sent ({_describe(exc)}); it may have been delivered",
             smtp_code=code,
             smtp_reply=reply,
+            timed_out=_timed_out(exc),
         )
+    if _timed_out(exc):  # no answer at all (so no reply code): try again later
+        return TransientDeliveryError(_describe(exc), timed_out=True)
     if kind == 4:
         return TransientDeliveryError(f"SMTP {code} {reply}", smtp_code=code, smtp_reply=reply)
     if kind == 5:
@@ -381,10 +388,32 @@ class SmtpTransport:
             self._connection = None
 
 
+def _timed_out(exc: BaseException) -> bool:
+    """True when the failure is the timeout running out, however smtplib wrapped it.
+
+    smtplib turns a read that timed out into ``SMTPServerDisconnected("Connection
+    unexpectedly closed: timed out")``, raised while handling the ``TimeoutError``, so
+    the timeout is found on the chain of causes and contexts.
+    """
+    seen: BaseException | None = exc
+    for _ in range(5):  # the chain is short; a cycle must not loop forever
+        if seen is None:
+            return False
+        if isinstance(seen, TimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _went_stale(exc: BaseException) -> bool:
-    """True when a reused connection turned out closed at the first command."""
+    """True when a reused connection turned out closed at the first command.
+
+    A connection that timed out was not closed: the server hangs, and trying again at
+    once would only wait a second timeout for the same row.
+    """
     code, _ = _reply_of(exc)
-    return code == 421 or isinstance(exc, smtplib.SMTPServerDisconnected | ConnectionError)
+    closed = isinstance(exc, smtplib.SMTPServerDisconnected | ConnectionError)
+    return code == 421 or (closed and not _timed_out(exc))
 
 
 def _check_envelope(mail_from: str, recipient: str) -> None:

@@ -47,6 +47,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from newsletter.audience.subscribers import ERASED_PREFIX, scrub_address
 from newsletter.db import transaction
 from newsletter.models import QUEUED_ONLY, Campaign, OutboxRow, utcnow
 
@@ -205,12 +206,27 @@ def claim(
     return Claim(row_id, row[0], row[1], row[2], row[3], row[4], bool(row[5]))
 
 
+#: Columns that may quote the recipient's address (a server's reply, an error text).
+QUOTING = frozenset({"smtp_reply", "last_error"})
+
+
 @functools.cache
 def _fenced_statement(names: frozenset[str], clear_lost_note: bool) -> Update:
-    """``UPDATE outbox SET <names>`` for one attempt's row, built once per shape."""
-    values: dict[str, object] = {
-        name: bindparam(f"v_{name}", type_=table.c[name].type) for name in names
-    }
+    """``UPDATE outbox SET <names>`` for one attempt's row, built once per shape.
+
+    A text that may quote the address is chosen in the statement itself: verbatim, or
+    scrubbed when the row was erased while this attempt was in flight. The choice reads
+    the row the UPDATE writes, so no erasure can come between the check and the write.
+    """
+    erased = table.c.email.startswith(ERASED_PREFIX, autoescape=True)
+    values: dict[str, object] = {}
+    for name in names:
+        verbatim = bindparam(f"v_{name}", type_=table.c[name].type)
+        if name in QUOTING:
+            scrubbed = bindparam(f"e_{name}", type_=table.c[name].type)
+            values[name] = case((erased, scrubbed), else_=verbatim)
+        else:
+            values[name] = verbatim
     if clear_lost_note:
         note = table.c.last_error
         values["last_error"] = case((note == WORKER_LOST, ""), else_=note)
@@ -232,12 +248,15 @@ def _record(
 
     A row the reconciler put back to ``queued`` after this worker's lease expired, and
     nobody claimed again, still carries this attempt number: the result stands, and the
-    possible-duplicate mark the reconciler set is taken back.
+    possible-duplicate mark the reconciler set is taken back. When the person was
+    erased meanwhile, the reply and error are stored without their address.
     """
     values.setdefault("uncertain_before", held.uncertain_before)
     values["updated_at"] = utcnow()
     statement = _fenced_statement(frozenset(values), clear_lost_note)
     parameters = {f"v_{name}": value for name, value in values.items()}
+    for name in QUOTING.intersection(values):
+        parameters[f"e_{name}"] = scrub_address(str(values[name]), held.email)
     parameters.update(p_id=held.row_id, p_attempt=held.attempt)
     return _core(session).execute(statement, parameters).rowcount == 1
 

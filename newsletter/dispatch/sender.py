@@ -11,6 +11,9 @@ transaction (one commit per recipient), and always before ``send_rows`` returns.
 The claim comes after the rate limiter so a lease is never spent waiting for a token, and
 one process sends one message at a time: that bounds the window in which a crash leaves
 a message accepted but not recorded to one row per worker process.
+
+The campaign is paused, with the reason, when the server refuses our own setup (login,
+sender) or when ``SILENT_SERVER_TIMEOUTS`` sends in a row got no answer at all.
 """
 
 from __future__ import annotations
@@ -50,6 +53,13 @@ SKIPPED = "skipped"
 # Campaigns whose factory (header templates, encoded subject, DKIM key) stays built;
 # a worker rarely serves more than one or two campaigns at a time.
 FACTORY_CACHE = 8
+# Sends in a row without any answer from the mail server (timeouts) after which the
+# campaign is paused, with the reason, as a refused login pauses it. Any answer, a
+# refusal too, starts the count again: a server that answers nothing three times in a
+# row has stopped answering, where a slow moment costs one timeout. Without this, a
+# server that accepts connections and never speaks costs NEWSLETTER_SMTP_TIMEOUT per
+# row (30 s: 400 recipients took over three hours) with no sign of why.
+SILENT_SERVER_TIMEOUTS = 3
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,8 @@ class Sender:
         # Outcomes wait for the next claim's commit only when no token wait comes between.
         self._defer = isinstance(self.limiter, NoLimit)
         self._unwritten: _Unwritten | None = None
+        # Sends in a row that timed out, across campaigns: the server is the same.
+        self._timeouts = 0
         # One session for every transaction of this sender: making a Session per step
         # cost about 0.2 ms, four times per recipient.
         self._session = Session(engine_for(self.url), expire_on_commit=False)
@@ -300,6 +312,7 @@ class Sender:
         except DeliveryError as exc:
             self._refused(held, message.message_id, exc, report)
             return
+        self._timeouts = 0
         outcome = Outcome(held.row_id, outbox.SENT, reply)
         self._record(
             held, lambda s: outbox.mark_sent(s, held, message.message_id, reply), outcome, report
@@ -312,8 +325,13 @@ class Sender:
         exc: DeliveryError,
         report: Callable[[Outcome], None],
     ) -> None:
-        """Record a send that did not succeed, by what the error says to do next."""
+        """Record a send that did not succeed, by what the error says to do next.
+
+        After ``SILENT_SERVER_TIMEOUTS`` sends in a row without an answer, the row is
+        recorded as its error says (retry, or uncertain after DATA) and the campaign paused.
+        """
         detail = str(exc)
+        silent = self._server_went_silent(exc)
         if isinstance(exc, DeliveryConfigError):
             self._record_now(held, lambda s: self._stop_campaign(s, held, exc))
             report(Outcome(held.row_id, outbox.QUEUED, detail))
@@ -329,7 +347,42 @@ class Sender:
         else:
             write = lambda s: self._retry(s, held, detail, exc.smtp_code, exc.smtp_reply)  # noqa: E731
             state = outbox.QUEUED
-        self._record(held, write, Outcome(held.row_id, state, detail), report)
+        outcome = Outcome(held.row_id, state, detail)
+        if silent:
+            reason = self._silence_reason(exc)
+            log.warning("campaign %s paused: %s", held.campaign_id, reason)
+            self._record_now(held, lambda s: self._pause_after(s, write, held, reason))
+            report(outcome)
+            return
+        self._record(held, write, outcome, report)
+
+    def _server_went_silent(self, exc: DeliveryError) -> bool:
+        """Count a send without an answer; True (and count again) at the one that makes it enough."""
+        if not exc.timed_out:
+            self._timeouts = 0
+            return False
+        self._timeouts += 1
+        if self._timeouts < SILENT_SERVER_TIMEOUTS:
+            return False
+        self._timeouts = 0
+        return True
+
+    def _silence_reason(self, exc: DeliveryError) -> str:
+        """Why the campaign stopped, for ``campaign status`` and the dashboard."""
+        return (
+            f"stopped: the mail server did not answer {SILENT_SERVER_TIMEOUTS} sends in a row "
+            f"(nothing within NEWSLETTER_SMTP_TIMEOUT, {self.settings.smtp_timeout:g} s; "
+            f"last: {exc}); check that it is up and answering, then resume"
+        )
+
+    @staticmethod
+    def _pause_after(
+        session: Session, write: Callable[[Session], bool], held: outbox.Claim, reason: str
+    ) -> bool:
+        """Record the row's own outcome, then pause its campaign, in one transaction."""
+        recorded = write(session)
+        _pause_campaign(session, held.campaign_id, reason)
+        return recorded
 
     def _retry(
         self,
@@ -364,11 +417,7 @@ class Sender:
     ) -> bool:
         """The server refuses our own setup: give the row back and pause the whole campaign."""
         recorded = self._retry(session, held, str(exc), exc.smtp_code, exc.smtp_reply)
-        session.execute(
-            update(Campaign)
-            .where(Campaign.id == held.campaign_id, Campaign.status == "running")
-            .values(status="paused", status_reason=f"stopped: {exc}"[:500])
-        )
+        _pause_campaign(session, held.campaign_id, f"stopped: {exc}")
         return recorded
 
     def _finish(self, held: outbox.Claim, reason: str, report: Callable[[Outcome], None]) -> None:
@@ -394,6 +443,15 @@ class Sender:
         while len(self._factories) > FACTORY_CACHE:
             self._factories.popitem(last=False)
         return factory
+
+
+def _pause_campaign(session: Session, campaign_id: int, reason: str) -> None:
+    """Pause a running campaign on the sender's own account, saying why."""
+    session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status == "running")
+        .values(status="paused", status_reason=reason[:500])
+    )
 
 
 def _ignore(_: Outcome) -> None:

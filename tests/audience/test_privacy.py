@@ -49,7 +49,15 @@ def _two_people_with_mail(url: str, folder: Path) -> None:
         unsubscribe(session, KEY, jonas.id, None, "web")
         sent = Campaign(issue_slug="2026-01", subject="Sausio naujienos")
         later = Campaign(issue_slug="2026-02", subject="Vasario naujienos")
-        session.add_all([sent, later])
+        # A relay that refused to relay quoted the recipient; the pause reason keeps it.
+        refused = Campaign(
+            issue_slug="2026-03",
+            subject="Kovo naujienos",
+            status="paused",
+            status_reason="stopped: the mail server refuses our relaying or login (RCPT TO): "
+            f"SMTP 554 5.7.1 <{ONA}>: Relay access denied; check the settings",
+        )
+        session.add_all([sent, later, refused])
         session.flush()
         for person in (ona, jonas):
             session.add(
@@ -106,7 +114,9 @@ def test_erasure_leaves_no_plaintext_anywhere_in_the_database(
 ) -> None:
     _two_people_with_mail(database_url, tmp_path)
     with db.transaction(database_url) as session:
-        assert erase_subscriber(session, KEY, ONA.upper()) == Erasure(held=True, outbox_rows=3)
+        assert erase_subscriber(session, KEY, ONA.upper()) == Erasure(
+            held=True, outbox_rows=3, stopped=2, in_flight=()
+        )
     forget_deleted_bytes(database_url)
     everything = json.dumps(snapshot(database_url), ensure_ascii=False).lower()
     for trace in (ONA, "žemaitienė", "zemaitiene", "kairienė"):
@@ -128,8 +138,13 @@ def test_erasure_leaves_no_plaintext_anywhere_in_the_database(
         after = export_subscriber(session, KEY, ONA)
     assert (after["profile"], after["memberships"], after["consent_events"]) == (None, [], [])
     assert after["suppression"]["reason"] == "erased" and len(after["sent"]) == 3
-    with db.transaction(database_url) as session:  # idempotent: nothing left to rewrite
-        assert erase_subscriber(session, KEY, ONA) == Erasure(held=False, outbox_rows=0)
+    with db.transaction(database_url) as session:  # idempotent: nothing left to stop
+        assert erase_subscriber(session, KEY, ONA) == Erasure(
+            held=False, outbox_rows=3, stopped=0, in_flight=()
+        )
+        reason = session.scalar(select(Campaign.status_reason).where(Campaign.status == "paused"))
+    assert reason.startswith("stopped: the mail server refuses our relaying")
+    assert "<[erased]>: Relay access denied" in reason
 
 
 def test_erasure_leaves_no_plaintext_bytes_in_the_sqlite_files(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -156,8 +171,16 @@ def test_erasure_removes_the_outbox_files_of_the_person(tmp_path: Path) -> None:
     (outbox / "c.eml").write_bytes(f"To: Jona <j{ONA}>\r\n\r\nLabas".encode())
     (outbox / "d.eml").write_bytes(f"To: {ONA}.lt\r\n\r\nLabas".encode())
     (outbox / "e.eml").write_bytes(f"To: Ona <{ONA}>\r\n\r\nLabas".encode())
-    assert erase_outbox_files(outbox, ONA) == 2
-    assert sorted(p.name for p in outbox.iterdir()) == ["b.eml", "c.eml", "d.eml"]
+    # A write in progress, or cut short by a crash, as the folder transport names it.
+    (outbox / ".f.eml.4242.0a1b2c3d.tmp").write_bytes(f"To: {ONA}\r\n\r\nLa".encode())
+    (outbox / ".g.eml.4242.0a1b2c3d.tmp").write_bytes(f"To: {JONAS}\r\n\r\nLa".encode())
+    assert erase_outbox_files(outbox, ONA) == 3
+    assert sorted(p.name for p in outbox.iterdir()) == [
+        ".g.eml.4242.0a1b2c3d.tmp",
+        "b.eml",
+        "c.eml",
+        "d.eml",
+    ]
     assert erase_outbox_files(tmp_path / "missing", ONA) == 0
 
 

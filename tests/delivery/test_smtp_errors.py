@@ -151,6 +151,32 @@ def test_mapping_while_waiting_for_the_final_reply(exc: BaseException, expected:
     assert type(delivery_error(exc, after_data=True)) is expected
 
 
+def _disconnected_by_timeout() -> smtplib.SMTPServerDisconnected:
+    """What smtplib raises when a read times out: a disconnect, in the TimeoutError's handler."""
+    try:
+        try:
+            raise TimeoutError("timed out")
+        except OSError as exc:  # smtplib raises without "from": the timeout is the context
+            message = f"Connection unexpectedly closed: {exc}"
+            raise smtplib.SMTPServerDisconnected(message)  # noqa: B904
+    except smtplib.SMTPServerDisconnected as wrapped:
+        return wrapped
+
+
+@pytest.mark.parametrize("after_data", [False, True])
+def test_a_timeout_is_marked_however_smtplib_wrapped_it(after_data: bool) -> None:
+    for timed_out in (TimeoutError("timed out"), _disconnected_by_timeout()):
+        assert delivery_error(timed_out, after_data=after_data).timed_out
+    answered = (
+        smtplib.SMTPServerDisconnected("Connection unexpectedly closed"),
+        ConnectionResetError(104, "Connection reset by peer"),
+        smtplib.SMTPDataError(451, b"try later"),
+        smtplib.SMTPRecipientsRefused({"a@b.lt": (550, b"no such user")}),
+    )
+    for exc in answered:
+        assert not delivery_error(exc, after_data=after_data).timed_out
+
+
 def test_reply_code_and_text_are_kept() -> None:
     error = delivery_error(smtplib.SMTPRecipientsRefused({"a@b.lt": (550, b"5.1.1 No such user")}))
     assert (error.smtp_code, error.smtp_reply) == (550, "5.1.1 No such user")

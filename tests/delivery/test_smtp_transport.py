@@ -92,6 +92,7 @@ def test_a_250_after_the_client_timed_out_is_uncertain_and_was_delivered() -> No
         with pytest.raises(UncertainDeliveryError) as caught:
             send(transport)
         assert "may have been delivered" in str(caught.value)
+        assert caught.value.timed_out
         assert len(sink.received) == 1  # the server did keep it
         sink.handler.slow_seconds = 0
         assert send(transport).startswith("250")  # on a fresh connection: no late reply read

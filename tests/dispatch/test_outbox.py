@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
+from newsletter.audience.subscribers import erase_subscriber
 from newsletter.compose.render import CompiledIssue
 from newsletter.db import transaction
 from newsletter.dispatch import campaign, outbox
@@ -298,3 +299,37 @@ def test_a_pass_hands_each_row_out_once_however_many_chunks(
     broker = ListBroker()
     campaign.tick(fast, broker, stale_after=0)  # the in-process runner's setting
     assert broker.ids() == [row.id for row in rows(fast.database, campaign_id)]
+
+
+@pytest.mark.parametrize("outcome", ["sent", "failed", "retry", "uncertain"])
+def test_an_outcome_recorded_after_erasure_never_stores_the_address(
+    fast: Settings, issue: CompiledIssue, outcome: str
+) -> None:
+    """The erasure ran between the claim and the server's answer, and nobody waited."""
+    campaign_id = _campaign(fast, issue, 2)
+    first, second = rows(fast.database, campaign_id)
+    held, other = _claim(fast, first.id), _claim(fast, second.id)
+    assert held is not None and other is not None
+    with transaction(fast.database) as session:
+        erasure = erase_subscriber(session, fast.key(), first.email.upper())
+    assert erasure.in_flight == (first.id,)
+
+    def quoting(address: str) -> str:
+        return f"550 5.1.1 <{address.upper()}>: mailbox {address} unavailable"
+
+    with transaction(fast.database) as session:
+        for claim in (held, other):
+            text = quoting(claim.email)
+            if outcome == "sent":
+                outbox.mark_sent(session, claim, "<id@x>", f"250 OK queued for <{claim.email}>")
+            elif outcome == "failed":
+                outbox.mark_failed(session, claim, f"SMTP {text}", 550, text)
+            elif outcome == "retry":
+                outbox.mark_retry(session, claim, text, max_attempts=5, base_seconds=1)
+            else:
+                outbox.mark_uncertain(session, claim, f"no reply for {claim.email}", "<id>", 5)
+    erased, kept = rows(fast.database, campaign_id)
+    assert erased.state == kept.state == {"retry": "queued"}.get(outcome, outcome)
+    assert first.email not in (erased.smtp_reply + erased.last_error).lower()
+    assert "[erased]" in erased.smtp_reply + erased.last_error
+    assert second.email in kept.smtp_reply + kept.last_error, "the others' replies stay verbatim"

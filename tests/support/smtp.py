@@ -4,6 +4,10 @@ Used by the tests and by ``benchmarks/``. ``SmtpSink.script`` decides the reply 
 DATA command in order: ``"250"`` accepts, ``"451"``/``"421"``/``"550"`` refuse with that
 code, ``"slow"`` accepts the message but replies only after ``slow_seconds`` (a 250
 that arrives after the client has timed out: the message *was* delivered).
+``SmtpSink.stall_rcpt(address)`` (or ``stall_mail``) holds the RCPT TO (or MAIL FROM) of
+one address until released, and ``accept_reply`` may quote the recipient, as many
+servers do. ``SilentServer`` accepts
+connections and never answers at all.
 """
 
 from __future__ import annotations
@@ -35,6 +39,19 @@ class Received:
 
 
 @dataclass
+class Stall:
+    """A command naming one address waits until ``release()``; ``reached`` is set once it arrives."""
+
+    address: str
+    reached: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        """Let the command (and any later one naming the address) be answered."""
+        self.released.set()
+
+
+@dataclass
 class SinkHandler:
     """aiosmtpd handler: answer DATA from ``script`` (default: accept), keep what was accepted."""
 
@@ -43,6 +60,10 @@ class SinkHandler:
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     connections: int = 0
+    # The reply to an accepted message; ``{rcpt}`` stands for the recipients.
+    accept_reply: str = "250 2.0.0 OK queued"
+    # (command, address) whose answer waits: ("RCPT", …) or ("MAIL", …).
+    stalls: dict[tuple[str, str], Stall] = field(default_factory=dict)
 
     async def handle_EHLO(
         self,
@@ -56,6 +77,40 @@ class SinkHandler:
             self.connections += 1
         session.host_name = hostname
         return responses
+
+    async def _held(self, command: str, address: str) -> None:
+        """Wait while a stall holds this command for this address."""
+        stall = self.stalls.get((command, address.lower()))
+        if stall is not None:
+            stall.reached.set()
+            while not stall.released.is_set():
+                await asyncio.sleep(0.02)
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        await self._held("MAIL", address)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        await self._held("RCPT", address)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         with self.lock:
@@ -73,7 +128,7 @@ class SinkHandler:
                 )
             if action == "slow":
                 await asyncio.sleep(self.slow_seconds)
-            return "250 2.0.0 OK queued"
+            return self.accept_reply.format(rcpt=", ".join(envelope.rcpt_tos))
         replies = {
             "421": "421 4.3.2 Service not available, closing channel",
             "451": "451 4.3.0 Temporary local problem, try later",
@@ -119,6 +174,19 @@ class SmtpSink:
         with self.handler.lock:
             self.handler.script.extend(actions)
 
+    def stall_rcpt(self, address: str) -> Stall:
+        """Hold every RCPT TO of ``address`` until the returned stall is released."""
+        return self._stall("RCPT", address)
+
+    def stall_mail(self, address: str) -> Stall:
+        """Hold every MAIL FROM of ``address`` until the returned stall is released."""
+        return self._stall("MAIL", address)
+
+    def _stall(self, command: str, address: str) -> Stall:
+        stall = Stall(address.lower())
+        self.handler.stalls[(command, stall.address)] = stall
+        return stall
+
     def wait_for(self, count: int, timeout: float = 30.0) -> list[Received]:
         """Wait until at least ``count`` messages were accepted; return them all."""
         deadline = time.monotonic() + timeout
@@ -131,4 +199,54 @@ class SmtpSink:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        for stall in self.handler.stalls.values():
+            stall.release()
         self.controller.stop()
+
+
+class SilentServer:
+    """A TCP server on loopback that accepts every connection and never sends a byte.
+
+    A relay that hangs (or a firewall that swallows the traffic after the handshake):
+    the client's connection succeeds and the greeting never comes. Use as a context
+    manager; ``connections`` counts the connections accepted.
+    """
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.connections = 0
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._accepted: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The ``NEWSLETTER_SMTP_URL`` that points at this server."""
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._accepted.append(connection)
+            self.connections += 1
+
+    def __enter__(self) -> SilentServer:
+        self._listener.bind(("127.0.0.1", self.port))
+        self._listener.listen(16)
+        self._listener.settimeout(0.05)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._listener.close()
+        for connection in self._accepted:
+            connection.close()
