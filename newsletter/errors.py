@@ -9,6 +9,7 @@ Every class says what the caller should do about it::
     │   ├── SubscriberFileError     a subscriber list file cannot be read
     │   └── NotFoundError           a named thing (list, campaign, subscriber) does not exist
     ├── StateError                  the request does not fit the current state: refuse it
+    │   └── SendingElsewhereError   another live process sends this campaign: follow it, or wait
     ├── DatabaseError               the database could not do it now; what was done stays consistent
     │   ├── DatabaseUnavailableError  the connection was lost or refused: start the server, run again
     │   ├── DatabaseBusyError       a lock was not granted in time: run again when the other work ends
@@ -84,6 +85,10 @@ class StateError(NewsletterError):
     """The requested change does not fit the current state of the thing."""
 
     exit_code = 1
+
+
+class SendingElsewhereError(StateError):
+    """Another process that is still alive holds the campaign's sending lease."""
 
 
 class DatabaseError(NewsletterError):
