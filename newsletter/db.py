@@ -30,9 +30,16 @@ from newsletter.errors import (
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-# Free space a SQLite database needs beside it to keep sending: the write-ahead log
-# between two checkpoints, and room for the rows' outcomes.
-SQLITE_ROOM = 6 * 1024 * 1024
+# The write-ahead log is copied back into the database every this many pages (1000 by
+# default: a 400-recipient send grew it to 4 MB, about 10 KB per recipient, and a
+# volume with less free space stopped the campaign). After a checkpoint the file is cut
+# back to WAL_SIZE_LIMIT; only one transaction larger than that (an import, a
+# materialisation) grows it further, for as long as it runs.
+WAL_CHECKPOINT_PAGES = 100
+WAL_SIZE_LIMIT = 1024 * 1024
+# Free space a SQLite database needs beside it to keep sending: the log between two
+# checkpoints, cut back to WAL_SIZE_LIMIT, and room for the rows' outcomes.
+SQLITE_ROOM = 2 * WAL_SIZE_LIMIT
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -49,6 +56,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     cursor.close()
 
 

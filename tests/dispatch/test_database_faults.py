@@ -25,7 +25,7 @@ from newsletter.dispatch import campaign
 from newsletter.settings import Settings
 from tests.conftest import ROOT
 from tests.dispatch.support import add_people, recipients_of, rows, states, worker_env
-from tests.support.disk import fill, small_disk
+from tests.support.disk import fill, free_bytes, small_disk
 from tests.support.services import PrivatePostgres
 from tests.support.smtp import SmtpSink
 
@@ -250,3 +250,19 @@ def test_an_import_on_a_full_disk_gives_one_line_and_changes_nothing(
     again = newsletter(env, tmp_path, "subscribers", "import", str(people), "--list", "visi")
     assert again.returncode == 0, again.stderr
     assert re.search(r"added\s+3000\b", again.stdout), again.stdout
+
+
+def test_a_disk_with_a_few_megabytes_free_finishes_a_campaign(
+    small_sqlite: tuple[Path, str], settings: Settings, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    """The write-ahead log used to grow to 4 MB over 400 recipients before it was reset."""
+    folder, url = small_sqlite
+    add_people(url, PEOPLE)
+    db.dispose(url)
+    fill(folder, leave=3 * 1024 * 1024)
+    assert free_bytes(folder) < 4 * 1024 * 1024
+    env = environment(settings, url, smtp_sink)
+    sent = newsletter(env, tmp_path, "send", ISSUE, "--list", "savivaldybes")
+    assert sent.returncode == 0, sent.stderr
+    assert len(recipients_of(smtp_sink.received)) == PEOPLE
+    assert states(url, campaign_of(sent.stdout)) == {"sent": PEOPLE}
