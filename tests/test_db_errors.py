@@ -1,13 +1,14 @@
 """Every class of database failure is translated into one ``DatabaseError``, from real errors.
 
 Each case makes the real server or file fail the way it fails in production (a refused
-connection, a backend terminated, a lock or statement timeout, a full database, a
-locked SQLite file, an exhausted pool) and checks what ``db.database_error`` makes of
+connection, a backend terminated, a lock or statement timeout, a full database or
+disk, a locked SQLite file, an exhausted pool) and checks what ``db.database_error`` makes of
 the SQLAlchemy error; errors that are bugs stay untranslated.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from newsletter.errors import (
     DatabaseUnavailableError,
     DiskFullError,
 )
+from tests.support.disk import small_disk
+from tests.support.services import PrivatePostgres
 from tests.support.smtp import free_port
 
 
@@ -172,3 +175,31 @@ def test_instead_keeps_the_diagnosis_and_changes_the_advice() -> None:
         "the database is unavailable (gone): start it, "
         "then `newsletter campaign resume 3` continues campaign 3"
     )
+
+
+def test_a_full_disk_under_postgresql_is_disk_full() -> None:
+    """A tablespace on a 2 MB tmpfs of a private server: 'could not extend file' (53100)."""
+    server = PrivatePostgres().start()
+    try:
+        with small_disk(server.dir / "small", 2048) as folder:
+            space = folder / "space"
+            space.mkdir()
+            if server.user is not None:
+                shutil.chown(space, server.user)
+            engine = create_engine(server.url(), isolation_level="AUTOCOMMIT")
+            with engine.connect() as connection:
+                connection.exec_driver_sql(f"CREATE TABLESPACE small LOCATION '{space}'")
+                connection.exec_driver_sql("CREATE TABLE filler (x text) TABLESPACE small")
+                error = raised(
+                    lambda: connection.exec_driver_sql(
+                        "INSERT INTO filler SELECT md5(n::text) || repeat('x', 900) "
+                        "FROM generate_series(1, 100000) AS n"
+                    )
+                )
+            engine.dispose()
+            server.kill()  # before the disk goes
+    finally:
+        server.stop()
+    mapped = db.database_error(error)
+    assert isinstance(mapped, DiskFullError), error
+    assert str(mapped).startswith("the database server's disk is full (could not extend file")

@@ -293,6 +293,21 @@ def status_command(ctx: Context, campaign_id: int, follow: bool, interval: float
         now = campaign.progress(ctx.settings, campaign_id)
     console.print(f"campaign {now.campaign_id}: {now.issue_slug} — {now.subject}")
     print_summary(now)
+    if now.status == "running" and ctx.settings.embedded:
+        _say_who_sends(ctx.settings, campaign_id)
+
+
+def _say_who_sends(settings: Settings, campaign_id: int) -> None:
+    """Without Redis: name the process sending the campaign, or say how to continue it."""
+    from newsletter.dispatch.lease import sending_elsewhere
+
+    holder = sending_elsewhere(settings, campaign_id)
+    if holder is not None:
+        console.print(f"being sent by {holder.describe()}")
+    else:
+        console.print(
+            f"no process is sending it; `newsletter campaign resume {campaign_id}` continues it"
+        )
 
 
 def follow_progress(

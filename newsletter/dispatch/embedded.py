@@ -93,10 +93,16 @@ def _send_until_done(
 ) -> campaign.Progress:
     """The loop of ``run_campaign``: rounds of sending, and waits for the database."""
     outage = Outage(settings.database_retry_seconds, campaign_id, sleep, notice or log.warning)
+
+    def recorded(outcome: Outcome) -> None:
+        outage.over()  # an outcome was committed: the database answers
+        if on_outcome is not None:
+            on_outcome(outcome)
+
     while True:
         try:
             with database_errors(settings.database):
-                now = _send_round(settings, campaign_id, sender, held, on_outcome)
+                now = _send_round(settings, campaign_id, sender, held, recorded)
                 if now.status == "running" and not held.lost.is_set():
                     sleep(_wait_seconds(settings, campaign_id))
         except (DatabaseUnavailableError, DatabaseBusyError) as exc:
@@ -114,7 +120,7 @@ def _send_round(
     campaign_id: int,
     sender: Sender,
     held: CampaignLease,
-    on_outcome: Callable[[Outcome], None] | None,
+    on_outcome: Callable[[Outcome], None],
 ) -> campaign.Progress:
     """Hand out the campaign's unfinished rows and send them; return where it stands."""
     broker = LocalBroker()
@@ -199,7 +205,7 @@ def serve(settings: Settings, *, sleep: Sleep = time.sleep, rounds: int | None =
             sleep(settings.tick_seconds)
     finally:
         for held in leases.values():
-            held.__exit__(None, None, None)
+            held.let_go()
         sender.close()
 
 
@@ -208,10 +214,10 @@ def _held(settings: Settings, leases: dict[int, CampaignLease]) -> list[int]:
     with transaction(settings.database) as session:
         running = set(session.scalars(select(Campaign.id).where(Campaign.status == "running")))
     for campaign_id in [c for c, held in leases.items() if c not in running or held.lost.is_set()]:
-        leases.pop(campaign_id).__exit__(None, None, None)
+        leases.pop(campaign_id).let_go()
     for campaign_id in sorted(running - leases.keys()):
         try:
-            leases[campaign_id] = CampaignLease(settings, campaign_id).__enter__()
+            leases[campaign_id] = CampaignLease(settings, campaign_id).hold()
         except SendingElsewhereError:
             continue
     return sorted(leases)

@@ -193,7 +193,8 @@ class CampaignLease:
             except SQLAlchemyError as exc:  # the database is away: the sender waits too
                 log.info("campaign %s: lease not renewed: %s", self.campaign_id, exc.orig)
 
-    def __enter__(self) -> CampaignLease:
+    def hold(self) -> CampaignLease:
+        """Take the lease and keep renewing it from a thread until ``let_go``."""
         self.take()
         self._thread = threading.Thread(
             target=self._keep, name=f"lease-{self.campaign_id}", daemon=True
@@ -201,12 +202,8 @@ class CampaignLease:
         self._thread.start()
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    def let_go(self) -> None:
+        """Stop renewing and release the lease (when the database lets us)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
@@ -216,6 +213,17 @@ class CampaignLease:
             # The database is away (why the send stopped, perhaps): the lease expires,
             # and a process on this machine takes it over at once, the holder being gone.
             log.info("campaign %s: lease not released: %s", self.campaign_id, exc.orig)
+
+    def __enter__(self) -> CampaignLease:
+        return self.hold()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.let_go()
 
 
 def _end_row_leases(session: Session, campaign_id: int, now: datetime) -> None:

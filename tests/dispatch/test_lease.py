@@ -143,7 +143,7 @@ def test_resume_refuses_a_live_send_and_picks_up_a_killed_one(
 ) -> None:
     people = 200
     add_people(sqlite_fast.database, people)
-    slow = _env(sqlite_fast, smtp_sink, rate=40)
+    slow = _env(sqlite_fast, smtp_sink, rate=10)
     sending = subprocess.Popen(
         [str(NEWSLETTER), "send", ISSUE, "--list", "savivaldybes"],
         env=slow,
@@ -165,6 +165,9 @@ def test_resume_refuses_a_live_send_and_picks_up_a_killed_one(
             f"{socket.gethostname()}; follow it with "
             f"`newsletter campaign status {number} --follow`\n"
         )
+        status = [str(NEWSLETTER), "campaign", "status", str(number)]
+        shown = subprocess.run(status, env=fast, cwd=tmp_path, capture_output=True, text=True)
+        assert f"being sent by process {sending.pid} on {socket.gethostname()}" in shown.stdout
         os.kill(sending.pid, signal.SIGKILL)
         sending.wait(10)
     finally:
@@ -173,6 +176,11 @@ def test_resume_refuses_a_live_send_and_picks_up_a_killed_one(
         sending.communicate()
     assert len(smtp_sink.received) < people, "killed mid-send"
     assert campaign.progress(sqlite_fast, number).status == "running"
+    shown = subprocess.run(status, env=fast, cwd=tmp_path, capture_output=True, text=True)
+    assert (
+        f"no process is sending it; `newsletter campaign resume {number}` continues it"
+        in shown.stdout
+    )
 
     resumed = subprocess.run(resume, env=fast, cwd=tmp_path, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
