@@ -100,7 +100,7 @@ def live_holder(session: Session, campaign_id: int, now: datetime | None = None)
 
 
 def sending_elsewhere(settings: Settings, campaign_id: int) -> Holder | None:
-    """The live process that sends the campaign, if one does (for the web's loop)."""
+    """The live process that sends the campaign, if one does."""
     with transaction(settings.database) as session:
         return live_holder(session, campaign_id)
 
@@ -133,12 +133,15 @@ class CampaignLease:
     def take(self) -> None:
         """Take the lease; SendingElsewhereError when a live process holds it."""
         now = utcnow()
+        # Read apart from the write: on SQLite a transaction that reads and then writes
+        # fails at once ("database is locked") when another process wrote in between.
         with transaction(self.url) as session:
             seen = session.execute(
                 select(Campaign.lease_holder).where(Campaign.id == self.campaign_id)
             ).scalar_one_or_none()
-            previous = Holder.parse(seen or "")
-            gone = previous is not None and previous.is_gone()
+        previous = Holder.parse(seen or "")
+        gone = previous is not None and previous.is_gone()
+        with transaction(self.url) as session:
             free = or_(
                 Campaign.lease_holder == "",
                 Campaign.lease_until.is_(None),
