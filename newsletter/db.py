@@ -1,24 +1,45 @@
-"""Database access: engines, sessions and migrations.
+"""Database access: engines, sessions, migrations, and the translation of database errors.
 
 SQLite is the embedded default (one file, WAL mode so readers never block the writer);
-PostgreSQL is used at scale. Both are migrated by Alembic to the same schema.
+PostgreSQL is used at scale. Both are migrated by Alembic to the same schema. Errors
+of SQLAlchemy that are about the database itself (connection lost, disk full, a lock
+not granted) become ``newsletter.errors.DatabaseError`` here, in ``database_error``.
 """
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from newsletter.errors import ConfigError
+from newsletter.errors import (
+    ConfigError,
+    DatabaseBusyError,
+    DatabaseError,
+    DatabaseUnavailableError,
+    DiskFullError,
+)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The write-ahead log is copied back into the database every this many pages (1000 by
+# default: a 400-recipient send grew it to 4 MB, about 10 KB per recipient, and a
+# volume with less free space stopped the campaign). After a checkpoint the file is cut
+# back to WAL_SIZE_LIMIT; only one transaction larger than that (an import, a
+# materialisation) grows it further, for as long as it runs.
+WAL_CHECKPOINT_PAGES = 100
+WAL_SIZE_LIMIT = 1024 * 1024
+# Free space a SQLite database needs beside it to keep sending: the log between two
+# checkpoints, cut back to WAL_SIZE_LIMIT, and room for the rows' outcomes.
+SQLITE_ROOM = 2 * WAL_SIZE_LIMIT
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -35,6 +56,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     cursor.close()
 
 
@@ -112,4 +135,116 @@ def migrate(url: str) -> None:
     try:
         command.upgrade(config, "head")
     except OperationalError as exc:
+        mapped = database_error(exc, url)
+        if mapped is not None:
+            raise mapped from exc
         raise ConfigError(f"cannot reach the database: {exc.orig}") from exc
+
+
+# Translating database errors ------------------------------------------------------------
+
+# SQLite's primary result codes (https://www.sqlite.org/rescode.html).
+SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN = 5, 6, 10, 13, 14
+# PostgreSQL's SQLSTATEs (Appendix A of its manual): class 08 is "connection exception".
+PG_DISK_FULL = "53100"
+PG_UNAVAILABLE = {
+    "53300",  # too_many_connections
+    "57P01",  # admin_shutdown (also: a backend told the postmaster died)
+    "57P02",  # crash_shutdown
+    "57P03",  # cannot_connect_now (starting up, recovering)
+}
+PG_BUSY = {
+    "55P03",  # lock_not_available (lock_timeout)
+    "57014",  # query_canceled (statement_timeout)
+    "40P01",  # deadlock_detected
+    "40001",  # serialization_failure
+}
+UNAVAILABLE_FIX = "check that the database server is running and reachable"
+BUSY_FIX = "wait until the other work on the database has finished"
+
+
+def database_error(exc: BaseException, url: str | None = None) -> DatabaseError | None:
+    """The package's error for a SQLAlchemy error about the database itself, else None.
+
+    Connection lost or refused, the server shutting down or starting up, a lock or
+    statement timeout, a deadlock, a full disk: each is one line saying what happened
+    and what to do. Anything else (a constraint violated, bad SQL) is a bug and None.
+    ``url``, when known, lets a full SQLite disk say how much room is needed.
+    """
+    if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection came free in time
+        return DatabaseBusyError(f"no database connection came free in time ({exc})", BUSY_FIX)
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return None
+    original = exc.orig
+    reason = (str(original).strip().splitlines() or [type(original).__name__])[0]
+    if isinstance(original, sqlite3.Error):
+        return _sqlite_error(original, reason, url)
+    sqlstate = getattr(original, "sqlstate", None)
+    if sqlstate == PG_DISK_FULL:
+        return DiskFullError(
+            f"the database server's disk is full ({reason})", "free space on that server"
+        )
+    if sqlstate in PG_BUSY:
+        return DatabaseBusyError(f"the database did not grant a lock in time ({reason})", BUSY_FIX)
+    lost = exc.connection_invalidated or isinstance(exc, sa_exc.InterfaceError)
+    # psycopg gives no SQLSTATE when it could not connect or the server went away.
+    no_state = sqlstate is None and isinstance(exc, sa_exc.OperationalError)
+    if lost or no_state or sqlstate in PG_UNAVAILABLE or str(sqlstate).startswith("08"):
+        return DatabaseUnavailableError(f"the database is unavailable ({reason})", UNAVAILABLE_FIX)
+    return None
+
+
+def _sqlite_error(original: sqlite3.Error, reason: str, url: str | None) -> DatabaseError | None:
+    code = getattr(original, "sqlite_errorcode", 0) & 0xFF  # extended codes share the low byte
+    if code == SQLITE_FULL:
+        return DiskFullError(f"the disk holding the database is full ({reason})", _room_fix(url))
+    if code in (SQLITE_BUSY, SQLITE_LOCKED):
+        return DatabaseBusyError(
+            f"the database stayed locked by another process ({reason})", BUSY_FIX
+        )
+    if code in (SQLITE_IOERR, SQLITE_CANTOPEN):
+        return DatabaseUnavailableError(
+            f"the database file cannot be read or written ({reason})",
+            "check the disk it is on, its free space and its permissions",
+        )
+    return None
+
+
+def _room_fix(url: str | None) -> str:
+    """What to free on a full disk under SQLite: how much, and how much is free now."""
+    path = sqlite_path(url) if url else None
+    if path is None or not path.parent.exists():
+        return f"free at least {_megabytes(SQLITE_ROOM)} on that disk"
+    log = path.with_name(path.name + "-wal")
+    log_size = log.stat().st_size if log.exists() else 0
+    # A transaction that filled the disk (an import) needs at least what it had written.
+    needed = max(SQLITE_ROOM, 2 * log_size)
+    free = shutil.disk_usage(path.parent).free
+    return (
+        f"free space beside {path}: it needs at least {_megabytes(needed)} "
+        f"and has {_megabytes(free)}"
+    )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MB"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for another database or an in-memory one)."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+@contextmanager
+def database_errors(url: str | None = None) -> Iterator[None]:
+    """Raise SQLAlchemy's errors about the database as ``DatabaseError`` (``from`` them)."""
+    try:
+        yield
+    except sa_exc.SQLAlchemyError as exc:
+        mapped = database_error(exc, url)
+        if mapped is None:
+            raise
+        raise mapped from exc

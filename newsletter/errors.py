@@ -9,6 +9,11 @@ Every class says what the caller should do about it::
     │   ├── SubscriberFileError     a subscriber list file cannot be read
     │   └── NotFoundError           a named thing (list, campaign, subscriber) does not exist
     ├── StateError                  the request does not fit the current state: refuse it
+    │   └── SendingElsewhereError   another live process sends this campaign: follow it, or wait
+    ├── DatabaseError               the database could not do it now; what was done stays consistent
+    │   ├── DatabaseUnavailableError  the connection was lost or refused: start the server, run again
+    │   ├── DatabaseBusyError       a lock was not granted in time: run again when the other work ends
+    │   └── DiskFullError           the disk under the database is full: free space, run again
     └── DeliveryError               sending one message did not succeed
         ├── TransientDeliveryError  retry later on a fresh connection (4xx, disconnect)
         │   └── DeliveryConfigError the server refuses our setup (login, sender, TLS): stop the
@@ -19,6 +24,8 @@ Every class says what the caller should do about it::
 
 The command line shows these in exactly one place (``newsletter.cli.core.main``) as a single
 line and exits with ``exit_code``; any other exception is a bug and keeps its traceback.
+Errors of SQLAlchemy are translated into ``DatabaseError`` in one place,
+``newsletter.db.database_error``.
 """
 
 from __future__ import annotations
@@ -78,6 +85,44 @@ class StateError(NewsletterError):
     """The requested change does not fit the current state of the thing."""
 
     exit_code = 1
+
+
+class SendingElsewhereError(StateError):
+    """Another process that is still alive holds the campaign's sending lease."""
+
+
+class DatabaseError(NewsletterError):
+    """The database could not do what was asked just now; no transaction was half applied.
+
+    The message is ``<what happened>: <fix>, then <again>``; ``instead`` replaces the
+    last part where the caller knows better (e.g. which campaign to resume).
+    """
+
+    exit_code = 75  # EX_TEMPFAIL: try again later
+
+    def __init__(self, what: str, fix: str, again: str = "run the command again") -> None:
+        super().__init__(f"{what}: {fix}, then {again}")
+        self.what = what
+        self.fix = fix
+        self.again = again
+
+    def instead(self, again: str) -> DatabaseError:
+        """The same error ending with other advice (raise it ``from`` this one)."""
+        return type(self)(self.what, self.fix, again)
+
+
+class DatabaseUnavailableError(DatabaseError):
+    """The connection to the database was lost or refused (server down, restarting, unreachable)."""
+
+
+class DatabaseBusyError(DatabaseError):
+    """The database did not grant a lock in time (another process held it too long)."""
+
+
+class DiskFullError(DatabaseError):
+    """The disk holding the database is full; waiting does not help, freeing space does."""
+
+    exit_code = 74  # EX_IOERR
 
 
 class DeliveryError(NewsletterError):

@@ -144,6 +144,10 @@ class Campaign(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The process sending this campaign in-process (no Redis), and until when its lease
+    # holds: see ``newsletter/dispatch/lease.py``. Empty when nobody holds it.
+    lease_holder: Mapped[str] = mapped_column(String(200), default="")
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
 
 
 # The predicate of the partial index of queued rows; a query uses that index only when

@@ -117,6 +117,9 @@ class Settings:
     tick_seconds: float = setting(
         5.0, "How often the scheduler starts due campaigns and re-queues unfinished work."
     )
+    database_retry_seconds: float = setting(
+        60.0, "How long an in-process send waits for a lost database to answer again."
+    )
     # DKIM
     dkim_key_file: Path = setting(Path(""), "PEM private key for DKIM; empty disables signing.")
     dkim_selector: str = setting("", "DKIM selector.")
@@ -131,6 +134,8 @@ class Settings:
             raise ConfigError(f"{PREFIX}LEASE_SECONDS must be at least 5, not {self.lease_seconds}")
         if self.retry_seconds <= 0 or self.tick_seconds <= 0:
             raise ConfigError(f"{PREFIX}RETRY_SECONDS and {PREFIX}TICK_SECONDS must be more than 0")
+        if self.database_retry_seconds < 0:
+            raise ConfigError(f"{PREFIX}DATABASE_RETRY_SECONDS must be 0 or more")
         if bool(str(self.dkim_key_file) not in ("", ".")) != bool(self.dkim_selector):
             raise ConfigError(
                 f"{PREFIX}DKIM_KEY_FILE and {PREFIX}DKIM_SELECTOR go together: set both or neither"

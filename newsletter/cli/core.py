@@ -3,7 +3,8 @@
 Commands are thin: they parse arguments, call plain functions of the domain modules and
 print. Errors of the package (``NewsletterError``) are shown in exactly one place,
 ``main()``, as one line on stderr with the error's exit code; nothing else prints a
-traceback for bad input.
+traceback for bad input. So are errors of the database itself (connection lost, disk
+full, lock timeout), translated by ``newsletter.db.database_error``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import click
 from rich.console import Console
 from rich.markup import escape
+from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.errors import NewsletterError
 from newsletter.settings import Settings, env_example
@@ -30,6 +32,10 @@ class Context:
         if self._settings is None:
             self._settings = Settings.from_env()
         return self._settings
+
+    def database_if_loaded(self) -> str | None:
+        """The database URL in force, if a command has read the settings."""
+        return self._settings.database if self._settings is not None else None
 
 
 pass_context = click.make_pass_decorator(Context, ensure=True)
@@ -90,8 +96,17 @@ def register(group: click.Group) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script: run a command, show package errors as one line."""
     register(cli)
+    context = Context()
     try:
-        result = cli.main(args=argv, prog_name="newsletter", standalone_mode=False)
+        try:
+            result = cli.main(args=argv, prog_name="newsletter", standalone_mode=False, obj=context)
+        except SQLAlchemyError as exc:
+            from newsletter.db import database_error
+
+            mapped = database_error(exc, context.database_if_loaded())
+            if mapped is None:
+                raise
+            raise mapped from exc
     except NewsletterError as exc:
         err_console.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
         return exc.exit_code

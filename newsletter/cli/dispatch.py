@@ -22,7 +22,7 @@ from rich.table import Table
 from newsletter.cli.core import Context, console, pass_context
 from newsletter.db import transaction
 from newsletter.dispatch import campaign, outbox
-from newsletter.errors import InputError, IssueError
+from newsletter.errors import InputError, IssueError, SendingElsewhereError
 from newsletter.models import utcnow
 from newsletter.settings import Settings
 
@@ -159,23 +159,36 @@ def _send_test(settings: Settings, compiled: CompiledIssue, address: str) -> Non
 
 
 def _run_here(settings: Settings, campaign_id: int) -> None:
-    """Send the campaign in this process with a progress bar (no Redis configured)."""
+    """Send the campaign in this process with a progress bar (no Redis configured).
+
+    If another live process holds the campaign's lease (a web process took it first),
+    follow that one's progress instead.
+    """
     from newsletter.dispatch.embedded import run_campaign
 
     start = campaign.progress(settings, campaign_id)
-    with progress_bar(start) as update:
-        shown = [0.0]
+    try:
+        with progress_bar(start) as update:
+            shown = [0.0]
 
-        def on_outcome(_: Outcome) -> None:
-            # Read the counts from the database a few times a second, not per message.
-            if time.monotonic() - shown[0] >= 0.2:
-                shown[0] = time.monotonic()
-                now = campaign.progress(settings, campaign_id)
-                update(now.counts, now.total, now.rate)
+            def on_outcome(_: Outcome) -> None:
+                # Read the counts from the database a few times a second, not per message.
+                if time.monotonic() - shown[0] >= 0.2:
+                    shown[0] = time.monotonic()
+                    now = campaign.progress(settings, campaign_id)
+                    update(now.counts, now.total, now.rate)
 
-        finished = run_campaign(settings, campaign_id, on_outcome=on_outcome)
-        update(finished.counts, finished.total, finished.rate)
+            finished = run_campaign(settings, campaign_id, on_outcome=on_outcome, notice=_notice)
+            update(finished.counts, finished.total, finished.rate)
+    except SendingElsewhereError as exc:
+        console.print(f"{exc}; following it here")
+        finished = follow_progress(settings, campaign_id)
     print_summary(finished)
+
+
+def _notice(text: str) -> None:
+    """A line above the progress bar (the database went away, or came back)."""
+    console.print(text, markup=False)
 
 
 def _hand_to_workers(settings: Settings, campaign_id: int) -> None:
@@ -276,18 +289,43 @@ def campaign_group() -> None:
 @pass_context
 def status_command(ctx: Context, campaign_id: int, follow: bool, interval: float) -> None:
     """Show how far a campaign got: queued, sent, failed, uncertain, rate."""
-    now = campaign.progress(ctx.settings, campaign_id)
     if follow:
-        with progress_bar(now) as update:
-            while now.status in campaign.ACTIVE:
-                update(now.counts, now.total, now.rate)
-                if now.status != "running" and now.counts[outbox.SENDING] == 0:
-                    break
-                time.sleep(interval)
-                now = campaign.progress(ctx.settings, campaign_id)
-            update(now.counts, now.total, now.rate)
+        now = follow_progress(ctx.settings, campaign_id, interval)
+    else:
+        now = campaign.progress(ctx.settings, campaign_id)
     console.print(f"campaign {now.campaign_id}: {now.issue_slug} — {now.subject}")
     print_summary(now)
+    if now.status == "running" and ctx.settings.embedded:
+        _say_who_sends(ctx.settings, campaign_id)
+
+
+def _say_who_sends(settings: Settings, campaign_id: int) -> None:
+    """Without Redis: name the process sending the campaign, or say how to continue it."""
+    from newsletter.dispatch.lease import sending_elsewhere
+
+    holder = sending_elsewhere(settings, campaign_id)
+    if holder is not None:
+        console.print(f"being sent by {holder.describe()}")
+    else:
+        console.print(
+            f"no process is sending it; `newsletter campaign resume {campaign_id}` continues it"
+        )
+
+
+def follow_progress(
+    settings: Settings, campaign_id: int, interval: float = 0.5
+) -> campaign.Progress:
+    """Show a live progress bar of a campaign sent elsewhere until it stops; return its end."""
+    now = campaign.progress(settings, campaign_id)
+    with progress_bar(now) as update:
+        while now.status in campaign.ACTIVE:
+            update(now.counts, now.total, now.rate)
+            if now.status != "running" and now.counts[outbox.SENDING] == 0:
+                break
+            time.sleep(interval)
+            now = campaign.progress(settings, campaign_id)
+        update(now.counts, now.total, now.rate)
+    return now
 
 
 @campaign_group.command("pause")
@@ -303,7 +341,7 @@ def pause_command(ctx: Context, campaign_id: int) -> None:
 @click.argument("campaign_id", type=int)
 @pass_context
 def resume_command(ctx: Context, campaign_id: int) -> None:
-    """Continue a paused campaign."""
+    """Continue a paused campaign, or a running one that no process is sending any more."""
     settings = ctx.settings
     status = campaign.resume(settings, campaign_id)
     console.print(f"campaign {campaign_id} is {status} again")

@@ -5,6 +5,7 @@ A campaign moves along::
     draft ──materialised──▶ scheduled ──send_at reached──▶ running ──nothing left──▶ done
                  └─────────────(no send_at)────────────────▶ │ ▲
                                          pause: running/scheduled ──▶ paused ──resume──┘
+                          resume: running that no live process sends ──▶ running
                           cancel: draft/scheduled/running/paused ──▶ cancelled
 
 Creating a campaign stores the compiled issue on it and materialises one outbox row per
@@ -29,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.audience.subscribers import eligible_recipients, normalise_email, resolve_lists
 from newsletter.db import engine_for, transaction
-from newsletter.dispatch import outbox
+from newsletter.dispatch import lease, outbox
 from newsletter.errors import NotFoundError, StateError
 from newsletter.models import Campaign, Membership, OutboxRow, Subscriber, utcnow
 from newsletter.settings import Settings
@@ -360,15 +361,25 @@ def pause(settings: Settings, campaign_id: int) -> None:
 
 
 def resume(settings: Settings, campaign_id: int) -> str:
-    """Continue a paused campaign (``scheduled`` again if its time is still ahead)."""
+    """Continue a paused campaign (``scheduled`` again if its time is still ahead).
+
+    A ``running`` campaign is picked up too when no live process sends it (a send that
+    stopped on an error or was killed): without Redis its lease tells, and
+    ``SendingElsewhereError`` names the process that holds it; with Redis the workers
+    take whatever is unfinished.
+    """
     with transaction(settings.database) as session:
-        send_at = outbox.aware(
-            session.execute(
-                select(Campaign.send_at).where(Campaign.id == campaign_id)
-            ).scalar_one_or_none()
-        )
-        status = "scheduled" if send_at is not None and send_at > utcnow() else "running"
-        _move(session, campaign_id, ("paused",), status=status, status_reason="")
+        current = _move(session, campaign_id, ("paused", "running"), status_reason="")
+        if current == "running":
+            if settings.embedded:
+                _refuse_if_sent_elsewhere(session, campaign_id)
+            status = "running"
+        else:
+            send_at = outbox.aware(
+                session.execute(select(Campaign.send_at).where(Campaign.id == campaign_id)).scalar()
+            )
+            status = "scheduled" if send_at is not None and send_at > utcnow() else "running"
+        session.execute(update(Campaign).where(Campaign.id == campaign_id).values(status=status))
         if status == "running":
             session.execute(
                 update(Campaign)
@@ -382,6 +393,13 @@ def resume(settings: Settings, campaign_id: int) -> str:
             .values(enqueued_at=None)
         )
     return status
+
+
+def _refuse_if_sent_elsewhere(session: Session, campaign_id: int) -> None:
+    """SendingElsewhereError when a live process holds the campaign's sending lease."""
+    holder = lease.live_holder(session, campaign_id)
+    if holder is not None:
+        raise lease.sent_elsewhere(campaign_id, holder)
 
 
 def cancel(settings: Settings, campaign_id: int) -> int:

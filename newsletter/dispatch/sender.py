@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from newsletter.audience.subscribers import is_suppressed, receiving, record_bounce
 from newsletter.audience.tokens import make_token, preferences_url, unsubscribe_url, view_url
 from newsletter.compose.render import CompiledIssue
-from newsletter.db import engine_for
+from newsletter.db import database_error, engine_for
 from newsletter.delivery.message import MessageFactory, Recipient
 from newsletter.delivery.transport import Transport, transport_for
 from newsletter.dispatch import outbox
@@ -147,7 +147,8 @@ class Sender:
         """Send rows in order until done or ``budget_seconds`` passed; return the ids left.
 
         ``on_outcome`` hears of each row once its outcome is committed. Every outcome is
-        in the database when this returns or raises.
+        in the database when this returns or raises, except when the database itself
+        failed: then the last one is written by this sender's next transaction.
         """
         report = on_outcome or _ignore
         started = time.monotonic()
@@ -158,8 +159,12 @@ class Sender:
                     left = list(row_ids[index:])
                     break
                 self._attempt(row_id, report)
-        except BaseException:
-            self._write_unwritten_alone(report, quietly=True)
+        except BaseException as exc:
+            # A database that stopped answering cannot take the outcome now: it stays in
+            # hand and the next transaction writes it (fenced by its attempt), so a send
+            # continued after the outage neither loses it nor sends that row again.
+            if database_error(exc) is None:
+                self._write_unwritten_alone(report, quietly=True)
             raise
         self._write_unwritten_alone(report)
         return left

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -18,13 +20,17 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from newsletter.db import database_error
 from newsletter.settings import Settings
 from newsletter.web import auth, campaigns, editor, public
 from newsletter.web.csrf import CsrfMiddleware
 from newsletter.web.dispatch import Dispatcher
+from newsletter.web.logs import redact
 from newsletter.web.preview import PreviewHub
 from newsletter.web.signup import ResendGuard
 from newsletter.web.templating import make_templates, page
+
+log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 SESSION_COOKIE = "newsletter_session"
@@ -43,6 +49,8 @@ DEFAULT_HEADERS = {
     "referrer-policy": "no-referrer",
     "x-frame-options": "SAMEORIGIN",
 }
+# Seconds a client is asked to wait after a 503 (the database away).
+RETRY_AFTER = {"retry-after": "30"}
 
 
 class SecurityHeaders:
@@ -90,6 +98,19 @@ async def not_found(request: Request, exc: Exception) -> Response:
     return page(request, "error.html", context, status_code=status)
 
 
+async def database_down(request: Request, exc: Exception) -> Response:
+    """A 503 page when the database is unavailable, full or locked; logged here, one line.
+
+    Any other database error is a bug: it is raised again, to the 500 page and its traceback.
+    """
+    mapped = database_error(exc, request.app.state.settings.database)
+    if mapped is None:
+        raise exc
+    log.error("%s %s: %s: %s", request.method, redact(request.url.path), mapped.what, mapped.fix)
+    context = {"title": "dbdown.title", "body": "dbdown.body"}
+    return page(request, "error.html", context, status_code=503, headers=RETRY_AFTER)
+
+
 async def home(request: Request) -> Response:
     """The root shows the public archive."""
     return RedirectResponse("/archive", status_code=303)
@@ -128,7 +149,7 @@ def create_app(settings: Settings, *, watch: bool = True) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers={HTTPException: not_found},
+        exception_handlers={HTTPException: not_found, SQLAlchemyError: database_down},
         lifespan=lifespan,
     )
     app.state.settings = settings

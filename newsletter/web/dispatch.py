@@ -3,8 +3,10 @@
 With no Redis (the embedded default) nothing else is running, so the web process sends
 itself: each started campaign runs ``embedded.run_campaign`` in a thread of its own, and
 a small loop starts scheduled campaigns when their time comes and picks up running ones
-that nothing here sends (after a restart). One thread per campaign keeps the configured
-rate: each sender has its own rate limiter when embedded. With Redis, the web only
+that no live process sends (after a restart, or when another web process on the same
+database stopped). One thread per campaign keeps the configured rate: each sender has
+its own rate limiter when embedded, and the campaign's lease lets only one process
+send it (``newsletter.dispatch.lease``). With Redis, the web only
 hands the campaign's rows to the broker at once (``campaign.tick``); the workers send
 and the scheduler handles the rest.
 """
@@ -19,9 +21,9 @@ from contextlib import asynccontextmanager
 import anyio
 from sqlalchemy import select
 
-from newsletter.db import transaction
-from newsletter.dispatch import campaign
-from newsletter.errors import NewsletterError
+from newsletter.db import database_errors, transaction
+from newsletter.dispatch import campaign, lease
+from newsletter.errors import NewsletterError, SendingElsewhereError
 from newsletter.models import Campaign
 from newsletter.settings import Settings
 
@@ -72,7 +74,9 @@ class Dispatcher:
         from newsletter.dispatch.embedded import run_campaign
 
         try:
-            run_campaign(self.settings, campaign_id)
+            run_campaign(self.settings, campaign_id, notice=log.warning)
+        except SendingElsewhereError as exc:
+            log.info("campaign %s not sent here: %s", campaign_id, exc)
         except NewsletterError as exc:
             log.warning("campaign %s stopped: %s", campaign_id, exc)
         except Exception:
@@ -86,13 +90,22 @@ class Dispatcher:
     def start_due(self) -> list[int]:
         """Start scheduled campaigns whose time has come, and send every running one.
 
-        Embedded only. A running campaign nobody here sends is one this process was
+        Embedded only. A running campaign no live process sends is one a process was
         sending when it stopped (or one resumed elsewhere): its unfinished rows go out now.
+        One that another process sends is left to it.
         """
-        campaign.start_due(self.settings)
-        with transaction(self.settings.database) as session:
-            running = list(session.scalars(select(Campaign.id).where(Campaign.status == "running")))
-        started = [campaign_id for campaign_id in running if not self.is_sending(campaign_id)]
+        with database_errors(self.settings.database):
+            campaign.start_due(self.settings)
+            with transaction(self.settings.database) as session:
+                running = list(
+                    session.scalars(select(Campaign.id).where(Campaign.status == "running"))
+                )
+                started = [
+                    campaign_id
+                    for campaign_id in running
+                    if not self.is_sending(campaign_id)
+                    and lease.live_holder(session, campaign_id) is None
+                ]
         for campaign_id in started:
             self.start(campaign_id)
         return started

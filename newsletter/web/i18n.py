@@ -47,6 +47,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "The form's security token is missing or wrong. Reload the page and try again.",
     ),
     "notfound.title": ("Puslapis nerastas", "Page not found"),
+    "dbdown.title": ("Duomenų bazė laikinai nepasiekiama", "The database is unavailable"),
+    "dbdown.body": (
+        "Nieko neprarasta. Pabandykite dar kartą po minutės; jei nepavyks, praneškite administratoriui.",
+        "Nothing was lost. Try again in a minute; if it still fails, tell the administrator.",
+    ),
     "issues.title": ("Numeriai", "Issues"),
     "issues.subject": ("Tema", "Subject"),
     "issues.date": ("Data", "Date"),

@@ -6,6 +6,7 @@ not turn green by testing less.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -148,3 +149,111 @@ class PostgresDatabase:
         with self._admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
         self._admin.dispose()
+
+
+def postgres_server_binaries() -> Path | None:
+    """The folder of Debian's PostgreSQL server programs (initdb, postgres), newest first."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), reverse=True)
+    return found[0].parent if found else None
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of the test's own, on a free loopback port, which it may kill.
+
+    The machine's shared server (5432) is never touched. The cluster lives in a temporary
+    folder; as root the server runs as the ``postgres`` user (it refuses to run as root).
+    ``kill()`` is ``kill -9`` of the postmaster and every backend (its process group), as
+    a crash or an OOM kill would leave things; ``start()`` again recovers from the WAL.
+    """
+
+    def __init__(self) -> None:
+        binaries = postgres_server_binaries()
+        if binaries is None:
+            unavailable("no PostgreSQL server programs under /usr/lib/postgresql/*/bin")
+        self.bin = binaries
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="newsletter-pg-"))
+        self.data = self.dir / "data"
+        self.process: subprocess.Popen[bytes] | None = None
+        # The server refuses to run as root. The user is switched in the child itself
+        # (no runuser in between): the postmaster is then this process's child, which
+        # kill() can reap, and a restart does not find a zombie holding its lock file.
+        self.user = "postgres" if os.geteuid() == 0 else None
+        if self.user is not None:
+            shutil.chown(self.dir, self.user)
+        initdb = [str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust"]
+        subprocess.run(
+            [*initdb, "-U", "postgres", "-E", "UTF8", "--no-sync"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            user=self.user,
+            cwd=self.dir,
+        )
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> PrivatePostgres:
+        """Start the server (recovering after a kill) and wait until it accepts queries."""
+        args = [
+            str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port),
+            "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.dir}",
+            "-c", "fsync=off", "-c", "full_page_writes=off",
+        ]  # fmt: skip
+        log = open(self.dir / "server.log", "ab")  # noqa: SIM115 (kept by the process)
+        self.process = subprocess.Popen(
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            user=self.user,
+            cwd=self.dir,
+        )
+        log.close()
+        deadline = time.monotonic() + 30
+        while not self._answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"PostgreSQL did not start: {self.log_tail()}")
+            time.sleep(0.1)
+        return self
+
+    def _answers(self) -> bool:
+        import psycopg
+
+        try:
+            with psycopg.connect(self.url().replace("+psycopg", ""), connect_timeout=2) as conn:
+                conn.execute("SELECT 1")
+            return True
+        except psycopg.Error:
+            return False
+
+    def kill(self) -> None:
+        """``kill -9`` the postmaster and every backend at once."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.process = None
+        # Backends die with their process group; wait until none holds the port.
+        deadline = time.monotonic() + 10
+        while port_open("127.0.0.1", self.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def create_database(self, name: str) -> str:
+        """Create a database; return its SQLAlchemy URL."""
+        import psycopg
+
+        with psycopg.connect(self.url().replace("+psycopg", ""), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def log_tail(self, lines: int = 20) -> str:
+        path = self.dir / "server.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
