@@ -16,6 +16,9 @@ from tests.support.services import PostgresDatabase, RedisServer, shared_redis_u
 from tests.support.smtp import SmtpSink
 
 ROOT = Path(__file__).resolve().parent.parent
+# Taken out of the environment: the settings refuse any NEWSLETTER_* name they do not know,
+# and the commands under test read the environment of this process.
+TEST_REDIS_DB = int(os.environ.pop("NEWSLETTER_TEST_REDIS_DB", "9"))
 
 
 @pytest.fixture
@@ -75,7 +78,7 @@ def redis_url() -> Iterator[str]:
     ``NEWSLETTER_TEST_REDIS_DB`` picks another database number, so that two test runs on
     one machine do not empty each other's.
     """
-    url = shared_redis_url(int(os.environ.get("NEWSLETTER_TEST_REDIS_DB", "9")))
+    url = shared_redis_url(TEST_REDIS_DB)
     if url is not None:
         import redis
 
