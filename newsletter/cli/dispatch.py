@@ -89,6 +89,12 @@ def parse_at(text: str | None, now: datetime | None = None) -> datetime | None:
 @click.option("--at", "at", help='Send later, e.g. "2026-12-01 09:00" (local time).')
 @click.option("--dry-run", is_flag=True, help="Count who would receive it; send nothing.")
 @click.option("--test-to", "test_to", help="Send one [TEST] copy to this address only.")
+@click.option(
+    "--allow-insecure-base-url",
+    is_flag=True,
+    help="Send over SMTP although NEWSLETTER_BASE_URL is no public https:// address (a lab; "
+    "workers need NEWSLETTER_ALLOW_INSECURE_BASE_URL=1).",
+)
 @pass_context
 def send_command(
     ctx: Context,
@@ -98,11 +104,14 @@ def send_command(
     at: str | None,
     dry_run: bool,
     test_to: str | None,
+    allow_insecure_base_url: bool,
 ) -> None:
     """Send ISSUE to one or more lists (compiled once; one outbox row per recipient)."""
     from newsletter.compose.issue import compile_file
 
     settings = ctx.settings
+    if allow_insecure_base_url:
+        settings = settings.replace(allow_insecure_base_url=True)
     if not slugs and not test_to:
         raise InputError("send: name at least one --list (or --test-to ADDRESS)")
     where, send_at = parse_where(wheres), parse_at(at)

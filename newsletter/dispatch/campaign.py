@@ -129,6 +129,7 @@ def create(
     Without ``send_at`` the campaign is ``running`` at once; with it, ``scheduled`` (the
     periodic tick starts it and adds anyone who became eligible meanwhile).
     """
+    settings.refuse_unfit_base_url()
     with transaction(settings.database) as session:
         list_ids = [found.id for found in resolve_lists(session, slugs)]
         row = Campaign(
@@ -154,6 +155,7 @@ def create(
 
 def create_test(settings: Settings, compiled: CompiledIssue, address: str) -> int:
     """A one-row test campaign to ``address``: ``[TEST]`` subject, on no list."""
+    settings.refuse_unfit_base_url()
     email = normalise_email(address)
     with transaction(settings.database) as session:
         person = session.execute(

@@ -174,6 +174,7 @@ async def _confirm_or_start(request: Request, *, start: bool) -> Response:
         where = parse_where(str(choice["where_text"]))
         send_at = parse_send_at(str(choice["send_at_text"]))
         _state, compiled = await sendable(request)
+        settings.refuse_unfit_base_url()
         if start:
             created = await run_in_threadpool(
                 lambda: campaign.create(settings, compiled, slugs, where, send_at=send_at)

@@ -24,6 +24,7 @@ from newsletter.settings import Settings
 from tests.conftest import ROOT
 from tests.dispatch.support import add_people, states
 from tests.support.services import RedisServer
+from tests.support.smtp import SmtpSink
 
 ISSUE = str(ROOT / "issues" / "2026-11-partnerystes-iniciatyvos.md")
 Run = Callable[..., tuple[int, str, str]]
@@ -236,6 +237,32 @@ def test_send_with_redis_hands_the_rows_to_the_broker(
     with redis.Redis.from_url(redis_server.url) as client:
         assert client.llen("newsletter.send") == tasks, "batches of at most 50 row ids"
     assert states(database_url, _created(out)) == {"queued": 120}, "nothing sent without a worker"
+
+
+def test_smtp_with_a_loopback_base_url_is_refused_and_the_eml_folder_is_not(
+    run: Run,
+    settings: Settings,
+    database_url: str,
+    smtp_sink: SmtpSink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    add_people(database_url, 2)
+    monkeypatch.setenv("NEWSLETTER_BASE_URL", "http://127.0.0.1:8000")  # the default
+    code, out, err = run("send", ISSUE, "-l", "savivaldybes")
+    assert (code, err) == (0, "") and len(_outbox_files(settings)) == 2
+    monkeypatch.setenv("NEWSLETTER_SMTP_URL", smtp_sink.url)
+    for args in (["-l", "savivaldybes"], ["--test-to", "redaktore@biblioteka.example"]):
+        code, out, err = run("send", ISSUE, *args)
+        assert (code, out) == (78, "") and err.count("\n") == 1, err
+        assert err.startswith("error: NEWSLETTER_BASE_URL http://127.0.0.1:8000 is not https://")
+        assert "NEWSLETTER_ALLOW_INSECURE_BASE_URL=1 (--allow-insecure-base-url)" in err
+    assert smtp_sink.received == []
+    assert run("campaigns")[1].count("done") == 1, "no campaign was created"
+    code, out, _ = run(
+        "send", ISSUE, "--test-to", "redaktore@biblioteka.example", "--allow-insecure-base-url"
+    )
+    assert code == 0 and "test copy to redaktore@biblioteka.example: sent" in out
+    assert [m.rcpt_tos for m in smtp_sink.wait_for(1)] == [["redaktore@biblioteka.example"]]
 
 
 def test_parsing_helpers() -> None:

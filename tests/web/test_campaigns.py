@@ -242,3 +242,34 @@ def test_a_running_campaign_left_unfinished_is_sent_when_the_app_starts(
         "jonas@savivaldybe.example",
         "ona@savivaldybe.example",
     ]
+
+
+def test_sending_over_smtp_with_a_loopback_base_url_is_refused(
+    web_settings: Settings, smtp_sink: SmtpSink, editor: str, people: dict[str, int]
+) -> None:
+    write_issue(web_settings.issues_dir)
+    loopback = web_settings.replace(smtp_url=smtp_sink.url, base_url="http://127.0.0.1:8000")
+    app = create_app(loopback, watch=False)
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
+        token = log_in(client)
+        test = client.post(
+            f"/editor/issues/{SLUG}/test", data={"csrf_token": token, "address": "a@example.org"}
+        )
+        start = client.post(
+            f"/editor/issues/{SLUG}/campaign", data={"csrf_token": token, "list": ["savivaldybes"]}
+        )
+    for answer in (test, start):
+        assert answer.status_code == 400
+        alert = lxml_html.fromstring(answer.text).xpath("//*[@role='alert']")[0].text_content()
+        assert "NEWSLETTER_BASE_URL http://127.0.0.1:8000 is not https://" in alert
+        assert "NEWSLETTER_ALLOW_INSECURE_BASE_URL=1" in alert
+    assert smtp_sink.received == [] and campaign.all_campaigns(loopback) == []
+
+    lab = create_app(loopback.replace(allow_insecure_base_url=True), watch=False)
+    with TestClient(lab, base_url="https://testserver", follow_redirects=False) as client:
+        token = log_in(client)
+        test = client.post(
+            f"/editor/issues/{SLUG}/test", data={"csrf_token": token, "address": "a@example.org"}
+        )
+    assert test.status_code == 200 and "sent" in test.text
+    assert [m.rcpt_tos for m in smtp_sink.wait_for(1)] == [["a@example.org"]]
