@@ -9,6 +9,8 @@ Every class says what the caller should do about it::
     │   ├── SubscriberFileError     a subscriber list file cannot be read
     │   └── NotFoundError           a named thing (list, campaign, subscriber) does not exist
     ├── StateError                  the request does not fit the current state: refuse it
+    │   └── AlreadySentError        recipients already have this issue from an earlier campaign:
+    │                               ask whether to send only to the others, or to all again
     └── DeliveryError               sending one message did not succeed
         ├── TransientDeliveryError  retry later on a fresh connection (4xx, disconnect)
         │   └── DeliveryConfigError the server refuses our setup (login, sender, TLS): stop the
@@ -78,6 +80,13 @@ class StateError(NewsletterError):
     """The requested change does not fit the current state of the thing."""
 
     exit_code = 1
+
+
+class AlreadySentError(StateError):
+    """Some recipients of a new campaign already got (or are getting) the same issue.
+
+    Nothing was created; the caller offers the choice: only the others, or everyone again.
+    """
 
 
 class DeliveryError(NewsletterError):
