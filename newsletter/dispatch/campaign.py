@@ -146,12 +146,12 @@ def create(
         return before
     for _round in range(CHECK_ROUNDS):
         counted = None
-        if repeat != overlap.AGAIN:
+        if repeat == overlap.REFUSE:
             # Counted before the lock: on SQLite it stops every writer, and counting a
             # large audience takes seconds. Under the lock only newer campaigns are sought.
+            # ONLY_NEW needs no count: materialise leaves out whoever was reached.
             found = overlap.audience(settings, compiled, slugs, where)
-            if repeat == overlap.REFUSE:
-                overlap.refuse_if_reached(found)
+            overlap.refuse_if_reached(found)
             counted = found.newest_id
         inserted = _insert_draft(
             settings, compiled, slugs, where, send_at, repeat, start_token, counted
