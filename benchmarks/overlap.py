@@ -8,7 +8,7 @@ database (as ``benchmarks/scale.py`` does). Then, through the real ``campaign.cr
 
 1. the first campaign of the issue, with no other to compare against (the baseline);
 2. per run, the same issue again: the refused attempt (count and check, nothing made),
-   then, after 1% newcomers join, ``--only-new`` (count, then materialise only them) and,
+   then, after 1% newcomers join, ``--only-new`` (materialise only them, no count) and,
    timed apart, the overlap count alone (``overlap.audience``).
 
 Nothing is sent: the campaigns are paused as soon as they exist.
