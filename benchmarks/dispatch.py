@@ -39,7 +39,7 @@ from benchmarks.processes import Sink, Worker  # noqa: E402
 from newsletter import db  # noqa: E402
 from newsletter.compose.issue import compile_file  # noqa: E402
 from newsletter.delivery.message import MessageFactory, Recipient  # noqa: E402
-from newsletter.dispatch import campaign  # noqa: E402
+from newsletter.dispatch import campaign, overlap  # noqa: E402
 from newsletter.dispatch.tasks import CeleryBroker, make_app  # noqa: E402
 from newsletter.settings import Secret, Settings  # noqa: E402
 from tests.dispatch.support import add_people  # noqa: E402
@@ -87,7 +87,8 @@ def system_run(
     sink.reset()
     app = make_app(settings)
     started = time.monotonic()
-    created = campaign.create(settings, compiled, ["savivaldybes"], {})  # type: ignore[arg-type]
+    # The same issue to the same people, run after run: on purpose.
+    created = campaign.create(settings, compiled, ["savivaldybes"], {}, repeat=overlap.AGAIN)  # type: ignore[arg-type]
     materialised = time.monotonic() - started
     campaign.tick(settings, CeleryBroker(app))
     finished = sink.wait_for(expected, 600)

@@ -9,7 +9,9 @@ Every class says what the caller should do about it::
     │   ├── SubscriberFileError     a subscriber list file cannot be read
     │   └── NotFoundError           a named thing (list, campaign, subscriber) does not exist
     ├── StateError                  the request does not fit the current state: refuse it
-    │   └── SendingElsewhereError   another live process sends this campaign: follow it, or wait
+    │   ├── SendingElsewhereError   another live process sends this campaign: follow it, or wait
+    │   └── AlreadySentError        recipients already have this issue from an earlier campaign:
+    │                               ask whether to send only to the others, or to all again
     ├── DatabaseError               the database could not do it now; what was done stays consistent
     │   ├── DatabaseUnavailableError  the connection was lost or refused: start the server, run again
     │   ├── DatabaseBusyError       a lock was not granted in time: run again when the other work ends
@@ -89,6 +91,13 @@ class StateError(NewsletterError):
 
 class SendingElsewhereError(StateError):
     """Another process that is still alive holds the campaign's sending lease."""
+
+
+class AlreadySentError(StateError):
+    """Some recipients of a new campaign already got (or are getting) the same issue.
+
+    Nothing was created; the caller offers the choice: only the others, or everyone again.
+    """
 
 
 class DatabaseError(NewsletterError):

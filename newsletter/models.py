@@ -134,6 +134,8 @@ class Campaign(Base):
     issue_slug: Mapped[str] = mapped_column(String(200))
     subject: Mapped[str] = mapped_column(String(300))
     compiled: Mapped[dict[str, Any]] = mapped_column(default=dict)  # html, text, preheader, ...
+    # SHA-256 of the compiled subject, HTML and text: the same issue under another file name.
+    content_hash: Mapped[str] = mapped_column(String(64), default="")
     lists: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"slugs": [...], "where": {...}}
     # draft | scheduled | running | paused | cancelled | done
     status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
@@ -148,6 +150,9 @@ class Campaign(Base):
     # holds: see ``newsletter/dispatch/lease.py``. Empty when nobody holds it.
     lease_holder: Mapped[str] = mapped_column(String(200), default="")
     lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    # The one-time token of the web confirmation page that started it: a second POST of
+    # the same page finds this campaign instead of creating another.
+    start_token: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
 
 
 # The predicate of the partial index of queued rows; a query uses that index only when

@@ -13,6 +13,7 @@ distributed service.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -86,7 +87,12 @@ class Settings:
     )
     # Identity of the sender
     base_url: str = setting(
-        "http://127.0.0.1:8000", "Public URL of the web app; links in emails start with it."
+        "http://127.0.0.1:8000",
+        "Public URL of the web app; links in emails start with it (over SMTP: public https://).",
+    )
+    allow_insecure_base_url: bool = setting(
+        False,
+        "1 lets mail go out over SMTP although BASE_URL is not a public https:// address (a lab).",
     )
     from_address: str = setting(
         "naujienos@bibliotekos-pazangai.example", "From address of every newsletter."
@@ -170,6 +176,33 @@ class Settings:
         """True when tasks run in-process because no Redis broker is configured."""
         return not self.redis_url
 
+    def base_url_problem(self) -> str:
+        """Why mail sent over SMTP must not carry links built on ``base_url``; '' when it may.
+
+        Recipients open the unsubscribe, preferences and view links from their own mail
+        client, so a loopback, private or internal host reaches nobody, and Gmail and Yahoo
+        require a working HTTPS one-click unsubscribe link from bulk senders. The ``.eml``
+        folder (no SMTP) and ``allow_insecure_base_url`` (a lab) are never refused.
+        """
+        if not self.smtp_url or self.allow_insecure_base_url:
+            return ""
+        reason = _unreachable(self.base_url)
+        if not reason:
+            return ""
+        return (
+            f"{PREFIX}BASE_URL {self.base_url} {reason}, so the unsubscribe and other links "
+            "in mail sent over SMTP would not work for recipients (Gmail and Yahoo require "
+            "an https:// one-click unsubscribe); set it to the public https:// address of "
+            f"the web app, or {PREFIX}ALLOW_INSECURE_BASE_URL=1 (--allow-insecure-base-url) "
+            "for a test lab"
+        )
+
+    def refuse_unfit_base_url(self) -> None:
+        """ConfigError naming the setting when ``base_url_problem`` finds one."""
+        problem = self.base_url_problem()
+        if problem:
+            raise ConfigError(problem)
+
     def key(self) -> bytes:
         """Return the instance's secret key, generating and storing it on first use.
 
@@ -236,6 +269,33 @@ class Settings:
         return cls(**values)
 
 
+# Host names that resolve only inside a local network, never for a recipient's mail
+# client: RFC 6761 (localhost), RFC 6762 (local), ICANN's private-use "internal", and the
+# names home routers and Linux installers hand out.
+PRIVATE_NAME_SUFFIXES = ("localhost", "local", "internal", "lan", "home.arpa", "localdomain")
+
+
+def _unreachable(base_url: str) -> str:
+    """What keeps ``base_url`` from being a public https:// address, or ''."""
+    parts = urlsplit(base_url)
+    host = (parts.hostname or "").rstrip(".").lower()
+    if parts.scheme != "https":
+        return "is not https://"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is not None:
+        if address.is_loopback:
+            return "is a loopback address"
+        return "" if address.is_global else "is a private address"
+    if any(host == name or host.endswith("." + name) for name in PRIVATE_NAME_SUFFIXES):
+        return "names a host of the local network"
+    if "." not in host:
+        return "names a host without a domain"
+    return ""
+
+
 def env_example() -> str:
     """Return a ``.env.example`` text: every setting, its meaning and its default."""
     lines = [
@@ -247,6 +307,8 @@ def env_example() -> str:
     for f in fields(Settings):
         value = getattr(defaults, f.name)
         text = "" if isinstance(value, Secret) or str(value) == "." else str(value)
+        if isinstance(value, bool):
+            text = "1" if value else "0"
         lines += [f"# {f.metadata['doc']}", f"{PREFIX}{f.name.upper()}={text}", ""]
     return "\n".join(lines)
 
@@ -287,6 +349,23 @@ def _convert(name: str, text: str, kind: Any) -> Any:
             return float(text)
         if kind == "Secret":
             return Secret(text)
+        if kind == "bool":
+            return _boolean(text)
         return text
     except ValueError:
-        raise ConfigError(f"{name} must be a {kind}, not {text!r}") from None
+        expected = "1 or 0" if kind == "bool" else f"a {kind}"
+        raise ConfigError(f"{name} must be {expected}, not {text!r}") from None
+
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("", "0", "false", "no", "off")
+
+
+def _boolean(text: str) -> bool:
+    """``1/true/yes/on`` or ``0/false/no/off`` (empty: false); ValueError otherwise."""
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(text)

@@ -16,6 +16,8 @@ from tests.support.services import PostgresDatabase, RedisServer, shared_redis_u
 from tests.support.smtp import SmtpSink
 
 ROOT = Path(__file__).resolve().parent.parent
+# The settings leave NEWSLETTER_TEST_* alone, so this may stay in the environment.
+TEST_REDIS_DB = int(os.environ.get("NEWSLETTER_TEST_REDIS_DB", "9"))
 
 
 @pytest.fixture
@@ -75,7 +77,7 @@ def redis_url() -> Iterator[str]:
     ``NEWSLETTER_TEST_REDIS_DB`` picks another database number, so that two test runs on
     one machine do not empty each other's.
     """
-    url = shared_redis_url(int(os.environ.get("NEWSLETTER_TEST_REDIS_DB", "9")))
+    url = shared_redis_url(TEST_REDIS_DB)
     if url is not None:
         import redis
 

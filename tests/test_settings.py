@@ -85,3 +85,51 @@ def test_the_test_suites_own_variables_are_not_settings() -> None:
     environ = {"NEWSLETTER_TEST_REDIS_DB": "3", "NEWSLETTER_TEST_POSTGRES_URL": "postgresql://x"}
     settings = Settings.from_env(environ=environ, env_file=None)
     assert "NEWSLETTER_TEST_REDIS_DB" not in settings.describe()
+
+
+@pytest.mark.parametrize(
+    ("base_url", "reason"),
+    [
+        ("http://127.0.0.1:8000", "is not https://"),
+        ("http://naujienos.bibliotekos-pazangai.example", "is not https://"),
+        ("https://127.0.0.1", "is a loopback address"),
+        ("https://[::1]:8443", "is a loopback address"),
+        ("https://10.1.2.3", "is a private address"),
+        ("https://192.168.0.10/naujienos", "is a private address"),
+        ("https://100.64.0.1", "is a private address"),
+        ("https://localhost:8000", "names a host of the local network"),
+        ("https://naujienos.local", "names a host of the local network"),
+        ("https://web.internal", "names a host of the local network"),
+        ("https://web:8000", "names a host without a domain"),
+        ("https://naujienos.bibliotekos-pazangai.example", ""),
+        ("https://193.219.1.1/naujienos", ""),
+    ],
+)
+def test_mail_over_smtp_needs_a_public_https_base_url(base_url: str, reason: str) -> None:
+    settings = Settings(base_url=base_url, smtp_url="smtp://mail.example:587")
+    problem = settings.base_url_problem()
+    if not reason:
+        assert problem == ""
+        settings.refuse_unfit_base_url()
+        return
+    assert problem.startswith(f"NEWSLETTER_BASE_URL {base_url} {reason}, so the unsubscribe")
+    with pytest.raises(ConfigError, match="NEWSLETTER_ALLOW_INSECURE_BASE_URL=1"):
+        settings.refuse_unfit_base_url()
+    assert Settings(base_url=base_url).base_url_problem() == "", "the .eml folder takes any"
+    allowed = Settings.from_env(
+        environ={
+            "NEWSLETTER_BASE_URL": base_url,
+            "NEWSLETTER_SMTP_URL": "smtp://mail.example:587",
+            "NEWSLETTER_ALLOW_INSECURE_BASE_URL": "true",
+        },
+        env_file=None,
+    )
+    assert allowed.allow_insecure_base_url and allowed.base_url_problem() == ""
+
+
+def test_a_flag_setting_takes_yes_or_no_words() -> None:
+    for word, value in (("1", True), ("On", True), ("0", False), ("", False), ("no", False)):
+        environ = {"NEWSLETTER_ALLOW_INSECURE_BASE_URL": word}
+        assert Settings.from_env(environ=environ, env_file=None).allow_insecure_base_url is value
+    with pytest.raises(ConfigError, match="NEWSLETTER_ALLOW_INSECURE_BASE_URL must be 1 or 0"):
+        Settings.from_env(environ={"NEWSLETTER_ALLOW_INSECURE_BASE_URL": "gal"}, env_file=None)

@@ -51,7 +51,8 @@ def demo_command(click_ctx: click.Context, issue: Path, lists_dir: Path) -> None
     """Run the whole job: import the lists, render and check the issue, send it to every list.
 
     With no servers configured the messages are written to var/outbox/ as .eml files.
-    Running it again imports nothing new and sends the issue as a new campaign.
+    Running it again imports nothing new and sends the issue only to people who have not
+    had it yet (nobody, unless a list file gained people).
     """
     files = sorted(lists_dir.glob("*.csv"))
     if not files:
@@ -66,4 +67,5 @@ def demo_command(click_ctx: click.Context, issue: Path, lists_dir: Path) -> None
     if click_ctx.invoke(lint_command, issues=(issue,)):
         raise IssueError("the issue has lint errors; nothing was sent", path=issue)
     _step("4. Siuntimas / Sending")
-    click_ctx.invoke(send_command, issue=issue, slugs=tuple(path.stem for path in files))
+    slugs = tuple(path.stem for path in files)
+    click_ctx.invoke(send_command, issue=issue, slugs=slugs, only_new=True)

@@ -21,7 +21,7 @@ from rich.table import Table
 
 from newsletter.cli.core import Context, console, pass_context
 from newsletter.db import transaction
-from newsletter.dispatch import campaign, outbox
+from newsletter.dispatch import campaign, outbox, overlap
 from newsletter.errors import InputError, IssueError, SendingElsewhereError
 from newsletter.models import utcnow
 from newsletter.settings import Settings
@@ -89,6 +89,14 @@ def parse_at(text: str | None, now: datetime | None = None) -> datetime | None:
 @click.option("--at", "at", help='Send later, e.g. "2026-12-01 09:00" (local time).')
 @click.option("--dry-run", is_flag=True, help="Count who would receive it; send nothing.")
 @click.option("--test-to", "test_to", help="Send one [TEST] copy to this address only.")
+@click.option("--only-new", is_flag=True, help="Leave out whoever already got this issue.")
+@click.option("--again", is_flag=True, help="Send to whoever already got this issue as well.")
+@click.option(
+    "--allow-insecure-base-url",
+    is_flag=True,
+    help="Send over SMTP although NEWSLETTER_BASE_URL is no public https:// address (a lab; "
+    "workers need NEWSLETTER_ALLOW_INSECURE_BASE_URL=1).",
+)
 @pass_context
 def send_command(
     ctx: Context,
@@ -98,13 +106,25 @@ def send_command(
     at: str | None,
     dry_run: bool,
     test_to: str | None,
+    only_new: bool,
+    again: bool,
+    allow_insecure_base_url: bool,
 ) -> None:
-    """Send ISSUE to one or more lists (compiled once; one outbox row per recipient)."""
+    """Send ISSUE to one or more lists (compiled once; one outbox row per recipient).
+
+    Refused when any recipient already got this issue (the same file name or the same
+    content) from another campaign, unless --only-new or --again says what to do.
+    """
     from newsletter.compose.issue import compile_file
 
     settings = ctx.settings
+    if allow_insecure_base_url:
+        settings = settings.replace(allow_insecure_base_url=True)
     if not slugs and not test_to:
         raise InputError("send: name at least one --list (or --test-to ADDRESS)")
+    if only_new and again:
+        raise InputError("send: --only-new and --again exclude each other; choose one")
+    repeat = overlap.ONLY_NEW if only_new else overlap.AGAIN if again else overlap.REFUSE
     where, send_at = parse_where(wheres), parse_at(at)
     compiled = compile_file(issue, settings)
     refuse_lint_errors(issue, settings, compiled)
@@ -112,10 +132,9 @@ def send_command(
         _send_test(settings, compiled, test_to)
         return
     if dry_run:
-        count = campaign.count_eligible(settings, slugs, where)
-        console.print(f"{count} recipients would receive {compiled.slug!r}; nothing was sent")
+        _count(settings, compiled, slugs, where)
         return
-    created = campaign.create(settings, compiled, slugs, where, send_at=send_at)
+    created = campaign.create(settings, compiled, slugs, where, send_at=send_at, repeat=repeat)
     console.print(
         f"campaign {created.campaign_id}: {created.recipients} recipients ({', '.join(slugs)})"
     )
@@ -127,6 +146,17 @@ def send_command(
         _run_here(settings, created.campaign_id)
     else:
         _hand_to_workers(settings, created.campaign_id)
+
+
+def _count(
+    settings: Settings, compiled: CompiledIssue, slugs: tuple[str, ...], where: dict[str, str]
+) -> None:
+    """Print how many would receive it, and how many of them already have it (``--dry-run``)."""
+    found = overlap.audience(settings, compiled, slugs, where)
+    already = f"; {overlap.describe(found)}" if found.already else ""
+    console.print(
+        f"{found.recipients} recipients would receive {compiled.slug!r}{already}; nothing was sent"
+    )
 
 
 def refuse_lint_errors(issue: Path, settings: Settings, compiled: CompiledIssue) -> None:

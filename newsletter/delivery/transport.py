@@ -83,11 +83,38 @@ class Transport(Protocol):
 
 
 def transport_for(settings: Settings) -> Transport:
-    """Return the transport the settings ask for: SMTP when configured, else a folder."""
+    """Return the transport the settings ask for: SMTP when configured, else a folder.
+
+    SMTP with a base URL that recipients cannot reach is a ``RefusingTransport``.
+    """
     if settings.smtp_url:
+        problem = settings.base_url_problem()
+        if problem:
+            return RefusingTransport(problem)
         ca_file = settings.smtp_ca_file if str(settings.smtp_ca_file) not in ("", ".") else None
         return SmtpTransport(settings.smtp_url, timeout=settings.smtp_timeout, ca_file=ca_file)
     return DirectoryTransport(settings.outbox)
+
+
+class RefusingTransport:
+    """Sends nothing: every message would carry links that do not work (the reason given).
+
+    Each send raises ``DeliveryConfigError``, as a server that refuses our login does, so
+    the sender gives the row back and pauses the campaign with the reason.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def open(self) -> None:
+        """Nothing to open."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def send(self, mail_from: str, recipient: str, data: bytes) -> str:
+        """Refuse, naming the setting to fix."""
+        raise DeliveryConfigError(self.reason)
 
 
 # The one place where smtplib, socket and ssl errors become delivery errors -------------

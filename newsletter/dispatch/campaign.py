@@ -12,6 +12,10 @@ Creating a campaign stores the compiled issue on it and materialises one outbox 
 eligible recipient with set-based ``INSERT … SELECT`` statements (no Python loop per
 recipient). Pause and cancel act within one send: every claim checks that the campaign
 is running, so only a message already in a worker's hands goes out after them.
+
+Sending an issue twice does not send anyone a second copy: before a campaign is created,
+recipients whom another campaign of the same issue reached are counted, and the campaign
+is refused, made without them or made for everyone again (``overlap`` has the rules).
 """
 
 from __future__ import annotations
@@ -24,14 +28,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, Insert, func, literal, select, text, update
+from sqlalchemy import Engine, Insert, exists, func, literal, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from newsletter.audience.subscribers import eligible_recipients, normalise_email, resolve_lists
 from newsletter.db import engine_for, transaction
-from newsletter.dispatch import lease, outbox
-from newsletter.errors import NotFoundError, StateError
+from newsletter.dispatch import lease, outbox, overlap
+from newsletter.errors import InputError, NotFoundError, StateError
 from newsletter.models import Campaign, Membership, OutboxRow, Subscriber, utcnow
 from newsletter.settings import Settings
 
@@ -52,16 +57,22 @@ ANALYZE_AFTER = 10_000
 # The rate shown in the status is measured over this many seconds of sent rows.
 RATE_WINDOW_SECONDS = 10
 ACTIVE = ("scheduled", "running", "paused")
+# Rounds of count and insert before giving up while campaigns of the issue keep appearing.
+CHECK_ROUNDS = 3
 
 
 @dataclass(frozen=True)
 class Created:
-    """A new campaign: its id, how many rows it holds, and its status."""
+    """A new campaign: its id, how many rows it holds, and its status.
+
+    ``existing`` when the start token had created it already (a second POST of one page).
+    """
 
     campaign_id: int
     recipients: int
     status: str
     send_at: datetime | None = None
+    existing: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,14 +120,6 @@ class ReportLine:
 # Creating -------------------------------------------------------------------------------
 
 
-def count_eligible(settings: Settings, slugs: Sequence[str], where: Mapping[str, str]) -> int:
-    """How many people would receive a campaign to these lists (for ``--dry-run``)."""
-    with transaction(settings.database) as session:
-        list_ids = [found.id for found in resolve_lists(session, slugs)]
-        eligible = eligible_recipients(list_ids, where).subquery()
-        return session.execute(select(func.count()).select_from(eligible)).scalar_one()
-
-
 def create(
     settings: Settings,
     compiled: CompiledIssue,
@@ -124,26 +127,49 @@ def create(
     where: Mapping[str, str],
     *,
     send_at: datetime | None = None,
+    repeat: str = overlap.REFUSE,
+    start_token: str | None = None,
 ) -> Created:
     """Store the compiled issue as a campaign and materialise its outbox rows.
 
     Without ``send_at`` the campaign is ``running`` at once; with it, ``scheduled`` (the
-    periodic tick starts it and adds anyone who became eligible meanwhile).
+    periodic tick starts it and adds anyone who became eligible meanwhile). ``repeat``
+    says what becomes of people whom another campaign of the issue reached
+    (``overlap.REPEAT_CHOICES``; AlreadySentError under ``REFUSE``). A ``start_token``
+    that created a campaign before returns that campaign (``existing``), creating nothing.
     """
-    with transaction(settings.database) as session:
-        list_ids = [found.id for found in resolve_lists(session, slugs)]
-        row = Campaign(
-            issue_slug=compiled.slug,
-            subject=compiled.subject,
-            compiled=compiled.to_dict(),
-            lists={"slugs": list(slugs), "ids": list_ids, "where": dict(where)},
-            status="draft",
-            send_at=send_at,
+    if repeat not in overlap.REPEAT_CHOICES:
+        choices = ", ".join(overlap.REPEAT_CHOICES)
+        raise InputError(f"repeat: expected one of {choices}, not {repeat!r}")
+    settings.refuse_unfit_base_url()
+    before = _started_with(settings, start_token) if start_token else None
+    if before is not None:
+        return before
+    for _round in range(CHECK_ROUNDS):
+        counted = None
+        if repeat == overlap.REFUSE:
+            # Counted before the lock: on SQLite it stops every writer, and counting a
+            # large audience takes seconds. Under the lock only newer campaigns are sought.
+            # ONLY_NEW needs no count: materialise leaves out whoever was reached.
+            found = overlap.audience(settings, compiled, slugs, where)
+            overlap.refuse_if_reached(found)
+            counted = found.newest_id
+        inserted = _insert_draft(
+            settings, compiled, slugs, where, send_at, repeat, start_token, counted
         )
-        session.add(row)
-        session.flush()
-        campaign_id = row.id
-    recipients = materialise(settings.database, campaign_id, list_ids, where)
+        if inserted is not None:
+            break
+    else:
+        raise StateError(f"campaigns of {compiled.slug!r} keep being created; nothing was sent")
+    if isinstance(inserted, Created):
+        return inserted
+    campaign_id, list_ids = inserted
+    with transaction(settings.database) as session:
+        # Never None here: no other campaign of the issue was a draft under the lock.
+        others = overlap.to_skip(session, campaign_id, repeat) or []
+    recipients = materialise(
+        settings.database, campaign_id, list_ids, where, skip_reached_by=others
+    )
     status = "scheduled" if send_at is not None and send_at > utcnow() else "running"
     with transaction(settings.database) as session:
         values: dict[str, object] = {"status": status}
@@ -153,8 +179,76 @@ def create(
     return Created(campaign_id, recipients, status, send_at)
 
 
+def _insert_draft(
+    settings: Settings,
+    compiled: CompiledIssue,
+    slugs: Sequence[str],
+    where: Mapping[str, str],
+    send_at: datetime | None,
+    repeat: str,
+    start_token: str | None,
+    counted_up_to: int | None,
+) -> tuple[int, list[int]] | Created | None:
+    """Insert the campaign as ``draft`` under the creation lock; return (its id, list ids).
+
+    Returns the campaign the start token created (``existing``) if there is one, and
+    None when a campaign of the issue was created after ``counted_up_to`` (count again).
+    StateError while another campaign of the issue is being prepared or started.
+    """
+    content_hash = overlap.fingerprint(compiled)
+    try:
+        with transaction(settings.database) as session:
+            overlap.lock_creation(session)
+            before = overlap.started_by(session, start_token) if start_token else None
+            if before is not None:
+                return _existing(session, before)
+            overlap.refuse_while_busy(session, compiled.slug, content_hash)
+            if counted_up_to is not None and overlap.created_since(
+                session, compiled.slug, content_hash, counted_up_to
+            ):
+                return None
+            list_ids = [found.id for found in resolve_lists(session, slugs)]
+            lists = {"slugs": list(slugs), "ids": list_ids, "where": dict(where), "repeat": repeat}
+            row = Campaign(
+                issue_slug=compiled.slug,
+                subject=compiled.subject,
+                compiled=compiled.to_dict(),
+                content_hash=content_hash,
+                lists=lists,
+                status="draft",
+                send_at=send_at,
+                start_token=start_token or None,
+            )
+            session.add(row)
+            session.flush()
+            return row.id, list_ids
+    except IntegrityError:
+        # The start token is the only unique value here; under the lock this is a backstop.
+        before_created = _started_with(settings, start_token) if start_token else None
+        if before_created is None:
+            raise
+        return before_created
+
+
+def _started_with(settings: Settings, start_token: str) -> Created | None:
+    """The campaign this start token created (``existing``), or None."""
+    with transaction(settings.database) as session:
+        before = overlap.started_by(session, start_token)
+        return None if before is None else _existing(session, before)
+
+
+def _existing(session: Session, campaign_id: int) -> Created:
+    """A campaign created earlier, as ``create`` returns it, marked ``existing``."""
+    status, send_at = session.execute(
+        select(Campaign.status, Campaign.send_at).where(Campaign.id == campaign_id)
+    ).one()
+    rows = session.scalar(select(func.count()).where(OutboxRow.campaign_id == campaign_id))
+    return Created(campaign_id, rows or 0, status, outbox.aware(send_at), existing=True)
+
+
 def create_test(settings: Settings, compiled: CompiledIssue, address: str) -> int:
     """A one-row test campaign to ``address``: ``[TEST]`` subject, on no list."""
+    settings.refuse_unfit_base_url()
     email = normalise_email(address)
     with transaction(settings.database) as session:
         person = session.execute(
@@ -164,6 +258,7 @@ def create_test(settings: Settings, compiled: CompiledIssue, address: str) -> in
             issue_slug=compiled.slug,
             subject=compiled.subject,
             compiled=compiled.to_dict(),
+            content_hash=overlap.fingerprint(compiled),
             lists={"slugs": [], "ids": [], "where": {}, "test_to": email},
             status="running",
             is_test=True,
@@ -176,13 +271,19 @@ def create_test(settings: Settings, compiled: CompiledIssue, address: str) -> in
 
 
 def materialise(
-    url: str, campaign_id: int, list_ids: Sequence[int], where: Mapping[str, str]
+    url: str,
+    campaign_id: int,
+    list_ids: Sequence[int],
+    where: Mapping[str, str],
+    *,
+    skip_reached_by: Sequence[int] = (),
 ) -> int:
     """Insert an outbox row for every eligible recipient not yet in the campaign.
 
     Set-based: one ``INSERT … SELECT`` per range of ``MATERIALISE_BATCH`` subscriber ids,
     each skipping addresses the campaign already holds, so running it again (when a
-    scheduled campaign starts) adds only newcomers. Returns the rows added.
+    scheduled campaign starts) adds only newcomers, and those whom a campaign in
+    ``skip_reached_by`` reached. Returns the rows added.
     """
     engine = engine_for(url)
     postgres = engine.dialect.name == "postgresql"
@@ -191,7 +292,13 @@ def materialise(
 
     def insert_range(low: int) -> int:
         statement = _insert_eligible(
-            engine.dialect.name, campaign_id, list_ids, where, low, low + MATERIALISE_BATCH
+            engine.dialect.name,
+            campaign_id,
+            list_ids,
+            where,
+            low,
+            low + MATERIALISE_BATCH,
+            skip_reached_by,
         )
         with transaction(url) as session:
             return int(session.execute(statement).rowcount)
@@ -214,6 +321,7 @@ def _insert_eligible(
     where: Mapping[str, str],
     low: int,
     high: int,
+    skip_reached_by: Sequence[int] = (),
 ) -> Insert:
     """``INSERT INTO outbox … SELECT`` the eligible subscribers with ids in (low, high].
 
@@ -232,9 +340,11 @@ def _insert_eligible(
         Membership.subscriber_id > low,
         Membership.subscriber_id <= high,
     )
+    reached = overlap.reached_rows(skip_reached_by, Subscriber.email)
+    skip = (~exists(reached),) if skip_reached_by else ()
     rows = (
         eligible_recipients(list_ids, where)
-        .where(*in_range)
+        .where(*in_range, *skip)
         .add_columns(
             literal(campaign_id),
             literal(outbox.QUEUED),
@@ -295,7 +405,17 @@ def start_due(settings: Settings, now: datetime | None = None) -> list[int]:
         ).all()
     started = []
     for campaign_id, lists in due:
-        materialise(settings.database, campaign_id, lists.get("ids", []), lists.get("where", {}))
+        with transaction(settings.database) as session:
+            others = overlap.to_skip(session, campaign_id, lists.get("repeat", overlap.REFUSE))
+        if others is None:
+            continue  # another campaign of the issue is being prepared: the next tick
+        materialise(
+            settings.database,
+            campaign_id,
+            lists.get("ids", []),
+            lists.get("where", {}),
+            skip_reached_by=others,
+        )
         with transaction(settings.database) as session:
             moved = session.execute(
                 update(Campaign)

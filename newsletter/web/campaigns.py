@@ -2,11 +2,16 @@
 
 Every action calls ``newsletter.dispatch.campaign``; this module only reads forms and shows
 results. A campaign is started in two steps: the form, then a confirmation page that
-shows how many people would receive it, then the start.
+shows how many people would receive it and how many of them already got the issue from
+another campaign (then it asks: only the new ones, or everyone again), then the start.
+The confirmation page carries a one-time start token: posting it again (a second click,
+going back and pressing it once more) lands on the campaign the first post created.
 """
 
 from __future__ import annotations
 
+import re
+import secrets
 from dataclasses import asdict
 from datetime import datetime
 
@@ -20,8 +25,8 @@ from starlette.routing import Route
 
 from newsletter import db
 from newsletter.compose.render import CompiledIssue
-from newsletter.dispatch import campaign, outbox
-from newsletter.errors import InputError, NewsletterError, NotFoundError
+from newsletter.dispatch import campaign, outbox, overlap
+from newsletter.errors import AlreadySentError, InputError, NewsletterError, NotFoundError
 from newsletter.models import MailingList, utcnow
 from newsletter.settings import Settings
 from newsletter.web import i18n
@@ -34,6 +39,8 @@ AT_FORMAT = "%Y-%m-%dT%H:%M"
 # A test copy is sent while the editor waits; past this the page shows the row as it stands.
 TEST_SEND_SECONDS = 120
 STATUSES = ("draft", "scheduled", "running", "paused", "cancelled", "done")
+# The confirmation page's one-time token: 24 random bytes, URL-safe.
+START_TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
 
 
 def settings_of(request: Request) -> Settings:
@@ -164,9 +171,11 @@ async def campaign_start(request: Request) -> Response:
 async def _confirm_or_start(request: Request, *, start: bool) -> Response:
     settings = settings_of(request)
     slug = request.path_params["slug"]
-    choice = read_choice(await request.form())
+    form = await request.form()
+    choice = read_choice(form)
     lists = await run_in_threadpool(_all_lists, settings)
     context: dict[str, object] = {"slug": slug, "all_lists": lists, "choice": choice}
+    status_code = 200
     try:
         slugs = list(choice["lists"])  # type: ignore[call-overload]
         if not slugs:
@@ -174,19 +183,56 @@ async def _confirm_or_start(request: Request, *, start: bool) -> Response:
         where = parse_where(str(choice["where_text"]))
         send_at = parse_send_at(str(choice["send_at_text"]))
         _state, compiled = await sendable(request)
+        settings.refuse_unfit_base_url()
         if start:
-            created = await run_in_threadpool(
-                lambda: campaign.create(settings, compiled, slugs, where, send_at=send_at)
-            )
-            if created.status == "running":
-                await run_in_threadpool(dispatcher_of(request).start, created.campaign_id)
-            return RedirectResponse(f"/editor/campaigns/{created.campaign_id}", status_code=303)
-        count = await run_in_threadpool(campaign.count_eligible, settings, slugs, where)
+            try:
+                return await _start(request, compiled, slugs, where, send_at, form)
+            except AlreadySentError:
+                # Another campaign reached some of them since the page was shown: ask again.
+                context["changed"] = True
+                status_code = 409
+        found = await run_in_threadpool(overlap.audience, settings, compiled, slugs, where)
     except NewsletterError as exc:
         context["error"] = str(exc)
         return page(request, "editor/campaign_form.html", context, status_code=400)
-    context.update(count=count, subject=compiled.subject, send_at=send_at, where=where)
-    return page(request, "editor/campaign_confirm.html", context)
+    context.update(
+        count=found.recipients,
+        found=found,
+        start_token=secrets.token_urlsafe(24),
+        subject=compiled.subject,
+        send_at=send_at,
+        where=where,
+    )
+    return page(request, "editor/campaign_confirm.html", context, status_code=status_code)
+
+
+async def _start(
+    request: Request,
+    compiled: CompiledIssue,
+    slugs: list[str],
+    where: dict[str, str],
+    send_at: datetime | None,
+    form: FormData,
+) -> Response:
+    """Create the campaign the confirmation page asked for (once per page), then its dashboard."""
+    token = str(form.get("start_token", ""))
+    if not START_TOKEN.fullmatch(token):
+        raise InputError("the confirmation page's one-time token is missing; confirm again")
+    repeat = str(form.get("repeat", overlap.REFUSE))
+    created = await run_in_threadpool(
+        lambda: campaign.create(
+            settings_of(request),
+            compiled,
+            slugs,
+            where,
+            send_at=send_at,
+            repeat=repeat,
+            start_token=token,
+        )
+    )
+    if created.status == "running" and not created.existing:
+        await run_in_threadpool(dispatcher_of(request).start, created.campaign_id)
+    return RedirectResponse(f"/editor/campaigns/{created.campaign_id}", status_code=303)
 
 
 # Dashboard ------------------------------------------------------------------------------

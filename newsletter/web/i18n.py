@@ -102,6 +102,23 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "campaign.recipients": ("Gavėjų", "Recipients"),
     "campaign.start": ("Pradėti siuntimą", "Start sending"),
     "campaign.back": ("Keisti", "Change"),
+    "campaign.overlap": (
+        "{already} iš {total} gavėjų šį numerį jau gavo arba netrukus gaus",
+        "{already} of these {total} recipients already got this issue or are about to",
+    ),
+    "campaign.earlier": ("Siuntimas", "Campaign"),
+    "campaign.again_note": (
+        "Jei siųsite visiems dar kartą, jie gaus antrą šio numerio kopiją.",
+        "If you send to everyone again, they will get a second copy of this issue.",
+    ),
+    "campaign.only_new": ("Siųsti tik naujiems", "Send only to the new ones"),
+    "campaign.again": ("Siųsti visiems dar kartą", "Send to everyone again"),
+    "campaign.overlap_changed": (
+        "Kol tvirtinote, kitas siuntimas šį numerį jau išsiuntė kai kuriems iš šių gavėjų. "
+        "Pasirinkite dar kartą.",
+        "While you were confirming, another campaign sent this issue to some of these "
+        "recipients. Choose again.",
+    ),
     "campaign.status": ("Būsena", "Status"),
     "campaign.created": ("Sukurta", "Created"),
     "campaign.test": ("bandomasis", "test"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 from email import message_from_bytes, policy
@@ -24,6 +25,7 @@ from newsletter.settings import Settings
 from tests.conftest import ROOT
 from tests.dispatch.support import add_people, states
 from tests.support.services import RedisServer
+from tests.support.smtp import SmtpSink
 
 ISSUE = str(ROOT / "issues" / "2026-11-partnerystes-iniciatyvos.md")
 Run = Callable[..., tuple[int, str, str]]
@@ -236,6 +238,78 @@ def test_send_with_redis_hands_the_rows_to_the_broker(
     with redis.Redis.from_url(redis_server.url) as client:
         assert client.llen("newsletter.send") == tasks, "batches of at most 50 row ids"
     assert states(database_url, _created(out)) == {"queued": 120}, "nothing sent without a worker"
+
+
+def _copies(settings: Settings) -> Counter[str]:
+    """Messages written per address to the outbox folder."""
+    return Counter(
+        str(
+            message_from_bytes(path.read_bytes(), policy=policy.default)["To"]
+            .addresses[0]
+            .addr_spec
+        )
+        for path in _outbox_files(settings)
+    )
+
+
+def test_sending_an_issue_again_is_refused_unless_only_new_or_again_says_to_whom(
+    run: Run, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    first_three = {f"asmuo{n:05d}@savivaldybe.example" for n in range(3)}
+    add_people(database_url, 3)
+    code, out, _ = run("send", ISSUE, "-l", "savivaldybes")
+    first = _created(out)
+    renamed = tmp_path / "kitu-vardu.md"  # the same issue under another file name
+    renamed.write_text(Path(ISSUE).read_text(encoding="utf-8"), encoding="utf-8")
+    for path in (ISSUE, str(renamed)):
+        code, out, err = run("send", path, "-l", "savivaldybes")
+        assert (code, out) == (1, "") and err == (
+            f"error: campaign {first} (done) already covers 3 of these 3 recipients with this "
+            "issue; nothing was sent (--only-new sends it to the other 0, --again to all 3)\n"
+        )
+    assert _copies(settings) == dict.fromkeys(first_three, 1)
+
+    newcomers = {f"naujas{n:05d}@savivaldybe.example" for n in range(2)}
+    add_people(database_url, 2, prefix="naujas")
+    code, out, _ = run("send", ISSUE, "-l", "savivaldybes", "--dry-run")
+    assert code == 0 and " ".join(out.split()) == (
+        f"5 recipients would receive '2026-11-partnerystes-iniciatyvos'; campaign {first} "
+        "(done) already covers 3 of these 5 recipients with this issue; nothing was sent"
+    )
+    code, out, err = run("send", ISSUE, "-l", "savivaldybes", "--only-new", "--again")
+    assert code == 65 and "--only-new and --again exclude each other" in err
+    code, out, _ = run("send", ISSUE, "-l", "savivaldybes", "--only-new")
+    assert code == 0 and f"campaign {_created(out)}: 2 recipients" in out
+    assert _copies(settings) == dict.fromkeys(first_three | newcomers, 1)
+    code, out, _ = run("send", ISSUE, "-l", "savivaldybes", "--again")
+    assert code == 0 and f"campaign {_created(out)}: 5 recipients" in out
+    assert _copies(settings) == dict.fromkeys(first_three | newcomers, 2)
+
+
+def test_smtp_with_a_loopback_base_url_is_refused_and_the_eml_folder_is_not(
+    run: Run,
+    settings: Settings,
+    database_url: str,
+    smtp_sink: SmtpSink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    add_people(database_url, 2)
+    monkeypatch.setenv("NEWSLETTER_BASE_URL", "http://127.0.0.1:8000")  # the default
+    code, out, err = run("send", ISSUE, "-l", "savivaldybes")
+    assert (code, err) == (0, "") and len(_outbox_files(settings)) == 2
+    monkeypatch.setenv("NEWSLETTER_SMTP_URL", smtp_sink.url)
+    for args in (["-l", "savivaldybes", "--again"], ["--test-to", "redaktore@biblioteka.example"]):
+        code, out, err = run("send", ISSUE, *args)
+        assert (code, out) == (78, "") and err.count("\n") == 1, err
+        assert err.startswith("error: NEWSLETTER_BASE_URL http://127.0.0.1:8000 is not https://")
+        assert "NEWSLETTER_ALLOW_INSECURE_BASE_URL=1 (--allow-insecure-base-url)" in err
+    assert smtp_sink.received == []
+    assert run("campaigns")[1].count("done") == 1, "no campaign was created"
+    code, out, _ = run(
+        "send", ISSUE, "--test-to", "redaktore@biblioteka.example", "--allow-insecure-base-url"
+    )
+    assert code == 0 and "test copy to redaktore@biblioteka.example: sent" in out
+    assert [m.rcpt_tos for m in smtp_sink.wait_for(1)] == [["redaktore@biblioteka.example"]]
 
 
 def test_parsing_helpers() -> None:

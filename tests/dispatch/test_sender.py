@@ -24,6 +24,7 @@ from newsletter.errors import (
 from newsletter.models import Campaign, Subscriber, Suppression
 from newsletter.settings import Settings
 from tests.dispatch.support import add_people, rows, states
+from tests.support.smtp import SmtpSink
 
 
 def _start(settings: Settings, issue: CompiledIssue, people: int) -> int:
@@ -129,6 +130,22 @@ def test_a_refused_login_pauses_the_campaign(fast: Settings, issue: CompiledIssu
     assert now.counts["queued"] == 3 and transport.sent == []
     campaign.resume(fast, campaign_id)
     assert _run(fast, campaign_id, transport).counts["sent"] == 3
+
+
+def test_smtp_with_links_recipients_cannot_reach_sends_nothing_and_pauses(
+    fast: Settings, issue: CompiledIssue, smtp_sink: SmtpSink
+) -> None:
+    campaign_id = _start(fast, issue, 3)
+    misconfigured = fast.replace(smtp_url=smtp_sink.url, base_url="https://localhost:8000")
+    with pytest.raises(DeliveryConfigError, match="BASE_URL https://localhost:8000 names a host"):
+        run_campaign(misconfigured, campaign_id)
+    now = campaign.progress(fast, campaign_id)
+    assert now.status == "paused" and "NEWSLETTER_ALLOW_INSECURE_BASE_URL" in now.status_reason
+    assert now.counts["queued"] == 3 and smtp_sink.received == []
+    campaign.resume(fast, campaign_id)
+    lab = misconfigured.replace(allow_insecure_base_url=True)
+    assert run_campaign(lab, campaign_id).counts["sent"] == 3
+    assert len(smtp_sink.wait_for(3)) == 3
 
 
 def test_a_value_that_cannot_go_in_a_header_fails_without_a_bounce(

@@ -366,3 +366,24 @@ def test_the_worker_and_scheduler_commands_start_a_scheduled_campaign(
     first = min(outbox.aware(row.sent_at) for row in rows(settings.database, created.campaign_id))
     assert first is not None and first >= send_at, "nothing went out before its time"
     assert "beat: Starting" in scheduler.tail(200)
+
+
+def test_a_worker_whose_links_would_not_work_sends_nothing_and_pauses_the_campaign(
+    sqlite_fast: Settings,
+    issue: CompiledIssue,
+    smtp_sink: SmtpSink,
+    redis_server: RedisServer,
+    start_worker: WorkerFactory,
+) -> None:
+    settings = sqlite_fast.replace(redis_url=redis_server.url, smtp_url=smtp_sink.url)
+    campaign_id = _campaign(settings, issue, 5)  # created where the base URL is right
+    worker = start_worker(settings, base_url="http://127.0.0.1:8000")  # the default
+    wait_until(lambda: campaign.progress(settings, campaign_id).status == "paused", 60, worker.tail)
+    reason = campaign.progress(settings, campaign_id).status_reason
+    assert reason.startswith("stopped: NEWSLETTER_BASE_URL http://127.0.0.1:8000 is not https://")
+    assert smtp_sink.received == [] and states(settings.database, campaign_id) == {"queued": 5}
+    worker.kill()
+    fixed = start_worker(settings, "w2")
+    assert campaign.resume(settings, campaign_id) == "running"
+    _wait_done(settings, campaign_id, fixed)
+    _exactly_once(smtp_sink, settings, campaign_id)

@@ -254,7 +254,6 @@ def test_users_add_prompts_twice_and_stores_an_argon2_hash(
 ) -> None:
     monkeypatch.setenv("NEWSLETTER_DATABASE_URL", web_settings.database)
     monkeypatch.setenv("NEWSLETTER_DATA_DIR", str(web_settings.data_dir))
-    monkeypatch.delenv("NEWSLETTER_TEST_REDIS_DB", raising=False)
     register(cli)
     runner = CliRunner()
     result = runner.invoke(
@@ -355,6 +354,4 @@ def newsletter(settings: Settings, monkeypatch: pytest.MonkeyPatch, *argv: str) 
     """Run the command line on ``settings``' database; return its exit code."""
     monkeypatch.setenv("NEWSLETTER_DATABASE_URL", settings.database)
     monkeypatch.setenv("NEWSLETTER_DATA_DIR", str(settings.data_dir))
-    # The test runner's variable is no setting of the product, which refuses unknown ones.
-    monkeypatch.delenv("NEWSLETTER_TEST_REDIS_DB", raising=False)
     return main(list(argv))

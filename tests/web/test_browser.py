@@ -370,3 +370,46 @@ def test_start_a_campaign_and_watch_the_dashboard(
     assert lines[0].startswith("email,outcome,")
     assert len(lines) == 4
     assert len(list(settings.outbox.glob("*.eml"))) == 3
+
+
+def test_a_double_click_starts_one_campaign_and_the_next_start_shows_who_got_it(
+    context, site: Site, people: dict[str, int]
+) -> None:
+    from playwright.sync_api import expect
+
+    page = context.new_page()
+    log_in(page, site)
+
+    def confirmation(query: str = "") -> None:
+        page.goto(f"{site.url}/editor/issues/{SLUG}/campaign{query}")
+        page.check("input[name=list][value=savivaldybes]")
+        page.check("input[name=list][value=bibliotekos]")
+        page.click("form.stack button[type=submit]")
+        expect(page.locator("#recipient-count")).to_have_text("3")
+
+    confirmation()
+    page.click("#start")
+    expect(page).to_have_url(re.compile(r"/editor/campaigns/\d+$"))
+    dashboard = page.url
+    page.go_back()  # the confirmation page again, as it was: press its button once more
+    page.click("#start")
+    expect(page).to_have_url(dashboard)
+    expect(page.locator("#status")).to_have_text("baigtas")
+    first = int(dashboard.rsplit("/", 1)[1])
+    starts = [line for line in site.access_log.lines if "/campaign/start" in line]
+    assert len(starts) == 2, starts
+    assert len(list(site.settings.outbox.glob("*.eml"))) == 3
+
+    confirmation("?lang=en")
+    overlap = page.locator("#overlap")
+    expect(overlap).to_contain_text("3 of these 3 recipients already got this issue")
+    expect(overlap.locator(f"a[href='/editor/campaigns/{first}']")).to_have_text(
+        f"Campaign #{first}"
+    )
+    expect(page.locator("#start-new")).to_be_disabled()
+    expect(page.locator("#start")).to_have_count(0)
+    page.click("#start-again")
+    expect(page).to_have_url(re.compile(r"/editor/campaigns/\d+$"))
+    expect(page.locator("#status")).to_have_text("done")
+    assert int(page.url.rsplit("/", 1)[1]) != first
+    assert len(list(site.settings.outbox.glob("*.eml"))) == 6, "everyone again, as chosen"

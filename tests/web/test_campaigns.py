@@ -9,22 +9,27 @@ from __future__ import annotations
 import csv
 import io
 import time
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import pytest
 from lxml import html as lxml_html
 from starlette.testclient import TestClient
 
+from newsletter.compose.issue import compile_file
 from newsletter.dispatch import campaign
 from newsletter.dispatch.campaign import report_csv
 from newsletter.settings import Settings
 from newsletter.web import create_app
 from tests.support.smtp import SmtpSink
-from tests.web.conftest import csrf_of, log_in
+from tests.web.conftest import log_in
 from tests.web.issues import SLUG, issue_text, write_issue
 
 WAIT_SECONDS = 60
+START = f"/editor/issues/{SLUG}/campaign/start"
+EVERYONE = ["jonas@savivaldybe.example", "ona@savivaldybe.example", "rasa@biblioteka.example"]
 
 
 @pytest.fixture
@@ -39,6 +44,22 @@ def sending(
         token = log_in(client)
         yield client, token
         app.state.dispatcher.join(WAIT_SECONDS)
+
+
+def start_form(html: str, button: str = "start") -> dict[str, object]:
+    """What the confirmation page posts when ``button`` is pressed: its hidden fields and the button."""
+    form = lxml_html.fromstring(html).xpath("//form[contains(@action, '/campaign/start')]")[0]
+    lists: list[str] = []
+    values: dict[str, object] = {"list": lists}
+    for field in form.xpath(".//input[@type='hidden']"):
+        if field.get("name") == "list":
+            lists.append(field.get("value"))
+        else:
+            values[field.get("name")] = field.get("value", "")
+    pressed = form.xpath(f".//button[@id='{button}']")[0]
+    assert pressed.get("disabled") is None, f"{button} is disabled"
+    values[pressed.get("name")] = pressed.get("value")
+    return values
 
 
 def wait_until_finished(client: TestClient, campaign_id: int) -> dict:
@@ -103,10 +124,7 @@ def test_start_a_campaign_after_seeing_the_recipient_count(
     )
     assert lxml_html.fromstring(narrowed.text).get_element_by_id("recipient-count").text == "1"
 
-    start = client.post(
-        f"/editor/issues/{SLUG}/campaign/start",
-        data={**choice, "csrf_token": csrf_of(confirm.text)},
-    )
+    start = client.post(f"/editor/issues/{SLUG}/campaign/start", data=start_form(confirm.text))
     assert start.status_code == 303
     campaign_id = int(start.headers["location"].rsplit("/", 1)[1])
     finished = wait_until_finished(client, campaign_id)
@@ -177,7 +195,7 @@ def test_pause_resume_and_cancel_a_scheduled_campaign(
     choice = {"csrf_token": token, "list": ["bibliotekos"], "send_at": later}
     confirm = client.post(f"/editor/issues/{SLUG}/campaign", data=choice)
     assert later.replace("T", " ") in confirm.text
-    start = client.post(f"/editor/issues/{SLUG}/campaign/start", data=choice)
+    start = client.post(f"/editor/issues/{SLUG}/campaign/start", data=start_form(confirm.text))
     campaign_id = int(start.headers["location"].rsplit("/", 1)[1])
     url = f"/editor/campaigns/{campaign_id}"
     assert client.get(f"{url}/progress").json()["status"] == "scheduled"
@@ -242,3 +260,132 @@ def test_a_running_campaign_left_unfinished_is_sent_when_the_app_starts(
         "jonas@savivaldybe.example",
         "ona@savivaldybe.example",
     ]
+
+
+# Sending an issue again --------------------------------------------------------------
+
+
+def confirm(client: TestClient, token: str, lists: list[str], query: str = "") -> str:
+    """The confirmation page for these lists (sent now); its HTML."""
+    answer = client.post(
+        f"/editor/issues/{SLUG}/campaign{query}",
+        data={"csrf_token": token, "list": lists, "where": "", "send_at": ""},
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.text
+
+
+def started(answer) -> int:  # type: ignore[no-untyped-def]
+    """The campaign a start answer redirects to."""
+    assert answer.status_code == 303, answer.text
+    return int(answer.headers["location"].rsplit("/", 1)[1])
+
+
+def copies(sink: SmtpSink) -> Counter[str]:
+    """Messages each address received."""
+    return Counter(address for message in sink.received for address in message.rcpt_tos)
+
+
+def non_test_campaigns(settings: Settings) -> list[int]:
+    return [p.campaign_id for p in campaign.all_campaigns(settings) if not p.is_test]
+
+
+def test_a_second_post_of_one_confirmation_page_lands_on_the_same_campaign(
+    sending: tuple[TestClient, str], smtp_sink: SmtpSink, people: dict[str, int]
+) -> None:
+    client, token = sending
+    form = start_form(confirm(client, token, ["savivaldybes", "bibliotekos"]))
+    with ThreadPoolExecutor(2) as pool:  # a double click
+        answers = list(pool.map(lambda _: client.post(START, data=form), range(2)))
+    answers.append(client.post(START, data=form))  # and a reload afterwards
+    assert {started(answer) for answer in answers} == {campaign_id := started(answers[0])}
+    assert wait_until_finished(client, campaign_id)["counts"]["sent"] == 3
+    client.app.state.dispatcher.join(WAIT_SECONDS)
+    assert copies(smtp_sink) == dict.fromkeys(EVERYONE, 1)
+    assert non_test_campaigns(client.app.state.settings) == [campaign_id]
+
+
+def test_the_confirmation_shows_who_got_it_already_and_sends_to_the_new_ones_or_to_all(
+    sending: tuple[TestClient, str], smtp_sink: SmtpSink, people: dict[str, int]
+) -> None:
+    client, token = sending
+    first = started(client.post(START, data=start_form(confirm(client, token, ["savivaldybes"]))))
+    assert wait_until_finished(client, first)["status"] == "done"
+
+    page = lxml_html.fromstring(confirm(client, token, ["savivaldybes", "bibliotekos"]))
+    overlap = page.get_element_by_id("overlap").text_content()
+    assert "2 iš 3 gavėjų šį numerį jau gavo" in overlap
+    assert f"Siuntimas #{first}" in overlap and "(baigtas): 2" in overlap
+    assert page.get_element_by_id("start-new").text_content() == "Siųsti tik naujiems (1)"
+    assert page.get_element_by_id("start-again").text_content() == "Siųsti visiems dar kartą (3)"
+    assert not page.xpath("//*[@id='start']"), "no plain start while some already got it"
+
+    only_new = started(
+        client.post(START, data=start_form(lxml_html.tostring(page).decode(), "start-new"))
+    )
+    assert wait_until_finished(client, only_new)["counts"]["sent"] == 1
+    client.app.state.dispatcher.join(WAIT_SECONDS)
+    assert copies(smtp_sink) == dict.fromkeys(EVERYONE, 1)
+
+    html = confirm(client, token, ["savivaldybes", "bibliotekos"], "?lang=en")
+    page = lxml_html.fromstring(html)
+    overlap = page.get_element_by_id("overlap").text_content()
+    assert "3 of these 3 recipients already got this issue" in overlap
+    listed = " ".join(overlap.split())
+    assert f"Campaign #{first} (done): 2" in listed and f"Campaign #{only_new} (done): 1" in listed
+    assert page.get_element_by_id("start-new").get("disabled") is not None, "nobody is new"
+    assert page.get_element_by_id("start-again").text_content() == "Send to everyone again (3)"
+    again = started(client.post(START, data=start_form(html, "start-again")))
+    assert wait_until_finished(client, again)["counts"]["sent"] == 3
+    client.app.state.dispatcher.join(WAIT_SECONDS)
+    assert copies(smtp_sink) == dict.fromkeys(EVERYONE, 2)
+
+
+def test_a_start_after_another_campaign_reached_them_asks_again(
+    sending: tuple[TestClient, str], smtp_sink: SmtpSink, people: dict[str, int]
+) -> None:
+    client, token = sending
+    settings: Settings = client.app.state.settings
+    html = confirm(client, token, ["savivaldybes"])
+    assert not lxml_html.fromstring(html).xpath("//*[@id='overlap']")
+    compiled = compile_file(settings.issues_dir / f"{SLUG}.md", settings)
+    other = campaign.create(settings, compiled, ["savivaldybes"], {}).campaign_id  # the CLI, say
+
+    answer = client.post(START, data=start_form(html))
+    assert answer.status_code == 409
+    page = lxml_html.fromstring(answer.text)
+    assert "Kol tvirtinote" in page.xpath("//*[@role='alert']")[0].text_content()
+    assert "2 iš 2 gavėjų" in page.get_element_by_id("overlap").text_content()
+    assert page.get_element_by_id("start-new").get("disabled") is not None
+    assert non_test_campaigns(settings) == [other]
+
+
+def test_sending_over_smtp_with_a_loopback_base_url_is_refused(
+    web_settings: Settings, smtp_sink: SmtpSink, editor: str, people: dict[str, int]
+) -> None:
+    write_issue(web_settings.issues_dir)
+    loopback = web_settings.replace(smtp_url=smtp_sink.url, base_url="http://127.0.0.1:8000")
+    app = create_app(loopback, watch=False)
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
+        token = log_in(client)
+        test = client.post(
+            f"/editor/issues/{SLUG}/test", data={"csrf_token": token, "address": "a@example.org"}
+        )
+        start = client.post(
+            f"/editor/issues/{SLUG}/campaign", data={"csrf_token": token, "list": ["savivaldybes"]}
+        )
+    for answer in (test, start):
+        assert answer.status_code == 400
+        alert = lxml_html.fromstring(answer.text).xpath("//*[@role='alert']")[0].text_content()
+        assert "NEWSLETTER_BASE_URL http://127.0.0.1:8000 is not https://" in alert
+        assert "NEWSLETTER_ALLOW_INSECURE_BASE_URL=1" in alert
+    assert smtp_sink.received == [] and campaign.all_campaigns(loopback) == []
+
+    lab = create_app(loopback.replace(allow_insecure_base_url=True), watch=False)
+    with TestClient(lab, base_url="https://testserver", follow_redirects=False) as client:
+        token = log_in(client)
+        test = client.post(
+            f"/editor/issues/{SLUG}/test", data={"csrf_token": token, "address": "a@example.org"}
+        )
+    assert test.status_code == 200 and "sent" in test.text
+    assert [m.rcpt_tos for m in smtp_sink.wait_for(1)] == [["a@example.org"]]

@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("issue_slug", sa.String(length=200), nullable=False),
         sa.Column("subject", sa.String(length=300), nullable=False),
         sa.Column("compiled", sa.JSON(), nullable=False),
+        sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("lists", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("status_reason", sa.String(length=500), nullable=False),
@@ -33,7 +34,9 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("lease_holder", sa.String(length=200), nullable=False),
         sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("start_token", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("start_token"),
     )
     with op.batch_alter_table("campaigns", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_campaigns_status"), ["status"], unique=False)
