@@ -25,7 +25,7 @@ import io
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, Insert, exists, func, literal, select, text, update
@@ -142,6 +142,10 @@ def create(
         choices = ", ".join(overlap.REPEAT_CHOICES)
         raise InputError(f"repeat: expected one of {choices}, not {repeat!r}")
     settings.refuse_unfit_base_url()
+    if send_at is not None:
+        # SQLite keeps a datetime's wall time and drops its offset: a local "09:00+02:00"
+        # came back as 09:00 UTC, two hours late. Every stored time is UTC.
+        send_at = send_at.astimezone(UTC)
     before = _started_with(settings, start_token) if start_token else None
     if before is not None:
         return before

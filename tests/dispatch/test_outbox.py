@@ -333,3 +333,21 @@ def test_an_outcome_recorded_after_erasure_never_stores_the_address(
     assert first.email not in (erased.smtp_reply + erased.last_error).lower()
     assert "[erased]" in erased.smtp_reply + erased.last_error
     assert second.email in kept.smtp_reply + kept.last_error, "the others' replies stay verbatim"
+
+
+def test_a_send_time_with_an_offset_starts_at_that_moment(
+    fast: Settings, issue: CompiledIssue
+) -> None:
+    from datetime import UTC, timezone
+
+    add_people(fast.database, 3)
+    vilnius = timezone(timedelta(hours=2))
+    due = (utcnow() + timedelta(hours=1)).astimezone(vilnius)
+    created = campaign.create(fast, issue, ["savivaldybes"], {}, send_at=due)
+    assert created.status == "scheduled"
+    with transaction(fast.database) as session:
+        stored = outbox.aware(session.get(Campaign, created.campaign_id).send_at)
+    assert stored == due, "the stored time is the same moment, not the same wall time"
+    before, after = (due.astimezone(UTC) + timedelta(seconds=s) for s in (-60, 1))
+    assert campaign.start_due(fast, now=before) == []
+    assert campaign.start_due(fast, now=after) == [created.campaign_id]
