@@ -27,6 +27,7 @@ from newsletter.errors import (
     DatabaseError,
     DatabaseUnavailableError,
     DiskFullError,
+    SchemaMissingError,
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -159,6 +160,10 @@ PG_BUSY = {
     "40P01",  # deadlock_detected
     "40001",  # serialization_failure
 }
+# undefined_table, undefined_column: a database not migrated to this version.
+PG_SCHEMA_MISSING = {"42P01", "42703"}
+SQLITE_SCHEMA_MISSING = ("no such table", "no such column", "has no column named")
+MIGRATE_FIX = "run `newsletter migrate` against it"
 UNAVAILABLE_FIX = "check that the database server is running and reachable"
 BUSY_FIX = "wait until the other work on the database has finished"
 
@@ -180,6 +185,8 @@ def database_error(exc: BaseException, url: str | None = None) -> DatabaseError 
     if isinstance(original, sqlite3.Error):
         return _sqlite_error(original, reason, url)
     sqlstate = getattr(original, "sqlstate", None)
+    if sqlstate in PG_SCHEMA_MISSING:
+        return _schema_missing(reason)
     if sqlstate == PG_DISK_FULL:
         return DiskFullError(
             f"the database server's disk is full ({reason})", "free space on that server"
@@ -194,7 +201,15 @@ def database_error(exc: BaseException, url: str | None = None) -> DatabaseError 
     return None
 
 
+def _schema_missing(reason: str) -> SchemaMissingError:
+    return SchemaMissingError(
+        f"the database has not been set up for this version of newsletter ({reason})", MIGRATE_FIX
+    )
+
+
 def _sqlite_error(original: sqlite3.Error, reason: str, url: str | None) -> DatabaseError | None:
+    if isinstance(original, sqlite3.OperationalError) and reason.startswith(SQLITE_SCHEMA_MISSING):
+        return _schema_missing(reason)
     code = getattr(original, "sqlite_errorcode", 0) & 0xFF  # extended codes share the low byte
     if code == SQLITE_FULL:
         return DiskFullError(f"the disk holding the database is full ({reason})", _room_fix(url))

@@ -15,7 +15,8 @@ Every class says what the caller should do about it::
     ├── DatabaseError               the database could not do it now; what was done stays consistent
     │   ├── DatabaseUnavailableError  the connection was lost or refused: start the server, run again
     │   ├── DatabaseBusyError       a lock was not granted in time: run again when the other work ends
-    │   └── DiskFullError           the disk under the database is full: free space, run again
+    │   ├── DiskFullError           the disk under the database is full: free space, run again
+    │   └── SchemaMissingError      the database lacks the tables of this version: migrate, run again
     └── DeliveryError               sending one message did not succeed
         ├── TransientDeliveryError  retry later on a fresh connection (4xx, disconnect)
         │   └── DeliveryConfigError the server refuses our setup (login, sender, TLS): stop the
@@ -132,6 +133,12 @@ class DiskFullError(DatabaseError):
     """The disk holding the database is full; waiting does not help, freeing space does."""
 
     exit_code = 74  # EX_IOERR
+
+
+class SchemaMissingError(DatabaseError):
+    """The database has not been migrated to this version (a table or column is missing)."""
+
+    exit_code = 78  # EX_CONFIG, as for other setup a person must fix
 
 
 class DeliveryError(NewsletterError):

@@ -22,6 +22,7 @@ from newsletter.errors import (
     DatabaseError,
     DatabaseUnavailableError,
     DiskFullError,
+    SchemaMissingError,
 )
 from tests.support.disk import small_disk
 from tests.support.services import PrivatePostgres
@@ -158,6 +159,48 @@ def test_errors_that_are_bugs_are_not_translated(sqlite_file: str) -> None:
     assert db.database_error(bad_sql) is None
     assert db.database_error(duplicate) is None
     assert db.database_error(ValueError("not a database error")) is None
+
+
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_a_database_never_migrated_says_to_migrate(
+    database: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from newsletter.cli import main
+    from tests.support.services import PostgresDatabase
+
+    empty = None
+    if database == "sqlite":
+        url = f"sqlite:///{tmp_path / 'empty.db'}"
+        with create_engine(url).begin() as connection:  # a file that is some other database
+            connection.exec_driver_sql("CREATE TABLE notes (a TEXT)")
+    else:
+        empty = PostgresDatabase()
+        url = empty.url
+    try:
+        engine = create_engine(url)
+        with engine.connect() as connection:
+            error = raised(lambda: connection.exec_driver_sql("SELECT id FROM campaigns"))
+        engine.dispose()
+        mapped = db.database_error(error)
+        assert isinstance(mapped, SchemaMissingError) and mapped.exit_code == 78
+        assert str(mapped).endswith(
+            "run `newsletter migrate` against it, then run the command again"
+        )
+
+        monkeypatch.setenv("NEWSLETTER_DATABASE_URL", url)
+        monkeypatch.setenv("NEWSLETTER_DATA_DIR", str(tmp_path / "var"))
+        assert main(["campaigns"]) == 78
+        shown = capsys.readouterr().err.strip()
+        assert shown.startswith("error: the database has not been set up") and "\n" not in shown
+    finally:
+        db.dispose(url)
+        if empty is not None:
+            empty.drop()
 
 
 def test_database_errors_raises_the_translation_from_the_original(sqlite_file: str) -> None:
