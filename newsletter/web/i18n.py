@@ -185,6 +185,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "subscribe.invalid": ("Patikrinkite el. pašto adresą.", "Check the email address."),
     "subscribe.no_lists": ("Pasirinkite bent vieną sąrašą.", "Choose at least one list."),
+    "subscribe.bad_name": (
+        "Vardas turi būti vienos eilutės, be valdymo ženklų, iki 200 simbolių.",
+        "The name must be one line without control characters, at most 200 characters.",
+    ),
     "subscribe.no_consent": ("Reikia jūsų sutikimo.", "Your consent is needed."),
     "subscribe.throttled": (
         "Per daug prašymų iš šio tinklo. Pabandykite po 10 minučių.",

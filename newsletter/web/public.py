@@ -322,7 +322,10 @@ def _request_signup(
         try:
             request = signup.prepare(session, values["email"], values["name"], chosen)
         except InputError as exc:
-            return "subscribe.no_lists" if str(exc).startswith("lists:") else "subscribe.invalid"
+            field = str(exc).partition(":")[0]
+            return {"lists": "subscribe.no_lists", "name": "subscribe.bad_name"}.get(
+                field, "subscribe.invalid"
+            )
         allowed = signup.may_mail(session, key, request.email)
         names = [m.name or m.slug for m in signup.open_lists(session) if m.id in request.list_ids]
     if not allowed or not guard.allow(key, request.email):

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.audience import subscribers
 from newsletter.errors import InputError
+from newsletter.headers import UnsafeValueError, check_header_text
 from newsletter.models import MailingList, Membership, Subscriber, Suppression, utcnow
 
 CONFIRM_DAYS = 7
@@ -94,7 +95,13 @@ def open_lists(session: Session) -> list[MailingList]:
 def prepare(session: Session, email: str, name: str, list_ids: Sequence[int]) -> SignupRequest:
     """Check the form; InputError naming the field when the address or lists are wrong."""
     address = subscribers.normalise_email(email)
-    if any(ch in name for ch in "\r\n\x00") or len(name) > 200:
+    try:
+        # The importer's and the message builder's check: a name that decodes to a line
+        # break would be accepted here and then fail every send.
+        check_header_text(name)
+    except UnsafeValueError as exc:
+        raise InputError(f"name: cannot go into a mail header: it {exc}") from None
+    if len(name) > 200:
         raise InputError("name: must be one line of at most 200 characters")
     known = set(session.scalars(select(MailingList.id).where(MailingList.id.in_(list_ids))))
     if not known:

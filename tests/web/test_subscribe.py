@@ -244,3 +244,24 @@ def test_one_client_cannot_make_the_form_mail_many_strangers(
         "svetimas0@example.org",
         "svetimas1@example.org",
     ]
+
+
+@pytest.mark.parametrize(
+    "name", ["=?utf-8?q?a=0d=0aBcc:_x@evil.example?=", "Eglė\nBcc: x@evil.example"]
+)
+def test_a_name_that_can_never_go_into_a_header_is_refused_beside_the_field(
+    mailing: TestClient, smtp_sink: SmtpSink, people: dict[str, int], name: str
+) -> None:
+    form = mailing.get("/subscribe")
+    answer = mailing.post(
+        "/subscribe",
+        data={
+            "csrf_token": csrf_of(form.text),
+            "email": "egle@biblioteka.example",
+            "name": name,
+            "list": [str(people["libraries"])],
+            "consent": "yes",
+        },
+    )
+    assert "Vardas turi būti vienos eilutės" in answer.text
+    assert smtp_sink.received == []
