@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from newsletter.audience.subscribers import ErasureReport, erase_person
 from newsletter.compose.render import CompiledIssue
 from newsletter.delivery.transport import DirectoryTransport
-from newsletter.dispatch import campaign
+from newsletter.dispatch import campaign, overlap
 from newsletter.dispatch.embedded import run_campaign
 from newsletter.dispatch.sender import Sender
 from newsletter.models import utcnow
@@ -86,7 +86,8 @@ def erase_while_in_flight(
     stall = sink.stall_rcpt(ERASED)
     running = campaign.create(settings, issue, ["savivaldybes"], {}).campaign_id
     later = utcnow() + timedelta(days=1)
-    campaign.create(settings, issue, ["savivaldybes"], {}, send_at=later)
+    # A second, scheduled campaign of the same issue: its queued row is stopped, not sent.
+    campaign.create(settings, issue, ["savivaldybes"], {}, send_at=later, repeat=overlap.AGAIN)
     stop = start_sender(settings, running)
     try:
         assert stall.reached.wait(60), "the sender never reached the person's RCPT TO"
