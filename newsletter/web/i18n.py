@@ -83,6 +83,60 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "preview.live": ("Tiesioginis atnaujinimas", "Live reload"),
     "preview.test_send": ("Bandomasis laiškas", "Test send"),
     "preview.start": ("Pradėti siuntimą", "Start a campaign"),
+    # Writing issues in the browser (newsletter/web/writing.py)
+    "write.new": ("Naujas numeris", "New issue"),
+    "write.edit": ("Redaguoti", "Edit"),
+    "write.subject": ("Tema", "Subject"),
+    "write.subject_hint": (
+        "{low}–{high} simbolių: ilgesnę pašto programos nukerpa.",
+        "{low}–{high} characters: inboxes cut a longer one.",
+    ),
+    "write.preheader": (
+        "Įžanginis tekstas (rodomas po tema)",
+        "Preheader (shown after the subject)",
+    ),
+    "write.date": ("Data", "Date"),
+    "write.lang": ("Kalba", "Language"),
+    "write.sponsors": ("Rėmėjų grupės", "Sponsor tiers"),
+    "write.no_tiers": ("Rėmėjų sąraše grupių nėra.", "The sponsor registry has no tiers."),
+    "write.body": ("Tekstas (Markdown)", "Text (Markdown)"),
+    "write.create": ("Sukurti numerį", "Create the issue"),
+    "write.save": ("Išsaugoti", "Save"),
+    "write.saved": ("Išsaugota.", "Saved."),
+    "write.draft": (
+        "Išsaugota kaip juodraštis: numerio nepavyko sukompiliuoti, todėl jo negalima siųsti, "
+        "kol klaida neištaisyta.",
+        "Saved as a draft: the issue does not compile, so it cannot be sent until the error "
+        "is fixed.",
+    ),
+    "write.compile_error": ("Klaida", "Error"),
+    "write.conflict": (
+        "Numeris pasikeitė, kol jį redagavote",
+        "The issue changed while you edited it",
+    ),
+    "write.conflict_body": (
+        "Kažkas kitas (kitas redaktorius arba pakeitimas faile) jį išsaugojo. Niekas neperrašyta. "
+        "Pasirinkite versiją arba sujunkite jas dešinėje ir išsaugokite.",
+        "Someone else (another editor, or a change to the file) saved it. Nothing was "
+        "overwritten. Take one version, or merge them on the right, and save.",
+    ),
+    "write.theirs": ("Dabartinė versija", "The current version"),
+    "write.yours": ("Jūsų versija", "Your version"),
+    "write.take_theirs": ("Imti dabartinę versiją", "Take the current version"),
+    "write.save_yours": ("Išsaugoti savo versiją", "Save your version"),
+    "write.subject_length": (
+        "Tema turi būti {low}–{high} simbolių (dabar {n}).",
+        "The subject must be {low}–{high} characters (now {n}).",
+    ),
+    "write.control": ("Pašalinkite valdymo simbolius.", "Remove the control characters."),
+    "write.date_error": ("Įveskite datą, pvz., 2026-12-01.", "Enter a date such as 2026-12-01."),
+    "write.lang_error": ("Pasirinkite lt arba en.", "Choose lt or en."),
+    "write.sponsors_error": ("Nežinoma rėmėjų grupė.", "Unknown sponsor tier."),
+    "write.body_error": ("Parašykite numerio tekstą.", "Write the text of the issue."),
+    "write.too_long": (
+        "Tekstas per ilgas: daugiausia {limit} KB.",
+        "The text is too long: at most {limit} KB.",
+    ),
     "test.title": ("Bandomasis laiškas", "Test send"),
     "test.address": ("Kam siųsti", "Send to"),
     "test.submit": ("Siųsti bandomąjį laišką", "Send a test copy"),
