@@ -115,7 +115,7 @@ def create(folder: Path, slug: str, text: str) -> Path:
 def save(path: Path, text: str, loaded_digest: str) -> str:
     """Replace the issue at ``path`` with ``text`` if it still has ``loaded_digest``.
 
-    Returns the new digest. Raises ``SaveConflict`` with the current text otherwise, and
+    Returns the text it replaced. Raises ``SaveConflict`` with the current text otherwise, and
     writes nothing. A link inside the issues folder is followed: its target is replaced.
     """
     target = path.resolve()
@@ -126,7 +126,7 @@ def save(path: Path, text: str, loaded_digest: str) -> str:
         with _temporary(target.parent, text) as temporary:
             os.replace(temporary, target)
         _fsync_folder(target.parent)
-    return digest(text)
+    return current
 
 
 def read_text(path: Path) -> str:

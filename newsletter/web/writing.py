@@ -21,7 +21,7 @@ from newsletter.compose import sponsors as sponsor_registry
 from newsletter.compose.lint import SUBJECT_MAX, SUBJECT_MIN
 from newsletter.compose.strings import LANGUAGES
 from newsletter.errors import IssueError
-from newsletter.web import i18n, issue_files
+from newsletter.web import i18n, issue_files, revisions
 from newsletter.web.auth import editor_only
 from newsletter.web.editor import hub_of, picker_people, settings_of, state_or_404
 from newsletter.web.templating import page
@@ -120,9 +120,11 @@ async def new_issue(request: Request) -> Response:
         typed.subject, typed.preheader, date, typed.lang, typed.sponsors
     )
     text += issue_files.normalise(typed.body)
-    folder = settings_of(request).issues_dir
+    settings = settings_of(request)
     slug = issue_files.base_slug(typed.subject, date)
-    path = await run_in_threadpool(issue_files.create, folder, slug, text)
+    path = await run_in_threadpool(issue_files.create, settings.issues_dir, slug, text)
+    author = request.scope["editor_email"]
+    await run_in_threadpool(revisions.record, settings.database, path.stem, text, author)
     return RedirectResponse(f"/editor/issues/{path.stem}/edit", status_code=303)
 
 
@@ -161,24 +163,35 @@ async def edit_page(request: Request) -> Response:
 async def save(request: Request) -> Response:
     """Save the text if the file is still the version it was loaded from; else show both."""
     state = await state_or_404(request)
-    path = hub_of(request).issue_path(state.slug)
     form = await request.form()
     text = issue_files.normalise(str(form.get("text", "")))
     loaded = str(form.get("loaded", ""))
     if len(text.encode("utf-8")) > TEXT_MAX_BYTES:
         error = _message(request, "write.too_long", limit=TEXT_MAX_BYTES // 1024)
         return await _edit_page(request, text, loaded, field_error=error)
+    return await store(request, state.slug, text, loaded)
+
+
+async def store(request: Request, slug: str, text: str, loaded: str) -> Response:
+    """Save ``text`` over the version ``loaded`` and record the revision; on to the edit page.
+
+    When the file changed meanwhile, nothing is written: the conflict page shows both.
+    """
+    path = hub_of(request).issue_path(slug)
     try:
-        await run_in_threadpool(issue_files.save, path, text, loaded)
+        replaced = await run_in_threadpool(issue_files.save, path, text, loaded)
     except issue_files.SaveConflict as conflict:
         context = {
-            "slug": state.slug,
+            "slug": slug,
             "theirs": conflict.current,
             "yours": text,
             "current": issue_files.digest(conflict.current),
         }
         return page(request, "editor/conflict.html", context, status_code=409)
-    return RedirectResponse(f"/editor/issues/{state.slug}/edit?saved=1", status_code=303)
+    author = request.scope["editor_email"]
+    url = settings_of(request).database
+    await run_in_threadpool(revisions.record, url, slug, text, author, replaced)
+    return RedirectResponse(f"/editor/issues/{slug}/edit?saved=1", status_code=303)
 
 
 routes = [

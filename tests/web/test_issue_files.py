@@ -57,9 +57,9 @@ def test_the_front_matter_reads_back_as_the_form_gave_it(tmp_path: Path) -> None
 def test_a_save_replaces_the_version_it_was_loaded_from(tmp_path: Path) -> None:
     path = tmp_path / "x.md"
     path.write_text("senas\n", encoding="utf-8")
-    new_digest = issue_files.save(path, "naujas\n", issue_files.digest("senas\n"))
+    replaced = issue_files.save(path, "naujas\n", issue_files.digest("senas\n"))
     assert path.read_text(encoding="utf-8") == "naujas\n"
-    assert new_digest == issue_files.digest("naujas\n")
+    assert replaced == "senas\n"
     assert [p.name for p in tmp_path.iterdir()] == ["x.md"]  # no temporary file left
 
 

@@ -9,12 +9,15 @@ from pathlib import Path
 
 import pytest
 from lxml import html as lxml_html
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from newsletter import db
 from newsletter.compose.issue import read_issue
+from newsletter.models import IssueRevision
 from newsletter.settings import Settings
 from newsletter.web import issue_files
-from tests.web.conftest import log_in
+from tests.web.conftest import EDITOR_EMAIL, log_in
 from tests.web.issues import SLUG, issue_text, write_issue
 
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
@@ -70,6 +73,9 @@ def test_a_new_issue_becomes_a_file_named_after_date_and_subject(
     again = client.post("/editor/issues/new", data=new_fields(logged_in))
     assert again.headers["location"] == f"/editor/issues/{slug}-2/edit"
     assert client.get(f"/editor/issues/{slug}/render").json()["error"] == ""
+    with db.transaction(web_settings.database) as session:
+        recorded = session.execute(select(IssueRevision.slug, IssueRevision.author)).all()
+    assert sorted(recorded) == [(slug, EDITOR_EMAIL), (f"{slug}-2", EDITOR_EMAIL)]
 
 
 def test_the_new_issue_form_offers_the_registry_tiers_default_checked(
