@@ -58,7 +58,8 @@ async def restore(request: Request) -> Response:
     if revision is None:
         raise HTTPException(status_code=404)
     form = await request.form()
-    return await store(request, state.slug, revision.text, str(form.get("loaded", "")))
+    path = hub_of(request).issue_path(state.slug)
+    return await store(request, path, revision.text, str(form.get("loaded", "")))
 
 
 routes = [

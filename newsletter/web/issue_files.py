@@ -117,10 +117,16 @@ def save(path: Path, text: str, loaded_digest: str) -> str:
 
     Returns the text it replaced. Raises ``SaveConflict`` with the current text otherwise, and
     writes nothing. A link inside the issues folder is followed: its target is replaced.
+    A file removed meanwhile counts as an empty version.
     """
     target = path.resolve()
     with _locked(target.parent):
-        current = target.read_bytes().decode("utf-8", errors="replace")
+        try:
+            current = read_text(target)
+        except FileNotFoundError:
+            current = (
+                ""  # removed or renamed meanwhile: the save shows the conflict, then recreates it
+            )
         if digest(current) != loaded_digest:
             raise SaveConflict(path, current)
         with _temporary(target.parent, text) as temporary:

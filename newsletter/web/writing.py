@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -20,10 +22,11 @@ from starlette.routing import Route
 from newsletter.compose import sponsors as sponsor_registry
 from newsletter.compose.lint import SUBJECT_MAX, SUBJECT_MIN
 from newsletter.compose.strings import LANGUAGES
-from newsletter.errors import IssueError
+from newsletter.errors import IssueError, NotFoundError
 from newsletter.web import i18n, issue_files, revisions
 from newsletter.web.auth import editor_only
 from newsletter.web.editor import hub_of, picker_people, settings_of, state_or_404
+from newsletter.web.preview import ISSUE_SUFFIX, SLUG
 from newsletter.web.templating import page
 
 # Far beyond the largest real issue (the preview warns at Gmail's 102 KB of HTML).
@@ -159,25 +162,38 @@ async def edit_page(request: Request) -> Response:
     return await _edit_page(request, text, issue_files.digest(text), notice=notice)
 
 
+def _writable_path(request: Request, slug: str) -> Path:
+    """The issue file to save: an existing one inside the folder, or one removed meanwhile
+    (so the editor's text can still be saved); 404 for bad names and links."""
+    try:
+        return hub_of(request).issue_path(slug)
+    except NotFoundError:
+        path = settings_of(request).issues_dir / f"{slug}{ISSUE_SUFFIX}"
+        if not SLUG.match(slug) or path.is_symlink() or path.exists():
+            raise HTTPException(status_code=404) from None
+        return path
+
+
 @editor_only
 async def save(request: Request) -> Response:
     """Save the text if the file is still the version it was loaded from; else show both."""
-    state = await state_or_404(request)
+    slug = request.path_params["slug"]
+    path = _writable_path(request, slug)
     form = await request.form()
     text = issue_files.normalise(str(form.get("text", "")))
     loaded = str(form.get("loaded", ""))
     if len(text.encode("utf-8")) > TEXT_MAX_BYTES:
         error = _message(request, "write.too_long", limit=TEXT_MAX_BYTES // 1024)
         return await _edit_page(request, text, loaded, field_error=error)
-    return await store(request, state.slug, text, loaded)
+    return await store(request, path, text, loaded)
 
 
-async def store(request: Request, slug: str, text: str, loaded: str) -> Response:
+async def store(request: Request, path: Path, text: str, loaded: str) -> Response:
     """Save ``text`` over the version ``loaded`` and record the revision; on to the edit page.
 
     When the file changed meanwhile, nothing is written: the conflict page shows both.
     """
-    path = hub_of(request).issue_path(slug)
+    slug = path.stem
     try:
         replaced = await run_in_threadpool(issue_files.save, path, text, loaded)
     except issue_files.SaveConflict as conflict:
@@ -190,7 +206,7 @@ async def store(request: Request, slug: str, text: str, loaded: str) -> Response
         return page(request, "editor/conflict.html", context, status_code=409)
     author = request.scope["editor_email"]
     url = settings_of(request).database
-    await run_in_threadpool(revisions.record, url, slug, text, author, replaced)
+    await run_in_threadpool(revisions.record, url, slug, text, author, replaced or None)
     return RedirectResponse(f"/editor/issues/{slug}/edit?saved=1", status_code=303)
 
 

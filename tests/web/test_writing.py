@@ -254,3 +254,24 @@ def test_a_save_of_the_same_size_at_the_same_time_is_still_a_new_preview(
     os.utime(issue, ns=(before.st_atime_ns, before.st_mtime_ns))  # within one clock tick
     assert issue.stat().st_size == before.st_size
     assert "Vasario naujienoS" in client.get(f"/editor/issues/{SLUG}/render").json()["text"]
+
+
+def test_a_file_removed_meanwhile_shows_the_conflict_and_the_text_can_still_be_saved(
+    client: TestClient, logged_in: str, issue: Path
+) -> None:
+    loaded = loaded_of(client.get(f"/editor/issues/{SLUG}/edit").text)
+    issue.unlink()
+    mine = issue_text(heading="Mano pakeitimas")
+    answer = client.post(
+        f"/editor/issues/{SLUG}/edit",
+        data={"csrf_token": logged_in, "text": mine, "loaded": loaded},
+    )
+    assert answer.status_code == 409
+    assert textarea_of(answer.text, form_id="yours") == mine
+    assert not issue.exists()
+    saved = client.post(
+        f"/editor/issues/{SLUG}/edit",
+        data={"csrf_token": logged_in, "text": mine, "loaded": issue_files.digest("")},
+    )
+    assert saved.status_code == 303
+    assert issue.read_text(encoding="utf-8") == mine
