@@ -251,3 +251,21 @@ class LoginAttempt(Base):
     device: Mapped[str] = mapped_column(String(32), default="")
     succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IssueRevision(Base):
+    """One saved version of an issue file, written by the editor pages (the file is the truth).
+
+    ``author`` is the editor's address at the time, kept if the account goes; empty for a
+    version found on disk (written outside the browser) when an editor saved over it.
+    """
+
+    __tablename__ = "issue_revisions"
+    __table_args__ = (Index("ix_issue_revisions_slug_id", "slug", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(320), default="")
+    saved_at: Mapped[datetime] = mapped_column(default=utcnow)

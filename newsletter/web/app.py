@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from newsletter.db import database_error
 from newsletter.settings import Settings
-from newsletter.web import auth, campaigns, editor, public
+from newsletter.web import auth, campaigns, editor, history, public, writing
 from newsletter.web.csrf import CsrfMiddleware
 from newsletter.web.dispatch import Dispatcher
 from newsletter.web.logs import redact
@@ -129,6 +129,8 @@ def create_app(settings: Settings, *, watch: bool = True) -> Starlette:
     routes = [
         Route("/", home),
         *auth.routes,
+        *writing.routes,  # before editor's: /editor/issues/new is not a slug
+        *history.routes,
         *editor.routes,
         *campaigns.routes,
         *public.routes,

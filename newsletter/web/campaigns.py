@@ -69,6 +69,16 @@ async def sendable(request: Request) -> tuple[PreviewState, CompiledIssue]:
     return state, state.compiled
 
 
+async def _unsendable(request: Request, context: dict[str, object]) -> dict[str, object]:
+    """``context`` with the reason the issue cannot be sent, so the form says it at once
+    (a draft saved from the editor that does not compile); the POST refuses it again."""
+    try:
+        await sendable(request)
+    except InputError as exc:
+        context["error"] = str(exc)
+    return context
+
+
 # Test send ------------------------------------------------------------------------------
 
 
@@ -76,7 +86,7 @@ async def sendable(request: Request) -> tuple[PreviewState, CompiledIssue]:
 async def test_form(request: Request) -> Response:
     """Ask for the address of a test copy."""
     context = {"slug": request.path_params["slug"], "address": request.scope["editor_email"]}
-    return page(request, "editor/test_send.html", context)
+    return page(request, "editor/test_send.html", await _unsendable(request, context))
 
 
 @editor_only
@@ -153,7 +163,7 @@ async def campaign_form(request: Request) -> Response:
     lists = await run_in_threadpool(_all_lists, settings_of(request))
     choice = {"lists": [], "where_text": "", "send_at_text": ""}
     context = {"slug": request.path_params["slug"], "all_lists": lists, "choice": choice}
-    return page(request, "editor/campaign_form.html", context)
+    return page(request, "editor/campaign_form.html", await _unsendable(request, context))
 
 
 @editor_only

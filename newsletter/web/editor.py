@@ -70,7 +70,7 @@ async def issues_list(request: Request) -> Response:
     return page(request, "editor/issues.html", {"rows": rows})
 
 
-def _people(url: str) -> list[dict[str, object]]:
+def picker_people(url: str) -> list[dict[str, object]]:
     """Subscribers offered by the "preview as" picker."""
     with db.transaction(url) as session:
         rows = session.execute(
@@ -86,7 +86,7 @@ def _people(url: str) -> list[dict[str, object]]:
 async def preview_page(request: Request) -> Response:
     """The preview page; its script keeps it current."""
     state = await state_or_404(request)
-    people = await run_in_threadpool(_people, settings_of(request).database)
+    people = await run_in_threadpool(picker_people, settings_of(request).database)
     context = {
         "slug": state.slug,
         "subject": state.compiled.subject if state.compiled else "",

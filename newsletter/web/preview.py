@@ -1,7 +1,7 @@
 """Issue previews for editors: compile on change, keep the last good render, push reloads.
 
 ``PreviewHub`` keeps one ``PreviewState`` per issue file. A state is recompiled when the
-fingerprint (modification time and size) of the issue file, any email template or the
+fingerprint (inode, modification time and size) of the issue file, any email template or the
 sponsor registry has changed, so a page reload is always fresh even without the watcher.
 With ``watch`` on, a watchfiles task notices saves and tells every open preview of the
 affected issues through a per-connection queue, which the server-sent-events endpoint
@@ -40,7 +40,7 @@ DEBOUNCE_MS = 150
 # Only when the system's file notifications are unavailable.
 POLL_MS = 100
 
-Fingerprint = tuple[tuple[str, int, int], ...]
+Fingerprint = tuple[tuple[str, int, int, int], ...]
 
 
 @dataclass
@@ -109,9 +109,11 @@ class PreviewHub:
             try:
                 stat = path.stat()
             except FileNotFoundError:
-                marks.append((str(path), 0, 0))
+                marks.append((str(path), 0, 0, 0))
                 continue
-            marks.append((str(path), stat.st_mtime_ns, stat.st_size))
+            # The inode too: a save from the editor renames a new file into place, which can
+            # keep both size and modification time within the file system's clock tick.
+            marks.append((str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size))
         return tuple(marks)
 
     # Compiling ---------------------------------------------------------------------------
