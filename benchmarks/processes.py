@@ -149,11 +149,12 @@ class PostfixSink:
 
     name = "smtp-sink"
 
-    def __init__(self) -> None:
+    def __init__(self, *options: str) -> None:
+        """Start it; ``options`` are smtp-sink's own (``-p``: do not offer PIPELINING)."""
         if not SMTP_SINK.exists():
             raise SystemExit(f"{SMTP_SINK} is missing: apt-get install postfix")
         self.port = free_port()
-        argv = [str(SMTP_SINK), "-c", "-u", "nobody", f"127.0.0.1:{self.port}", "256"]
+        argv = [str(SMTP_SINK), "-c", "-u", "nobody", *options, f"127.0.0.1:{self.port}", "256"]
         self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self._lock = threading.Lock()
         self._messages = self._offset = 0
