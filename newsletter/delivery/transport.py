@@ -23,6 +23,10 @@ any other ``SMTPException``, an unreadable reply            TransientDeliveryErr
 no 4xx/5xx final reply once the message data was sent       UncertainDeliveryError
 ==========================================================  =========================
 
+When the server offers PIPELINING (RFC 2920), MAIL, RCPT and DATA go out in one write
+and their three replies are read in order before the first refusal is raised: each
+reply maps as in the table, and the connection is left ready for RSET.
+
 A failure caused by the timeout (no greeting, no reply to a command) is marked
 ``timed_out`` on whichever error it becomes, so the sender can tell a server that has
 stopped answering from one that refuses.
@@ -72,8 +76,9 @@ class WireMessage(bytes):
     Whoever makes one promises: every line ends in CRLF (no bare CR or LF), the last line
     too, and no line starts with ``.``. ``MessageFactory.build`` returns one (its headers
     are checked for CR and LF, folded lines start with a space, the parts are base64), so
-    the SMTP transport sends it as it is instead of scanning and copying it again
-    (213 µs for an 82 KB message). Any other ``bytes`` are still made safe for DATA.
+    the SMTP transport sends it as it is instead of scanning and copying it again (CPU
+    per 81 KB message 763 -> 326 µs, ``benchmarks/transport.py``). Any other ``bytes``
+    are still made safe for DATA.
     """
 
     __slots__ = ()
