@@ -42,6 +42,7 @@ import dkim
 import dkim.crypto
 import idna
 
+from newsletter.delivery.transport import WireMessage
 from newsletter.errors import ConfigError, InputError, IssueError, PermanentDeliveryError
 from newsletter.headers import UnsafeValueError, check_header_text
 from newsletter.settings import PREFIX, Settings
@@ -373,8 +374,12 @@ class MessageFactory:
                 f"recipient {_shown(recipient.email)}: email {exc}"
             ) from None
 
-    def build(self, recipient: Recipient) -> tuple[str, bytes]:
-        """Return ``(message_id, raw message)`` for one recipient, CRLF line ends.
+    def build(self, recipient: Recipient) -> tuple[str, WireMessage]:
+        """Return ``(message_id, raw message)`` for one recipient, ready for SMTP DATA.
+
+        CRLF line ends only and no line starting with ``.`` (see ``WireMessage``): header
+        values were checked for CR and LF, every folded line starts with a space (ours and
+        dkimpy's), and the parts are base64 between boundary lines.
 
         Raises ``PermanentDeliveryError`` when one of the recipient's own values cannot be
         put in a header; nothing of the message is built then.
@@ -388,8 +393,8 @@ class MessageFactory:
         body = (text_part, base64_body(text), html_part, base64_body(html), closing)
         raw = b"".join((head.encode("ascii"), self._mime, *body))
         if self._dkim is not None:
-            raw = self._dkim.sign(raw) + raw
-        return ident, raw
+            return ident, WireMessage(self._dkim.sign(raw) + raw)
+        return ident, WireMessage(raw)
 
     def _recipient_headers(self, recipient: Recipient) -> tuple[str, str, str]:
         """Check and encode the recipient's address, To and List-Unsubscribe lines."""

@@ -23,6 +23,10 @@ any other ``SMTPException``, an unreadable reply            TransientDeliveryErr
 no 4xx/5xx final reply once the message data was sent       UncertainDeliveryError
 ==========================================================  =========================
 
+When the server offers PIPELINING (RFC 2920), MAIL, RCPT and DATA go out in one write
+and their three replies are read in order before the first refusal is raised: each
+reply maps as in the table, and the connection is left ready for RSET.
+
 A failure caused by the timeout (no greeting, no reply to a command) is marked
 ``timed_out`` on whichever error it becomes, so the sender can tell a server that has
 stopped answering from one that refuses.
@@ -64,6 +68,20 @@ from newsletter.errors import (
     UncertainDeliveryError,
 )
 from newsletter.settings import Secret, Settings
+
+
+class WireMessage(bytes):
+    """A message that is already SMTP DATA text, all but the final dot.
+
+    Whoever makes one promises: every line ends in CRLF (no bare CR or LF), the last line
+    too, and no line starts with ``.``. ``MessageFactory.build`` returns one (its headers
+    are checked for CR and LF, folded lines start with a space, the parts are base64), so
+    the SMTP transport sends it as it is instead of scanning and copying it again (CPU
+    per 81 KB message 763 -> 326 µs, ``benchmarks/transport.py``). Any other ``bytes``
+    are still made safe for DATA.
+    """
+
+    __slots__ = ()
 
 
 class Transport(Protocol):
@@ -370,29 +388,68 @@ class SmtpTransport:
         return connection
 
     def _transaction(self, mail_from: str, recipient: str, payload: bytes) -> str:
-        """Run one MAIL/RCPT/DATA transaction, recording the step reached."""
+        """Run one MAIL/RCPT/DATA transaction, recording the step reached.
+
+        When the server offers PIPELINING (RFC 2920) the three commands go out in one
+        write and their replies are read after it: two round trips instead of four.
+        """
         self._step = _Step.CONNECT
         if self._connection is None:
             self._connection = self._connect()
         connection = self._connection
-        self._step = _Step.MAIL
-        code, reply = connection.mail(mail_from)
-        if code != 250:
-            raise smtplib.SMTPSenderRefused(code, reply, mail_from)
-        self._step = _Step.RCPT
-        code, reply = connection.rcpt(recipient)
-        if code not in (250, 251):
-            raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
-        self._step = _Step.DATA
-        code, reply = connection.docmd("data")
-        if code != 354:
-            raise smtplib.SMTPDataError(code, reply)
+        if connection.has_extn("pipelining"):
+            self._pipelined_envelope(connection, mail_from, recipient)
+        else:
+            self._envelope(connection, mail_from, recipient)
         connection.send(payload)
         self._step = _Step.REPLY
         code, reply = connection.getreply()
         if not 200 <= code < 300:
             raise smtplib.SMTPDataError(code, reply)
         return f"{code} {_text(reply)}"
+
+    def _envelope(self, connection: smtplib.SMTP, mail_from: str, recipient: str) -> None:
+        """MAIL, RCPT and DATA one at a time, each waiting for its reply."""
+        self._step = _Step.MAIL
+        _check_reply(_Step.MAIL, *connection.mail(mail_from), mail_from, recipient)
+        self._step = _Step.RCPT
+        _check_reply(_Step.RCPT, *connection.rcpt(recipient), mail_from, recipient)
+        self._step = _Step.DATA
+        _check_reply(_Step.DATA, *connection.docmd("data"), mail_from, recipient)
+
+    def _pipelined_envelope(self, connection: smtplib.SMTP, mail_from: str, recipient: str) -> None:
+        """MAIL, RCPT and DATA in one write; then their three replies, in order.
+
+        Every reply is read before the first refusal is raised, so the connection is
+        left between transactions (RSET works). A server that answers DATA with 354
+        although it refused the envelope (RFC 2920 section 3.1 forbids it) gets an
+        empty message's final dot, and its reply is read and dropped.
+        """
+        self._step = _Step.MAIL
+        commands = (
+            f"mail FROM:{smtplib.quoteaddr(mail_from)}\r\n"
+            f"rcpt TO:{smtplib.quoteaddr(recipient)}\r\nDATA\r\n"
+        )
+        connection.send(commands)
+        refusal: smtplib.SMTPException | None = None
+        for step in (_Step.MAIL, _Step.RCPT, _Step.DATA):
+            try:
+                code, reply = connection.getreply()
+            except (smtplib.SMTPException, OSError):
+                if refusal is None:
+                    raise
+                connection.close()  # the refusal stands; the connection cannot go on
+                raise refusal from None
+            if refusal is None:
+                self._step = step
+                try:
+                    _check_reply(step, code, reply, mail_from, recipient)
+                except smtplib.SMTPException as exc:
+                    refusal = exc
+            elif step is _Step.DATA and code == 354:
+                self._end_empty_message(connection, refusal)
+        if refusal is not None:
+            raise refusal
 
     def _recover(self, exc: BaseException, step: _Step) -> None:
         """Leave the connection usable: RSET after a plain refusal, else drop it.
@@ -413,6 +470,26 @@ class SmtpTransport:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+def _end_empty_message(connection: smtplib.SMTP, refusal: smtplib.SMTPException) -> None:
+    """Close a DATA the server opened after refusing the envelope: a lone final dot."""
+    try:
+        connection.send(b".\r\n")
+        connection.getreply()
+    except (smtplib.SMTPException, OSError):
+        connection.close()
+        raise refusal from None
+
+
+def _check_reply(step: _Step, code: int, reply: bytes, mail_from: str, recipient: str) -> None:
+    """Raise the smtplib error ``delivery_error`` maps, unless the reply accepts the step."""
+    if step is _Step.MAIL and code != 250:
+        raise smtplib.SMTPSenderRefused(code, reply, mail_from)
+    if step is _Step.RCPT and code not in (250, 251):
+        raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
+    if step is _Step.DATA and code != 354:
+        raise smtplib.SMTPDataError(code, reply)
 
 
 def _timed_out(exc: BaseException) -> bool:
@@ -456,7 +533,12 @@ def _check_envelope(mail_from: str, recipient: str) -> None:
 
 
 def _smtp_payload(data: bytes) -> bytes:
-    """Return the DATA payload: CRLF line ends, leading dots doubled, final dot appended."""
+    """Return the DATA payload: CRLF line ends, leading dots doubled, final dot appended.
+
+    A ``WireMessage`` already has the first two, so it only gets its final dot.
+    """
+    if isinstance(data, WireMessage):
+        return data + b".\r\n"
     crlf = data.count(b"\r\n")
     if crlf != data.count(b"\n") or crlf != data.count(b"\r"):
         data = re.sub(rb"\r\n|\r|\n", b"\r\n", data)

@@ -6,13 +6,17 @@ code, ``"slow"`` accepts the message but replies only after ``slow_seconds`` (a 
 that arrives after the client has timed out: the message *was* delivered).
 ``SmtpSink.stall_rcpt(address)`` (or ``stall_mail``) holds the RCPT TO (or MAIL FROM) of
 one address until released, and ``accept_reply`` may quote the recipient, as many
-servers do. ``SilentServer`` accepts
+servers do. ``SmtpSink(pipelining=True)`` advertises PIPELINING (RFC 2920; aiosmtpd
+reads pipelined commands in order but does not say so) and records, at each MAIL FROM,
+the commands already waiting behind it; ``refuse_rcpt(address, reply)`` answers the
+RCPT TO of one address with that reply. ``SilentServer`` accepts
 connections and never answers at all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 import time
@@ -64,6 +68,11 @@ class SinkHandler:
     accept_reply: str = "250 2.0.0 OK queued"
     # (command, address) whose answer waits: ("RCPT", …) or ("MAIL", …).
     stalls: dict[tuple[str, str], Stall] = field(default_factory=dict)
+    pipelining: bool = False
+    # What the client had already sent behind each MAIL FROM (pipelined commands).
+    behind_mail: list[bytes] = field(default_factory=list)
+    # address -> the reply to its RCPT TO, instead of 250.
+    rcpt_replies: dict[str, str] = field(default_factory=dict)
 
     async def handle_EHLO(
         self,
@@ -76,6 +85,8 @@ class SinkHandler:
         with self.lock:
             self.connections += 1
         session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
         return responses
 
     async def _held(self, command: str, address: str) -> None:
@@ -95,6 +106,8 @@ class SinkHandler:
         mail_options: list[str],
     ) -> str:
         await self._held("MAIL", address)
+        waiting = server._reader._buffer  # type: ignore[attr-defined]  # asyncio's read buffer
+        self.behind_mail.append(bytes(waiting))
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
@@ -108,6 +121,9 @@ class SinkHandler:
         rcpt_options: list[str],
     ) -> str:
         await self._held("RCPT", address)
+        refusal = self.rcpt_replies.get(address.lower())
+        if refusal is not None:
+            return refusal
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 OK"
@@ -148,8 +164,8 @@ def free_port() -> int:
 class SmtpSink:
     """Start an aiosmtpd server in a thread; use as a context manager."""
 
-    def __init__(self, port: int | None = None) -> None:
-        self.handler = SinkHandler()
+    def __init__(self, port: int | None = None, *, pipelining: bool = False) -> None:
+        self.handler = SinkHandler(pipelining=pipelining)
         self.port = port or free_port()
         self.controller = Controller(
             self.handler,
@@ -173,6 +189,10 @@ class SmtpSink:
         """Queue replies for the next DATA commands (see the module docstring)."""
         with self.handler.lock:
             self.handler.script.extend(actions)
+
+    def refuse_rcpt(self, address: str, reply: str) -> None:
+        """Answer every RCPT TO of ``address`` with ``reply`` (e.g. ``550 5.1.1 …``)."""
+        self.handler.rcpt_replies[address.lower()] = reply
 
     def stall_rcpt(self, address: str) -> Stall:
         """Hold every RCPT TO of ``address`` until the returned stall is released."""
@@ -250,3 +270,59 @@ class SilentServer:
         self._listener.close()
         for connection in self._accepted:
             connection.close()
+
+
+SMTP_SINK = "/usr/sbin/smtp-sink"
+
+
+class PostfixSink:
+    """Postfix's ``smtp-sink`` on a free loopback port; keeps nothing, counts with ``-c``.
+
+    ``options`` are smtp-sink's own (``-f RCPT`` refuses every RCPT TO with a 5xx, ``-r``
+    with a 4xx; both turn PIPELINING off; ``-q .`` hangs up instead of answering the
+    final dot). ``counters()`` returns the latest ``sess`` (sessions ended), ``quit`` and
+    ``mesg`` (final dots received) counts.
+    """
+
+    def __init__(self, *options: str) -> None:
+        self.port = free_port()
+        self.argv = [SMTP_SINK, "-c", "-u", "nobody", *options, f"127.0.0.1:{self.port}", "16"]
+        self._output = b""
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> PostfixSink:
+        import subprocess
+
+        self.process = subprocess.Popen(self.argv, stdout=subprocess.PIPE)
+        os.set_blocking(self.process.stdout.fileno(), False)  # type: ignore[union-attr]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port)).close()
+                return self
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("smtp-sink did not start listening")
+
+    def counters(self) -> dict[str, int]:
+        """The counts of smtp-sink's latest record, once it printed nothing new for 0.2 s."""
+        quiet_since, deadline = time.monotonic(), time.monotonic() + 5
+        while time.monotonic() - quiet_since < 0.2 and time.monotonic() < deadline:
+            chunk = self.process.stdout.read()  # type: ignore[union-attr]
+            if chunk:
+                self._output += chunk
+                quiet_since = time.monotonic()
+            time.sleep(0.02)
+        records = [r for r in self._output.split(b"\r") if b"mesg=" in r]
+        last = records[-1].decode() if records else "sess=1 quit=0 mesg=0"
+        counts = {key: int(value) for key, value in (part.split("=") for part in last.split())}
+        counts["sess"] -= 1  # the connection that waited for it to listen
+        return counts
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self.process.stdout.close()  # type: ignore[union-attr]
