@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from newsletter.db import database_error
 from newsletter.settings import Settings
-from newsletter.web import auth, campaigns, editor, public
+from newsletter.web import audience, auth, campaigns, editor, public
 from newsletter.web.csrf import CsrfMiddleware
 from newsletter.web.dispatch import Dispatcher
 from newsletter.web.logs import redact
@@ -131,6 +131,7 @@ def create_app(settings: Settings, *, watch: bool = True) -> Starlette:
         *auth.routes,
         *editor.routes,
         *campaigns.routes,
+        *audience.routes,
         *public.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
