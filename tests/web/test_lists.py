@@ -93,7 +93,7 @@ def members(url: str) -> dict[str, str]:
 def count_cell(html: str, slug: str, column: str) -> str:
     row = re.search(rf'<tr data-list="{slug}">(.*?)</tr>', html, re.S)
     assert row, f"no row for {slug}"
-    cell = re.search(rf'<td class="{column}">(\d+)</td>', row.group(1))
+    cell = re.search(rf'<td class="{column}"[^>]*>(\d+)</td>', row.group(1))
     assert cell, f"no {column} cell"
     return cell.group(1)
 
@@ -118,7 +118,7 @@ def test_upload_dry_run_then_confirm_imports_and_records_it(
 ) -> None:
     client, settings, csrf = site
     page = client.get("/editor/lists")
-    assert (count_cell(page.text, "savivaldybes", "active"),) == ("1",)
+    assert count_cell(page.text, "savivaldybes", "active") == "1"
     assert count_cell(page.text, "savivaldybes", "bounced") == "1"
     before = snapshot(settings.database)
     dry = upload(client, csrf, CSV)
