@@ -10,8 +10,9 @@ Every class says what the caller should do about it::
     │   └── NotFoundError           a named thing (list, campaign, subscriber) does not exist
     ├── StateError                  the request does not fit the current state: refuse it
     │   ├── SendingElsewhereError   another live process sends this campaign: follow it, or wait
-    │   └── AlreadySentError        recipients already have this issue from an earlier campaign:
-    │                               ask whether to send only to the others, or to all again
+    │   ├── AlreadySentError        recipients already have this issue from an earlier campaign:
+    │   │                           ask whether to send only to the others, or to all again
+    │   └── ListChangedError        a list changed since the import's dry run: show it again
     ├── DatabaseError               the database could not do it now; what was done stays consistent
     │   ├── DatabaseUnavailableError  the connection was lost or refused: start the server, run again
     │   ├── DatabaseBusyError       a lock was not granted in time: run again when the other work ends
@@ -99,6 +100,17 @@ class AlreadySentError(StateError):
 
     Nothing was created; the caller offers the choice: only the others, or everyone again.
     """
+
+
+class ListChangedError(StateError):
+    """The list (or what the import would do to it) changed since the dry run confirmed.
+
+    Nothing was imported; ``report`` is what the import would do now, to be shown again.
+    """
+
+    def __init__(self, report: object) -> None:
+        super().__init__("the list changed since the dry run; nothing was imported")
+        self.report = report
 
 
 class DatabaseError(NewsletterError):

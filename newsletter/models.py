@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -50,6 +51,46 @@ class MailingList(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="mailing_list")
+
+
+class ListImport(Base):
+    """One list file imported into a list: who, when, which file (name and SHA-256), what it did.
+
+    The file itself is not kept; its report's counts are.
+    """
+
+    __tablename__ = "list_imports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    by: Mapped[str] = mapped_column(String(320), default="")  # an editor's address, or a command
+    file_name: Mapped[str] = mapped_column(String(300), default="")
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    # rows, added, updated, unchanged, suppressed, duplicates, removed, rejected
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class PendingUpload(Base):
+    """A list file uploaded in the browser, kept between its dry run and its confirmation.
+
+    Kept in the database, not on one web process's disk, so that the confirmation may reach
+    another process; deleted when the import is committed, and once ``expires_at`` passes.
+    """
+
+    __tablename__ = "pending_uploads"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)  # random, in the confirm form
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    file_name: Mapped[str] = mapped_column(String(300))
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    # The import asked for: {"slug", "name", "sync"}, and the dry run's fingerprint.
+    request: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class Subscriber(Base):

@@ -19,6 +19,7 @@ a read lock that a concurrent writer invalidated.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -53,9 +54,17 @@ from newsletter.audience.subscribers import (
     email_hmac,
     normalise_email,
 )
-from newsletter.errors import InputError
+from newsletter.errors import InputError, ListChangedError
 from newsletter.headers import UnsafeValueError, check_header_text
-from newsletter.models import ConsentEvent, MailingList, Membership, Subscriber, Suppression, utcnow
+from newsletter.models import (
+    ConsentEvent,
+    ListImport,
+    MailingList,
+    Membership,
+    Subscriber,
+    Suppression,
+    utcnow,
+)
 
 #: Rows written to the staging table per statement. 2,000 keeps a batch's memory
 #: to about 1 MB while making per-statement overhead negligible.
@@ -75,6 +84,19 @@ HEADER_FIELDS = ("email", "name")
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 Progress = Callable[[str, int, int], None]
+#: Called inside the import's transaction just before it commits (see ``import_file``).
+BeforeCommit = Callable[[Session, "ImportReport"], None]
+#: The counts of a report that an import records and a fingerprint compares.
+COUNTS = (
+    "rows",
+    "added",
+    "updated",
+    "unchanged",
+    "suppressed",
+    "duplicates",
+    "removed",
+    "rejected_count",
+)
 
 _staging_metadata = MetaData()
 STAGING = Table(
@@ -125,6 +147,12 @@ class ImportReport:
     rejected_count: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     stopped_at: int = 0  # the line where a run of empty rows ended the reading, or 0
+    sha256: str = ""  # of the file's bytes
+    #: With ``sync``: addresses of the members removed (or, dry, who would be), in order,
+    #: the first ``MAX_REJECTIONS_SHOWN`` of ``removed``.
+    leaving: list[str] = field(default_factory=list)
+    #: A digest of the list's members as they were before this import changed them.
+    list_state: str = ""
 
     def reject(self, line: int, reason: str) -> None:
         self.rejected_count += 1
@@ -134,6 +162,27 @@ class ImportReport:
     @property
     def changed(self) -> bool:
         return bool(self.added or self.updated or self.removed or self.list_created)
+
+    def counts(self) -> dict[str, int]:
+        """The report's counts by name (``rejected`` for ``rejected_count``)."""
+        return {c.removesuffix("_count"): getattr(self, c) for c in COUNTS}
+
+    def fingerprint(self) -> str:
+        """A digest of the list as it was and of everything the import does to it.
+
+        Two runs with the same fingerprint start from the same members and make the same
+        changes, so a dry run's fingerprint confirms exactly what it showed.
+        """
+        outcome = {
+            "state": self.list_state,
+            "sha256": self.sha256,
+            "sync": self.sync,
+            "created": self.list_created,
+            "counts": self.counts(),
+            "leaving": self.leaving,
+            "rejected": [(r.line, r.reason) for r in self.rejected],
+        }
+        return hashlib.sha256(json.dumps(outcome, sort_keys=True).encode()).hexdigest()
 
 
 class _DryRun(Exception):
@@ -150,12 +199,21 @@ def import_file(
     dry_run: bool = False,
     name: str = "",
     progress: Progress | None = None,
+    by: str = "",
+    expected: str = "",
+    before_commit: BeforeCommit | None = None,
 ) -> ImportReport:
     """Import the list file at ``path`` into the list ``slug`` (created when missing).
 
     All or nothing; with ``dry_run`` everything is done and then rolled back, so the
     report is exact. Raises ``SubscriberFileError`` for a file that cannot be read and
     ``InputError`` for a bad slug or list name; bad rows are reported, not raised.
+
+    A committed import is recorded in ``list_imports`` as done ``by`` (an editor's
+    address, or the command). With ``expected`` (a dry run's ``fingerprint()``), an
+    import whose list or outcome differs from that dry run's is rolled back and raises
+    ``ListChangedError`` carrying the report of what it would do now. ``before_commit``
+    runs in the transaction last; whatever it raises rolls everything back.
     """
     if not _SLUG.fullmatch(slug):
         raise InputError(f"list slug {slug!r} must be lower-case letters, digits and '-'")
@@ -173,9 +231,30 @@ def import_file(
             _drop_staging(session)
             if dry_run:
                 raise _DryRun
+            if expected and report.fingerprint() != expected:
+                report.dry_run = True
+                raise ListChangedError(report)
+            _record_import(session, report, by)
+            if before_commit is not None:
+                before_commit(session, report)
     except _DryRun:
         pass
     return report
+
+
+def _record_import(session: Session, report: ImportReport, by: str) -> None:
+    list_id = session.scalar(select(MailingList.id).where(MailingList.slug == report.slug))
+    session.add(
+        ListImport(
+            list_id=list_id,
+            at=utcnow(),
+            by=by[:320],
+            file_name=report.path.name[:300],
+            sha256=report.sha256,
+            counts=report.counts(),
+        )
+    )
+    session.flush()
 
 
 # Staging -------------------------------------------------------------------------------
@@ -196,6 +275,7 @@ def _stage(
 ) -> None:
     """Validate every row and write the good ones to the staging table in batches."""
     report.encoding, report.delimiter = listfile.encoding, listfile.delimiter
+    report.sha256 = listfile.sha256
     report.ignored_columns = listfile.ignored
     importable = 0
     for batch in _batches(listfile.rows(), BATCH):
@@ -313,6 +393,7 @@ def _merge(
 ) -> None:
     """Apply the staged rows to the real tables, set-based; fill the report's counts."""
     list_id = _take_list(session, report, name)
+    report.list_state = _list_state(session, list_id)
     now = utcnow()
     source = listfile.path.name
     stages: list[tuple[str, Callable[[], None]]] = [
@@ -355,6 +436,34 @@ def _take_list(session: Session, report: ImportReport, name: str) -> int:
         )
         report.list_created = True
     return session.execute(select(lists.c.id).where(lists.c.slug == report.slug)).scalar_one()
+
+
+def _list_state(session: Session, list_id: int) -> str:
+    """A digest of who is on the list, in which state, and when they last changed.
+
+    Every change to a member moves one of these: joining or leaving changes the count
+    and the id sums, a new state the per-state sums, an edit of the person or of the
+    membership the latest ``updated_at``.
+    """
+    receiving = Membership.status + ":" + Subscriber.status
+    state = session.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(Membership.subscriber_id), 0),
+            func.coalesce(
+                func.sum(case((receiving == "active:active", Membership.subscriber_id))), 0
+            ),
+            func.coalesce(
+                func.sum(case((Membership.status == "pending", Membership.subscriber_id))), 0
+            ),
+            func.max(Membership.updated_at),
+            func.max(Subscriber.updated_at),
+        )
+        .select_from(Membership)
+        .join(Subscriber, Subscriber.id == Membership.subscriber_id)
+        .where(Membership.list_id == list_id)
+    ).one()
+    return hashlib.sha256(repr(tuple(str(v) for v in state)).encode()).hexdigest()
 
 
 def _merge_duplicates(session: Session, report: ImportReport) -> None:
@@ -619,6 +728,15 @@ def _remove_missing(
         & (Membership.status != "unsubscribed")
         & Membership.subscriber_id.not_in(in_file)
     )
+    report.leaving = list(
+        session.scalars(
+            select(Subscriber.email)
+            .join(Membership, Membership.subscriber_id == Subscriber.id)
+            .where(missing)
+            .order_by(Subscriber.email)
+            .limit(MAX_REJECTIONS_SHOWN)
+        )
+    )
     _record_events(
         session,
         select(Membership.subscriber_id).where(missing),
@@ -643,14 +761,17 @@ class ListSummary:
     active: int
     unsubscribed: int
     pending: int
+    bounced: int = 0
 
 
 def list_summaries(session: Session) -> list[ListSummary]:
-    """Every list with active, unsubscribed and pending counts, in slug order.
+    """Every list with active, unsubscribed, pending and bounced counts, in slug order.
 
     ``active`` counts only members who can receive mail (the subscriber is active too).
+    ``bounced`` counts members whose address bounced (and who did not unsubscribe).
     """
     receiving = (Membership.status == "active") & (Subscriber.status == "active")
+    bounced = (Membership.status != "unsubscribed") & (Subscriber.status == "bounced")
     counts = (
         select(
             MailingList.slug,
@@ -658,6 +779,7 @@ def list_summaries(session: Session) -> list[ListSummary]:
             func.count().filter(receiving),
             func.count().filter(Membership.status == "unsubscribed"),
             func.count().filter(Membership.status == "pending"),
+            func.count().filter(bounced),
         )
         .select_from(MailingList)
         .outerjoin(Membership, Membership.list_id == MailingList.id)
@@ -666,6 +788,32 @@ def list_summaries(session: Session) -> list[ListSummary]:
         .order_by(MailingList.slug)
     )
     return [ListSummary(*row) for row in session.execute(counts)]
+
+
+@dataclass(frozen=True)
+class LastImport:
+    """The latest import into a list, as ``list_imports`` recorded it."""
+
+    slug: str
+    at: Any
+    by: str
+    file_name: str
+    sha256: str
+    counts: dict[str, int]
+
+
+def last_imports(session: Session) -> dict[str, LastImport]:
+    """The latest import of each list that has one, by list slug."""
+    latest = select(func.max(ListImport.id)).group_by(ListImport.list_id).scalar_subquery()
+    rows = session.execute(
+        select(MailingList.slug, ListImport)
+        .join(ListImport, ListImport.list_id == MailingList.id)
+        .where(ListImport.id.in_(latest))
+    )
+    return {
+        slug: LastImport(slug, row.at, row.by, row.file_name, row.sha256, dict(row.counts))
+        for slug, row in rows
+    }
 
 
 def list_slugs(session: Session) -> Sequence[str]:

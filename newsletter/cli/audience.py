@@ -48,6 +48,10 @@ def _database(settings: Settings) -> str:
     return settings.database
 
 
+#: Who made an import from here, as the list page shows it.
+COMMAND_LINE = "command line"
+
+
 @click.group("subscribers")
 def subscribers_group() -> None:
     """Import list files; export, erase or unsubscribe one person."""
@@ -82,6 +86,7 @@ def import_command(
             dry_run=dry_run,
             name=name,
             progress=progress,
+            by=COMMAND_LINE,
         )
     _print_report(report)
 
@@ -129,6 +134,8 @@ def _print_report(report: ImportReport) -> None:
         table.add_row("removed", str(report.removed), "members not in the file")
     table.add_row("rejected", str(report.rejected_count))
     console.print(table)
+    if report.dry_run and report.leaving:
+        console.print("would leave: " + escape(", ".join(report.leaving)), soft_wrap=True)
     for rejection in report.rejected:
         console.print(f"  line {rejection.line}: {escape(rejection.reason)}", soft_wrap=True)
     if report.rejected_count > len(report.rejected):

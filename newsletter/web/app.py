@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from newsletter.db import database_error
 from newsletter.settings import Settings
-from newsletter.web import auth, campaigns, editor, history, public, writing
+from newsletter.web import audience, auth, campaigns, editor, history, public, writing
 from newsletter.web.csrf import CsrfMiddleware
 from newsletter.web.dispatch import Dispatcher
 from newsletter.web.logs import redact
@@ -133,6 +133,7 @@ def create_app(settings: Settings, *, watch: bool = True) -> Starlette:
         *history.routes,
         *editor.routes,
         *campaigns.routes,
+        *audience.routes,
         *public.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]

@@ -276,6 +276,77 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Hello,\n\nto receive the newsletter “{lists}”, confirm your subscription:\n\n{url}\n\n"
         "If you did not ask for it, just delete this email.\n",
     ),
+    # Lists and imports (web/audience)
+    "nav.lists": ("Sąrašai", "Lists"),
+    "lists.title": ("Sąrašai", "Lists"),
+    "lists.list": ("Sąrašas", "List"),
+    "lists.active": ("Gauna", "Active"),
+    "lists.unsubscribed": ("Atsisakė", "Unsubscribed"),
+    "lists.bounced": ("Grįžta laiškai", "Bounced"),
+    "lists.pending": ("Nepatvirtino", "Pending"),
+    "lists.last_import": ("Paskutinis importas", "Last import"),
+    "lists.never": ("dar neimportuota", "never imported"),
+    "lists.none": (
+        "Sąrašų dar nėra: įkelkite pirmąjį failą.",
+        "No lists yet: upload the first file.",
+    ),
+    "lists.imported": ("Importuota į sąrašą", "Imported into the list"),
+    "lists.gone": (
+        "Šis įkėlimas jau importuotas arba nebegalioja (laikomas 30 min.). Įkelkite failą dar kartą.",
+        "This upload was already imported or has expired (it is kept for 30 min). Upload the file again.",
+    ),
+    "upload.title": ("Įkelti sąrašo failą", "Upload a list file"),
+    "upload.file": ("CSV arba XLSX failas", "CSV or XLSX file"),
+    "upload.help": (
+        "Iki {mb} MB. Stulpeliai: el. paštas (būtinas), vardas, savivaldybė, pareigos, "
+        "institucija, skyrius, apskritis, kalba. Pirmiausia parodysime, kas pasikeistų.",
+        "Up to {mb} MB. Columns: email (required), name, municipality, role, institution, "
+        "department, county, language. First you see what would change.",
+    ),
+    "upload.into": ("Į sąrašą", "Into the list"),
+    "upload.new_list": ("— naujas sąrašas —", "— a new list —"),
+    "upload.new_slug": (
+        "Naujo sąrašo trumpas pavadinimas (a-z, 0-9, -)",
+        "New list's short name (a-z, 0-9, -)",
+    ),
+    "upload.new_name": ("Naujo sąrašo pavadinimas", "New list's name"),
+    "upload.sync": (
+        "Pašalinti narius, kurių faile nėra",
+        "Remove members missing from the file",
+    ),
+    "upload.check": ("Peržiūrėti pakeitimus", "Check the changes"),
+    "dryrun.title": ("Ką importas pakeistų", "What the import would change"),
+    "dryrun.new_list": ("naujas sąrašas", "new list"),
+    "dryrun.rows": ("eilučių", "rows"),
+    "dryrun.suppressed_note": (
+        "Atsisakiusieji, grąžinti ir ištrinti adresai niekada nepridedami iš naujo.",
+        "Addresses that unsubscribed, bounced or were erased are never added back.",
+    ),
+    "dryrun.ignored": (
+        "Neatpažinti stulpeliai (neimportuojami):",
+        "Unknown columns (not imported):",
+    ),
+    "dryrun.stopped": (
+        "Skaitymas sustojo {line} eilutėje po 1000 tuščių eilučių iš eilės.",
+        "Reading stopped at line {line} after 1,000 empty rows in a row.",
+    ),
+    "dryrun.rejected": ("Atmestos eilutės", "Rejected rows"),
+    "dryrun.leaving": ("Bus pašalinti iš sąrašo", "Would leave the list"),
+    "dryrun.nobody_leaves": ("Niekas nebus pašalintas.", "Nobody would leave."),
+    "dryrun.confirm": ("Importuoti", "Import"),
+    "dryrun.cancel": ("Atšaukti", "Cancel"),
+    "dryrun.changed": (
+        "Kol tvirtinote, sąrašas pasikeitė, todėl niekas neimportuota. Štai ką importas pakeistų dabar.",
+        "The list changed while you were confirming, so nothing was imported. This is what the "
+        "import would change now.",
+    ),
+    "report.added": ("Pridėta", "Added"),
+    "report.updated": ("Atnaujinta", "Updated"),
+    "report.unchanged": ("Nepakito", "Unchanged"),
+    "report.suppressed": ("Neleidžiama pridėti", "Suppressed"),
+    "report.duplicates": ("Pasikartojančios", "Duplicates"),
+    "report.rejected": ("Atmesta", "Rejected"),
+    "report.removed": ("Pašalinta", "Removed"),
     "footer.text": (
         "Projektas „Bibliotekos pažangai“",
         "The “Bibliotekos pažangai” programme",

@@ -66,6 +66,7 @@ def test_dry_run_and_sync_are_reported(run, tmp_path: Path) -> None:  # type: ig
         "subscribers", "import", str(one), "--list", "savivaldybes", "--sync", "--dry-run"
     )
     assert code == 0 and _count(out, "removed") == 2 and "dry run: nothing was changed" in out
+    assert "would leave: ona.zemaitiene@siauliai.example, ruta@druskininkai.example" in out, out
     code, out, _ = run("subscribers", "import", str(one), "--list", "savivaldybes", "--sync")
     assert _count(out, "removed") == 2 and "dry run" not in out
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from newsletter import db
 from newsletter.audience.lists import ImportReport, import_file, list_summaries
@@ -337,3 +337,20 @@ def test_a_write_by_another_connection_during_the_import_does_not_break_it(
 
     report = _import(database_url, path, progress=write_meanwhile)
     assert (report.added, report.suppressed) == (9, 1)
+
+
+def test_a_committed_import_is_recorded_and_a_dry_run_is_not(database_url: str) -> None:
+    from newsletter.audience.lists import last_imports
+    from newsletter.models import ListImport
+
+    path = FIXTURES / "utf8_comma.csv"
+    _import(database_url, path, dry_run=True, by="redaktore@example.lt")
+    with db.transaction(database_url) as session:
+        assert session.scalars(select(ListImport)).all() == []
+    first = _import(database_url, path, by="redaktore@example.lt")
+    _import(database_url, path, by="command line")
+    with db.transaction(database_url) as session:
+        latest = last_imports(session)["savivaldybes"]
+        assert session.scalar(select(func.count()).select_from(ListImport)) == 2
+    assert (latest.by, latest.file_name, latest.sha256) == ("command line", path.name, first.sha256)
+    assert latest.counts == {**first.counts(), "added": 0, "unchanged": first.added}

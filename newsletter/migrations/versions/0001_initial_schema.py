@@ -52,6 +52,21 @@ def upgrade() -> None:
         sa.UniqueConstraint("slug"),
     )
     op.create_table(
+        "list_imports",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("list_id", sa.Integer(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("by", sa.String(length=320), nullable=False),
+        sa.Column("file_name", sa.String(length=300), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("counts", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(["list_id"], ["lists.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("list_imports", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_list_imports_list_id"), ["list_id"], unique=False)
+
+    op.create_table(
         "subscribers",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=False),
@@ -161,6 +176,28 @@ def upgrade() -> None:
         sa.UniqueConstraint("email"),
     )
     op.create_table(
+        "pending_uploads",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("token", sa.String(length=64), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("file_name", sa.String(length=300), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("content", sa.LargeBinary(), nullable=False),
+        sa.Column("request", sa.JSON(), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("token"),
+    )
+    with op.batch_alter_table("pending_uploads", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_pending_uploads_expires_at"), ["expires_at"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_pending_uploads_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
         "web_sessions",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
@@ -221,6 +258,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_web_sessions_user_id"))
 
     op.drop_table("web_sessions")
+    with op.batch_alter_table("pending_uploads", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_pending_uploads_user_id"))
+        batch_op.drop_index(batch_op.f("ix_pending_uploads_expires_at"))
+
+    op.drop_table("pending_uploads")
     op.drop_table("users")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_outbox_subscriber_id"))
@@ -238,6 +280,10 @@ def downgrade() -> None:
     op.drop_table("consent_events")
     op.drop_table("suppressions")
     op.drop_table("subscribers")
+    with op.batch_alter_table("list_imports", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_list_imports_list_id"))
+
+    op.drop_table("list_imports")
     op.drop_table("lists")
     with op.batch_alter_table("campaigns", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_campaigns_status"))

@@ -1,0 +1,284 @@
+"""The lists page and importing a list file in the browser, through the app, on both databases.
+
+Each test runs on SQLite and on PostgreSQL (``db_settings``): upload → dry run → confirm,
+the same file twice, a list changed between the two screens, a double confirmation, and
+files that must be refused with the database left exactly as it was.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+
+import pytest
+from openpyxl import Workbook
+from sqlalchemy import select
+from starlette.testclient import TestClient
+
+from newsletter import db, users
+from newsletter.audience.subscribers import unsubscribe
+from newsletter.models import ListImport, MailingList, Membership, PendingUpload, Subscriber
+from newsletter.settings import Settings
+from newsletter.web import create_app
+from newsletter.web.audience import uploads
+from tests.web.conftest import EDITOR_EMAIL, EDITOR_PASSWORD, csrf_of, log_in
+from tests.web.helpers import snapshot
+
+CSV = (
+    "El. paštas;Vardas, pavardė;Savivaldybė;Pareigos\n"
+    "ona@savivaldybe.example;Ona Onaitė;Šiaulių m.;merė\n"
+    "petras@savivaldybe.example;Petras Petraitis;Kauno r.;vedėjas\n"
+    "ne-adresas;Kažkas;Kauno r.;\n"
+).encode()
+TOKEN_FIELD = re.compile(r'name="token" value="([^"]+)"')
+
+
+@pytest.fixture
+def site(db_settings: Settings) -> Iterator[tuple[TestClient, Settings, str]]:
+    """A logged-in client on SQLite, then PostgreSQL, with a list of two members."""
+    with db.transaction(db_settings.database) as session:
+        users.create_user(session, EDITOR_EMAIL, EDITOR_PASSWORD)
+        towns = MailingList(slug="savivaldybes", name="Savivaldybės")
+        ona = Subscriber(email="ona@savivaldybe.example", name="Ona")
+        jonas = Subscriber(email="jonas@savivaldybe.example", name="Jonas", status="bounced")
+        session.add_all([towns, ona, jonas])
+        session.flush()
+        session.add_all(
+            [
+                Membership(subscriber_id=ona.id, list_id=towns.id),
+                Membership(subscriber_id=jonas.id, list_id=towns.id),
+            ]
+        )
+    app = create_app(db_settings, watch=False)
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
+        yield client, db_settings, log_in(client)
+
+
+def upload(
+    client: TestClient,
+    csrf: str,
+    content: bytes,
+    *,
+    file_name: str = "savivaldybes.csv",
+    sync: bool = False,
+    **fields: str,
+):
+    data = {"csrf_token": csrf, "list": "savivaldybes", **fields}
+    if sync:
+        data["sync"] = "1"
+    return client.post(
+        "/editor/lists/upload", data=data, files={"file": (file_name, content, "text/csv")}
+    )
+
+
+def confirm(client: TestClient, csrf: str, dry_run_html: str):
+    token = TOKEN_FIELD.search(dry_run_html)
+    assert token, "the dry run has no confirmation form"
+    return client.post(
+        "/editor/lists/upload/confirm", data={"csrf_token": csrf, "token": token.group(1)}
+    )
+
+
+def members(url: str) -> dict[str, str]:
+    with db.transaction(url) as session:
+        rows = session.execute(
+            select(Subscriber.email, Membership.status).join(
+                Membership, Membership.subscriber_id == Subscriber.id
+            )
+        )
+        return dict(rows.all())
+
+
+def count_cell(html: str, slug: str, column: str) -> str:
+    row = re.search(rf'<tr data-list="{slug}">(.*?)</tr>', html, re.S)
+    assert row, f"no row for {slug}"
+    cell = re.search(rf'<td class="{column}"[^>]*>(\d+)</td>', row.group(1))
+    assert cell, f"no {column} cell"
+    return cell.group(1)
+
+
+def test_lists_page_shows_counts_and_is_for_editors_only(db_settings: Settings) -> None:
+    app = create_app(db_settings, watch=False)
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
+        answer = client.get("/editor/lists")
+        assert answer.status_code == 303
+        assert answer.headers["location"].startswith("/editor/login?next=")
+        csrf = csrf_of(client.get("/editor/login").text)
+        refused = client.post(
+            "/editor/lists/upload",
+            data={"csrf_token": csrf, "list": "x"},
+            files={"file": ("a.csv", CSV, "text/csv")},
+        )
+        assert refused.status_code == 401
+
+
+def test_upload_dry_run_then_confirm_imports_and_records_it(
+    site: tuple[TestClient, Settings, str],
+) -> None:
+    client, settings, csrf = site
+    page = client.get("/editor/lists")
+    assert count_cell(page.text, "savivaldybes", "active") == "1"
+    assert count_cell(page.text, "savivaldybes", "bounced") == "1"
+    before = snapshot(settings.database)
+    dry = upload(client, csrf, CSV)
+    assert dry.status_code == 200, dry.text
+    assert snapshot(settings.database) == {
+        **before,
+        "pending_uploads": snapshot(settings.database)["pending_uploads"],
+    }
+    assert re.search(r'class="added"><dt>[^<]+</dt><dd>1</dd>', dry.text)
+    assert re.search(r'class="updated"><dt>[^<]+</dt><dd>1</dd>', dry.text)
+    assert re.search(r'class="rejected"><dt>[^<]+</dt><dd>1</dd>', dry.text)
+    assert "eilutė 4: " in dry.text
+    done = confirm(client, csrf, dry.text)
+    assert done.status_code == 303, done.text
+    assert members(settings.database)["petras@savivaldybe.example"] == "active"
+    page = client.get(done.headers["location"])
+    assert count_cell(page.text, "savivaldybes", "active") == "2"
+    assert "savivaldybes.csv" in page.text
+    with db.transaction(settings.database) as session:
+        record = session.scalars(select(ListImport)).one()
+        assert (record.by, record.file_name) == (EDITOR_EMAIL, "savivaldybes.csv")
+        assert record.counts["added"] == 1 and record.counts["rejected"] == 1
+        assert len(record.sha256) == 64
+        assert session.scalars(select(PendingUpload)).all() == []
+
+
+def test_the_same_upload_twice_changes_nothing(site: tuple[TestClient, Settings, str]) -> None:
+    client, settings, csrf = site
+    assert confirm(client, csrf, upload(client, csrf, CSV).text).status_code == 303
+    before = members(settings.database)
+    dry = upload(client, csrf, CSV)
+    assert re.search(r'class="added"><dt>[^<]+</dt><dd>0</dd>', dry.text)
+    assert re.search(r'class="unchanged"><dt>[^<]+</dt><dd>2</dd>', dry.text)
+    assert confirm(client, csrf, dry.text).status_code == 303
+    assert members(settings.database) == before
+
+
+def test_sync_shows_who_would_leave_and_removes_exactly_them(
+    site: tuple[TestClient, Settings, str],
+) -> None:
+    client, settings, csrf = site
+    only_petras = b"email,name\npetras@savivaldybe.example,Petras\n"
+    dry = upload(client, csrf, only_petras, sync=True)
+    leaving = re.search(r'<ul class="leaving">(.*?)</ul>', dry.text, re.S)
+    assert leaving and re.findall(r"<li>(.*?)</li>", leaving.group(1)) == [
+        "jonas@savivaldybe.example",
+        "ona@savivaldybe.example",
+    ]
+    assert members(settings.database).keys() == {
+        "ona@savivaldybe.example",
+        "jonas@savivaldybe.example",
+    }
+    assert confirm(client, csrf, dry.text).status_code == 303
+    assert members(settings.database) == {"petras@savivaldybe.example": "active"}
+
+
+def test_a_list_changed_between_the_two_screens_is_refused_and_shown_again(
+    site: tuple[TestClient, Settings, str],
+) -> None:
+    client, settings, csrf = site
+    dry = upload(client, csrf, b"email\nnaujas@savivaldybe.example\n", sync=True)
+    assert "ona@savivaldybe.example" in dry.text
+    with db.transaction(settings.database) as session:
+        ona = session.scalars(select(Subscriber).where(Subscriber.name == "Ona")).one()
+        towns = session.scalars(select(MailingList)).one()
+        unsubscribe(session, settings.key(), ona.id, towns.id, "telephone call")
+    before = snapshot(settings.database)
+    refused = confirm(client, csrf, dry.text)
+    assert refused.status_code == 409
+    assert "sąrašas pasikeitė" in refused.text
+    assert snapshot(settings.database) == {
+        **before,
+        "pending_uploads": snapshot(settings.database)["pending_uploads"],
+    }
+    # The dry run shown again is the one that now holds: Ona is no longer leaving.
+    leaving = re.search(r'<ul class="leaving">(.*?)</ul>', refused.text, re.S)
+    assert leaving and "ona@" not in leaving.group(1)
+    assert confirm(client, csrf, refused.text).status_code == 303
+    assert members(settings.database) == {
+        "ona@savivaldybe.example": "unsubscribed",
+        "naujas@savivaldybe.example": "active",
+    }
+
+
+def test_a_second_confirmation_imports_nothing_more(site: tuple[TestClient, Settings, str]) -> None:
+    client, settings, csrf = site
+    dry = upload(client, csrf, CSV)
+    assert confirm(client, csrf, dry.text).status_code == 303
+    before = snapshot(settings.database)
+    again = confirm(client, csrf, dry.text)
+    assert again.status_code == 410
+    assert snapshot(settings.database) == before
+
+
+def test_a_new_list_is_created_on_confirmation(site: tuple[TestClient, Settings, str]) -> None:
+    client, settings, csrf = site
+    dry = upload(client, csrf, CSV, list="", new_slug="bibliotekos", new_name="Bibliotekos")
+    assert dry.status_code == 200
+    with db.transaction(settings.database) as session:
+        assert session.scalar(select(MailingList).where(MailingList.slug == "bibliotekos")) is None
+    assert confirm(client, csrf, dry.text).status_code == 303
+    with db.transaction(settings.database) as session:
+        assert (
+            session.scalar(select(MailingList.name).where(MailingList.slug == "bibliotekos"))
+            == "Bibliotekos"
+        )
+
+
+def xlsx_without_email() -> bytes:
+    book = Workbook()
+    book.active.append(["Vardas", "Savivaldybė"])
+    book.active.append(["Ona", "Kauno r."])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("file_name", "content", "message"),
+    [
+        ("sarasas.pdf", b"%PDF-1.4", "sarasas.pdf: unknown file type '.pdf'"),
+        ("sarasas.csv", "email\nona@x.example;Ona\n".encode("utf-16"), "sarasas.csv"),
+        ("sarasas.xlsx", xlsx_without_email(), "sarasas.xlsx: "),
+        ("sarasas.xlsx", b"not a zip", "sarasas.xlsx: not a readable XLSX workbook"),
+    ],
+)
+def test_a_file_that_cannot_be_read_is_refused_beside_the_field(
+    site: tuple[TestClient, Settings, str], file_name: str, content: bytes, message: str
+) -> None:
+    client, settings, csrf = site
+    before = snapshot(settings.database)
+    answer = upload(client, csrf, content, file_name=file_name)
+    assert answer.status_code == 400
+    error = re.search(
+        r'<p class="alert field-error" id="file-error" role="alert">(.*?)</p>', answer.text
+    )
+    assert error, answer.text
+    assert message.replace("'", "&#39;") in error.group(1)
+    assert "Traceback" not in answer.text
+    assert snapshot(settings.database) == before
+
+
+def test_a_file_over_the_limit_is_refused_beside_the_field(
+    site: tuple[TestClient, Settings, str],
+) -> None:
+    client, settings, csrf = site
+    before = snapshot(settings.database)
+    big = b"email\n" + b"ona@savivaldybe.example\n" * (uploads.MAX_UPLOAD_BYTES // 24 + 10)
+    answer = upload(client, csrf, big)
+    assert answer.status_code == 400
+    assert 'id="file-error"' in answer.text
+    assert "larger than 20 MB" in answer.text
+    assert snapshot(settings.database) == before
+
+
+def test_an_upload_without_the_csrf_token_is_refused(
+    site: tuple[TestClient, Settings, str],
+) -> None:
+    client, settings, _csrf = site
+    before = snapshot(settings.database)
+    answer = upload(client, "wrong-token", CSV)
+    assert answer.status_code == 403
+    assert snapshot(settings.database) == before
