@@ -55,6 +55,7 @@ from newsletter.models import (
     MailingList,
     Membership,
     OutboxRow,
+    PendingUpload,
     Subscriber,
     Suppression,
 )
@@ -616,6 +617,10 @@ def erase_subscriber(session: Session, key: bytes, address: str) -> Erasure:
         )
     _forget_test_sends(session, email, ERASED_PREFIX + digest)
     _scrub_campaign_reasons(session, email)
+    # A list file waiting between its dry run and its confirmation may hold the address,
+    # and an XLSX is zipped, so no byte search can tell: every waiting upload goes (its
+    # editor uploads again).
+    session.execute(PendingUpload.__table__.delete())
     if subscriber_id is not None:
         session.execute(Subscriber.__table__.delete().where(Subscriber.id == subscriber_id))
     return Erasure(

@@ -203,3 +203,35 @@ def test_an_erased_persons_old_link_never_names_someone_added_later(
     subscriber_id, _ = read_token(KEY, old_link) or (0, None)
     with db.transaction(database_url) as session:
         assert session.get(Subscriber, subscriber_id) is None
+
+
+def test_erasure_drops_list_files_waiting_for_their_confirmation(
+    database_url: str, tmp_path: Path
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import func
+
+    from newsletter import users
+    from newsletter.models import PendingUpload
+
+    _two_people_with_mail(database_url, tmp_path)
+    with db.transaction(database_url) as session:
+        editor = users.create_user(session, "redaktore@example.lt", "ilgas slaptažodis 1")
+        session.flush()
+        session.add(
+            PendingUpload(
+                token="t" * 32,
+                user_id=editor.id,
+                file_name="savivaldybes.csv",
+                sha256="0" * 64,
+                content=f"email,name\n{ONA},Ona\n".encode(),
+                request={"slug": "savivaldybes", "name": "", "sync": False},
+                fingerprint="0" * 64,
+                expires_at=datetime.now(UTC) + timedelta(minutes=30),
+            )
+        )
+    with db.transaction(database_url) as session:
+        erase_subscriber(session, KEY, ONA)
+    with db.transaction(database_url) as session:
+        assert session.scalar(select(func.count()).select_from(PendingUpload)) == 0
