@@ -447,7 +447,7 @@ class SmtpTransport:
                 except smtplib.SMTPException as exc:
                     refusal = exc
             elif step is _Step.DATA and code == 354:
-                self._end_empty_message(connection, refusal)
+                _end_empty_message(connection, refusal)
         if refusal is not None:
             raise refusal
 

@@ -155,3 +155,48 @@ def test_smtp_sink_refusals_one_command_at_a_time_map_as_before(
                 send(transport)
         transport.close()
         assert server.counters() == {"sess": 1, "quit": 1, "mesg": 0}
+
+
+def test_a_server_that_opens_data_after_refusing_the_recipient_gets_an_empty_message() -> None:
+    """RFC 2920 3.1 forbids 354 after a refused envelope; a server that sends it anyway
+    gets a lone final dot, so no message is delivered and the refusal still stands."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    seen: list[bytes] = []
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection, connection.makefile("rb") as lines:
+            connection.sendall(b"220 sena.example ESMTP\r\n")
+            answers = {
+                b"EHLO": b"250-sena.example\r\n250 PIPELINING\r\n",
+                b"MAIL": b"250 OK\r\n",
+                b"RCPT": b"550 5.1.1 no such user\r\n",
+                b"DATA": b"354 go ahead\r\n",  # wrong: nobody is left to receive it
+                b".": b"554 5.5.1 no valid recipients\r\n",
+                b"RSET": b"250 OK\r\n",
+                b"QUIT": b"221 bye\r\n",
+            }
+            for line in lines:
+                seen.append(line.rstrip(b"\r\n"))
+                word = line.split()[0].upper() if line.strip() else b""
+                connection.sendall(answers.get(word, b"500 what\r\n"))
+                if word == b"QUIT":
+                    return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    transport = SmtpTransport(f"smtp://127.0.0.1:{port}", timeout=5)
+    transport.open()
+    try:
+        with pytest.raises(PermanentDeliveryError, match="550"):
+            send(transport)
+    finally:
+        transport.close()
+    thread.join(5)
+    listener.close()
+    assert b"." in seen, seen
+    assert not any(line.startswith(b"Subject") for line in seen), "the message was not sent"
