@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +18,7 @@ from newsletter.dispatch import campaign
 from newsletter.dispatch.outbox import Broker
 from newsletter.models import MailingList, Membership, OutboxRow, Subscriber
 from newsletter.settings import Settings
+from tests.support.services import kill_group
 from tests.support.smtp import Received, SinkHandler, SmtpSink
 
 CELERY = Path(sys.executable).with_name("celery")
@@ -201,9 +200,7 @@ class Worker:
         """``kill -9`` the whole process group: main process, pool child and beat."""
         if self.process is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
+        kill_group(self.process)
         self.process = None
 
     def stop(self) -> None:

@@ -27,6 +27,13 @@ POSTGRES_ADMIN_URL = os.environ.get(
 SHARED_REDIS = ("127.0.0.1", 6379)
 
 
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """``kill -9`` a process started with ``start_new_session=True`` and all its children."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=10)
+
+
 def in_ci() -> bool:
     """True under CI, where a missing service fails the test instead of skipping it."""
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -232,9 +239,7 @@ class PrivatePostgres:
         """``kill -9`` the postmaster and every backend at once."""
         if self.process is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
+        kill_group(self.process)
         self.process = None
         # Backends die with their process group; wait until none holds the port.
         deadline = time.monotonic() + 10

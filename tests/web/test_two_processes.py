@@ -8,9 +8,6 @@ holder is killed with ``kill -9`` the other takes over and finishes the campaign
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -28,7 +25,7 @@ from newsletter.models import Campaign, OutboxRow
 from newsletter.settings import Settings
 from tests.conftest import ROOT
 from tests.dispatch.support import add_people, recipients_of, rows, wait_until, worker_env
-from tests.support.services import port_open
+from tests.support.services import kill_group, port_open
 from tests.support.smtp import SmtpSink, free_port
 
 NEWSLETTER = Path(sys.executable).with_name("newsletter")
@@ -60,9 +57,7 @@ class WebProcess:
         wait_until(lambda: port_open("127.0.0.1", self.port), 30, self.tail)
 
     def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
+        kill_group(self.process)
 
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:]
