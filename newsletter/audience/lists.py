@@ -63,6 +63,7 @@ from newsletter.models import (
     Membership,
     Subscriber,
     Suppression,
+    search_text,
     utcnow,
 )
 
@@ -109,6 +110,7 @@ STAGING = Table(
     Column("municipality", String(100), nullable=False),
     Column("role", String(100), nullable=False),
     Column("attributes", JSON, nullable=False),
+    Column("search", Text, nullable=False),  # ``Subscriber.search`` of the row
     Column("subscriber_id", Integer, index=True),
     # NULL while undecided, then added | updated | unchanged | suppressed; or rejected
     Column("outcome", String(12)),
@@ -309,7 +311,7 @@ def _write_staged(session: Session, rows: list[dict[str, Any]]) -> None:
     if not _is_postgresql(session):
         session.execute(STAGING.insert(), rows)
         return
-    columns = ("line", "email", "email_hmac", *PROFILE_FIELDS, "outcome", "attributes")
+    columns = ("line", "email", "email_hmac", *PROFILE_FIELDS, "search", "outcome", "attributes")
     connection = session.connection().connection.dbapi_connection
     with (
         connection.cursor() as cursor,  # type: ignore[union-attr]
@@ -355,14 +357,21 @@ def _staging_row(key: bytes, row: Row) -> tuple[dict[str, Any] | None, str]:
         return None, exc.reason
     reason = _problem(values)
     attributes = {} if reason else {k: values[k] for k in ATTRIBUTES if values.get(k)}
-    return {
+    staged = {
         "line": row.line,
         "email": address,
         "email_hmac": email_hmac(key, address),
         **{column: "" if reason else values.get(column, "") for column in PROFILE_FIELDS},
         "attributes": attributes,
         "outcome": "rejected" if reason else None,
-    }, reason
+    }
+    return {**staged, "search": _search_of(staged)}, reason
+
+
+def _search_of(values: Any) -> str:
+    """``Subscriber.search`` of a staged row or of a subscriber's merged values."""
+    institution = str(values["attributes"].get("institution", ""))
+    return search_text(values["email"], values["name"], values["municipality"], institution)
 
 
 def _problem(values: dict[str, str]) -> str:
@@ -504,6 +513,7 @@ def _merge_duplicates(session: Session, report: ImportReport) -> None:
                 {
                     "b_line": m["line"],
                     "attributes": m["attributes"],
+                    "search": _search_of(m),
                     **{f: m[f] for f in PROFILE_FIELDS},
                 }
                 for m in merged.values()
@@ -579,17 +589,22 @@ def _update_existing(session: Session, now: Any) -> None:
         if not page:
             break
         ids = [staged.subscriber_id for staged in page]
-        current = {
-            row[0]: tuple(row[1:])
-            for row in session.execute(
-                select(Subscriber.id, *_profile_columns(Subscriber)).where(Subscriber.id.in_(ids))
+        current, emails = {}, {}
+        for row in session.execute(
+            select(Subscriber.id, Subscriber.email, *_profile_columns(Subscriber)).where(
+                Subscriber.id.in_(ids)
             )
-        }
+        ):
+            current[row[0]], emails[row[0]] = tuple(row[2:]), row[1]
         changes, updated_lines = [], []
         for staged in page:
-            patch = _profile_patch(tuple(staged[3:]), current[staged.subscriber_id])
+            now_held = current[staged.subscriber_id]
+            patch = _profile_patch(tuple(staged[3:]), now_held)
             if patch:
-                changes.append({"id": staged.subscriber_id, "updated_at": now, **patch})
+                search = _patched_search(emails[staged.subscriber_id], now_held, patch)
+                changes.append(
+                    {"id": staged.subscriber_id, "updated_at": now, "search": search, **patch}
+                )
                 if staged.outcome is None:
                     updated_lines.append(staged.line)
         if changes:
@@ -623,6 +638,14 @@ def _profile_patch(staged: tuple[Any, ...], current: tuple[Any, ...]) -> dict[st
     return patch
 
 
+def _patched_search(email: str, current: tuple[Any, ...], patch: dict[str, Any]) -> str:
+    """``Subscriber.search`` once ``patch`` is applied to the ``current`` profile columns."""
+    values = dict(zip(PROFILE_FIELDS, current, strict=False))
+    values["attributes"] = json.loads(current[-1] or "{}")
+    values.update(patch)
+    return _search_of({**values, "email": email})
+
+
 def _upsert(session: Session) -> Any:
     """The dialect's INSERT with ON CONFLICT support."""
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
@@ -637,6 +660,7 @@ def _insert_subscribers(session: Session, now: Any) -> None:
         st.municipality,
         st.role,
         st.attributes,
+        st.search,
         literal("active"),
         literal(0),
         literal(now, Subscriber.created_at.type),
@@ -648,6 +672,7 @@ def _insert_subscribers(session: Session, now: Any) -> None:
         "municipality",
         "role",
         "attributes",
+        "search",
         "status",
         "bounce_count",
         "created_at",

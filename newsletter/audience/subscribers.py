@@ -308,7 +308,13 @@ def record_event(
 
 
 def unsubscribe(
-    session: Session, key: bytes, subscriber_id: int, list_id: int | None, source: str
+    session: Session,
+    key: bytes,
+    subscriber_id: int,
+    list_id: int | None,
+    source: str,
+    *,
+    detail: Mapping[str, Any] | None = None,
 ) -> bool:
     """Unsubscribe from one list, or from every list when ``list_id`` is None.
 
@@ -316,13 +322,14 @@ def unsubscribe(
     unsubscribe keeps the membership row as ``unsubscribed`` (so no import re-adds it);
     unsubscribing from all also suppresses the address. Returns True when something
     changed; an unknown subscriber or list is no change (the web page must not tell).
+    ``detail`` (e.g. who asked, and why) goes into the consent event.
     """
     take_write_lock(session)
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is None:
         return False
     if list_id is None:
-        return _unsubscribe_all(session, key, subscriber, source)
+        return _unsubscribe_all(session, key, subscriber, source, detail or {})
     if session.get(MailingList, list_id) is None:
         return False
     membership = session.scalar(
@@ -337,11 +344,13 @@ def unsubscribe(
         session.add(Membership(subscriber_id=subscriber_id, list_id=list_id, status="unsubscribed"))
     else:
         membership.status = "unsubscribed"
-    record_event(session, subscriber_id, "unsubscribe", source, list_id=list_id)
+    record_event(session, subscriber_id, "unsubscribe", source, list_id=list_id, detail=detail)
     return True
 
 
-def _unsubscribe_all(session: Session, key: bytes, subscriber: Subscriber, source: str) -> bool:
+def _unsubscribe_all(
+    session: Session, key: bytes, subscriber: Subscriber, source: str, detail: Mapping[str, Any]
+) -> bool:
     changed = session.execute(
         update(Membership)
         .where(Membership.subscriber_id == subscriber.id, Membership.status != "unsubscribed")
@@ -353,7 +362,9 @@ def _unsubscribe_all(session: Session, key: bytes, subscriber: Subscriber, sourc
     suppress(session, email_hmac(key, subscriber.email), "unsubscribed")
     if not (changed or was_active):
         return False
-    record_event(session, subscriber.id, "unsubscribe", source, detail={"scope": "all"})
+    record_event(
+        session, subscriber.id, "unsubscribe", source, detail={"scope": "all", **detail}
+    )
     return True
 
 

@@ -25,7 +25,7 @@ from newsletter.dispatch import outbox
 from newsletter.errors import DeliveryError, InputError
 from newsletter.models import Campaign, MailingList, Membership, OutboxRow, Subscriber
 from newsletter.settings import Settings
-from newsletter.web import i18n, mail, personal, signup
+from newsletter.web import i18n, personal, signup
 from newsletter.web.auth import client_ip
 from newsletter.web.email_view import email_response
 from newsletter.web.templating import page
@@ -330,9 +330,8 @@ def _request_signup(
         names = [m.name or m.slug for m in signup.open_lists(session) if m.id in request.list_ids]
     if not allowed or not guard.allow(key, request.email):
         return ""  # answer as if mailed: the page must not tell what we know of an address
-    url = f"{settings.base_url.rstrip('/')}/confirm/{signup.make_confirm_token(key, request)}"
     try:
-        mail.send_confirmation(settings, request.email, mail.confirmation_mail(lang, url, names))
+        signup.send_confirmation_link(settings, request, lang, names)
     except DeliveryError as exc:
         log.warning("confirmation mail not sent: %s", exc)
     return ""

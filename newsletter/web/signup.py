@@ -29,6 +29,8 @@ from newsletter.audience import subscribers
 from newsletter.errors import InputError
 from newsletter.headers import UnsafeValueError, check_header_text
 from newsletter.models import MailingList, Membership, Subscriber, Suppression, utcnow
+from newsletter.settings import Settings
+from newsletter.web import mail
 
 CONFIRM_DAYS = 7
 SOURCE = "web form"
@@ -108,6 +110,18 @@ def prepare(session: Session, email: str, name: str, list_ids: Sequence[int]) ->
         raise InputError("lists: choose at least one list")
     requested = utcnow().isoformat(timespec="seconds")
     return SignupRequest(address, name.strip(), tuple(sorted(known)), requested)
+
+
+def send_confirmation_link(
+    settings: Settings, request: SignupRequest, lang: str, list_names: Sequence[str]
+) -> None:
+    """Mail the person the link that confirms ``request``; raises the transport's errors.
+
+    The public form sends it, and so does an editor inviting someone (the same mail).
+    """
+    token = make_confirm_token(settings.key(), request)
+    url = f"{settings.base_url.rstrip('/')}/confirm/{token}"
+    mail.send_confirmation(settings, request.email, mail.confirmation_mail(lang, url, list(list_names)))
 
 
 def may_mail(session: Session, key: bytes, address: str) -> bool:

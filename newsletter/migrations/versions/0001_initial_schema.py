@@ -78,10 +78,22 @@ def upgrade() -> None:
         sa.Column("bounce_count", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("search", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("email"),
         sqlite_autoincrement=True,
     )
+    if op.get_bind().dialect.name == "postgresql":
+        # Trigram index for "find a person" (models.Subscriber); pg_trgm ships with
+        # PostgreSQL (contrib) and is a trusted extension: the database owner may create it.
+        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        op.create_index(
+            "ix_subscribers_search",
+            "subscribers",
+            ["search"],
+            postgresql_using="gin",
+            postgresql_ops={"search": "gin_trgm_ops"},
+        )
     op.create_table(
         "suppressions",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -279,6 +291,8 @@ def downgrade() -> None:
 
     op.drop_table("consent_events")
     op.drop_table("suppressions")
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_index("ix_subscribers_search", table_name="subscribers")
     op.drop_table("subscribers")
     with op.batch_alter_table("list_imports", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_list_imports_list_id"))

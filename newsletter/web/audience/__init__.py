@@ -1,11 +1,11 @@
-"""Editor pages of the audience: the lists, and importing a list file in the browser.
+"""Editor pages of the audience: the lists, importing a list file, and people.
 
 The pages only read forms and show results; the work is ``newsletter.audience``'s, by the
 same functions the command line calls (``subscribers import`` is ``lists.import_file``).
 """
 
-from newsletter.web.audience import lists
+from newsletter.web.audience import lists, people
 
-routes = lists.routes
+routes = [*lists.routes, *people.routes]
 
 __all__ = ["routes"]
