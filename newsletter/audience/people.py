@@ -125,7 +125,9 @@ def person_record(session: Session, key: bytes, subscriber_id: int) -> dict[str,
     if subscriber is None:
         return None
     record = export_subscriber(session, key, subscriber.email)
-    ids = {slug: list_id for slug, list_id in session.execute(select(MailingList.slug, MailingList.id))}
+    ids = {
+        slug: list_id for slug, list_id in session.execute(select(MailingList.slug, MailingList.id))
+    }
     for membership in record["memberships"]:
         membership["list_id"] = ids.get(membership["list"])
     record["bounces"] = [e for e in record["consent_events"] if e["kind"] == "bounce"]

@@ -362,9 +362,7 @@ def _unsubscribe_all(
     suppress(session, email_hmac(key, subscriber.email), "unsubscribed")
     if not (changed or was_active):
         return False
-    record_event(
-        session, subscriber.id, "unsubscribe", source, detail={"scope": "all", **detail}
-    )
+    record_event(session, subscriber.id, "unsubscribe", source, detail={"scope": "all", **detail})
     return True
 
 

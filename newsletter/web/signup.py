@@ -121,7 +121,9 @@ def send_confirmation_link(
     """
     token = make_confirm_token(settings.key(), request)
     url = f"{settings.base_url.rstrip('/')}/confirm/{token}"
-    mail.send_confirmation(settings, request.email, mail.confirmation_mail(lang, url, list(list_names)))
+    mail.send_confirmation(
+        settings, request.email, mail.confirmation_mail(lang, url, list(list_names))
+    )
 
 
 def may_mail(session: Session, key: bytes, address: str) -> bool:
