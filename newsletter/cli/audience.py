@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -15,7 +16,13 @@ from rich.table import Table
 
 from newsletter import db
 from newsletter.audience.listfiles import XLSX_EMPTY_ROWS_END
-from newsletter.audience.lists import ImportReport, import_file, list_summaries
+from newsletter.audience.lists import (
+    ImportReport,
+    LastImport,
+    import_file,
+    last_imports,
+    list_summaries,
+)
 from newsletter.audience.lists import Progress as ProgressCallback
 from newsletter.audience.subscribers import (
     ErasureReport,
@@ -260,24 +267,53 @@ def unsubscribe_command(ctx: Context, email: str, slug: str | None) -> None:
 @click.command("lists")
 @pass_context
 def lists_command(ctx: Context) -> None:
-    """Show the lists with their active, unsubscribed and pending member counts."""
+    """Show the lists with their active, unsubscribed, bounced and pending counts and last import."""
     with db.transaction(_database(ctx.settings)) as session:
         summaries = list_summaries(session)
+        latest = last_imports(session)
     if not summaries:
         console.print(
             "no lists yet: import one with `newsletter subscribers import FILE --list SLUG`"
         )
         return
-    table = Table("list", "name", "active", "unsubscribed", "pending")
+    table = Table()
+    table.add_column("list", no_wrap=True)  # the name commands are given: never cut
+    table.add_column("name")
+    for count in ("active", "unsubscribed", "bounced", "pending"):
+        table.add_column(count, no_wrap=True)
+    table.add_column("last import", no_wrap=True)
     for summary in summaries:
+        last = latest.get(summary.slug)
         table.add_row(
             summary.slug,
             escape(summary.name),
             str(summary.active),
             str(summary.unsubscribed),
+            str(summary.bounced),
             str(summary.pending),
+            _local(last.at).strftime("%Y-%m-%d") if last else "never",
         )
     console.print(table)
+    for slug, last in sorted(latest.items()):
+        console.print(f"{slug}: last import {_last_import(last)}", soft_wrap=True)
+
+
+def _local(moment: datetime) -> datetime:
+    """A stored time in local time (SQLite hands back naive UTC)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone()
+
+
+def _last_import(last: LastImport) -> str:
+    """``2026-12-01 09:30 by …, file.csv, sha256 1a2b3c4d…: 3 added, 1 updated, …``."""
+    counts = ", ".join(
+        f"{counts} {name}"
+        for name, counts in last.counts.items()
+        if name in ("added", "updated", "unchanged", "suppressed", "removed", "rejected")
+    )
+    return escape(
+        f"{_local(last.at):%Y-%m-%d %H:%M} by {last.by or '?'}, {last.file_name}, "
+        f"sha256 {last.sha256[:12]}…: {counts}"
+    )
 
 
 def register(group: click.Group) -> None:

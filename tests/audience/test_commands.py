@@ -178,3 +178,27 @@ def test_pathological_workbooks_import_fast_or_are_one_line_errors(run, tmp_path
         f"error: {bomb}: the workbook unpacks to 1,000 MB, more than the 500 MB a list file "
         "may; delete formatted empty rows and columns beyond the list, or save it as CSV\n"
     )
+
+
+def test_lists_show_bounced_counts_and_the_last_import(run, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import update
+
+    from newsletter import db
+    from newsletter.models import Subscriber
+
+    run("subscribers", "import", str(FIXTURES / "utf8_comma.csv"), "--list", "savivaldybes")
+    with db.transaction(database_url) as session:
+        session.execute(
+            update(Subscriber)
+            .where(Subscriber.email == "jonas.petraitis@kaunas.example")
+            .values(status="bounced")
+        )
+    code, out, _ = run("lists")
+    lines = out.splitlines()
+    names = [cell.strip() for cell in next(line for line in lines if "bounced" in line).split("┃")]
+    cells = [cell.strip() for cell in next(line for line in lines if "│ sav" in line).split("│")]
+    assert code == 0
+    assert (cells[names.index("active")], cells[names.index("bounced")]) == ("2", "1")
+    last = next(line for line in lines if line.startswith("savivaldybes: last import"))
+    assert "by command line, utf8_comma.csv, sha256 " in last
+    assert last.endswith(": 3 added, 0 updated, 0 unchanged, 0 suppressed, 0 removed, 0 rejected")
