@@ -66,3 +66,16 @@ def write_csv(
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def sqlite_bytes(url: str) -> bytes:
+    """Every byte of a SQLite database's files (main, WAL, shared memory), lower-cased.
+
+    What an erasure must leave without the person's data in plain text: free pages and
+    the WAL included (call ``forget_deleted_bytes`` first, as erasing does).
+    """
+    from sqlalchemy.engine import make_url
+
+    database = Path(make_url(url).database or "")
+    files = [p for p in database.parent.iterdir() if p.name.startswith(database.name)]
+    return b"".join(p.read_bytes() for p in files).lower()
