@@ -186,7 +186,7 @@ async def unsubscribe_person(request: Request) -> Response:
     def work(session: Session, key: bytes, form: FormData) -> None:
         list_id = _list_choice(form)
         reason = people.required_text("reason", field(form, "reason"))
-        if session.get(MailingList, list_id) is None and list_id is not None:
+        if list_id is not None and session.get(MailingList, list_id) is None:
             raise NotFoundError(f"no list #{list_id}")
         detail = {"by": by, "reason": reason}
         unsubscribe(session, key, subscriber_id, list_id, people.SOURCE, detail=detail)
