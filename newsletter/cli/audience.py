@@ -281,9 +281,7 @@ def lists_command(ctx: Context) -> None:
     table.add_column("name")
     for count in ("active", "unsubscribed", "bounced", "pending"):
         table.add_column(count, no_wrap=True)
-    table.add_column("last import", no_wrap=True)
     for summary in summaries:
-        last = latest.get(summary.slug)
         table.add_row(
             summary.slug,
             escape(summary.name),
@@ -291,11 +289,13 @@ def lists_command(ctx: Context) -> None:
             str(summary.unsubscribed),
             str(summary.bounced),
             str(summary.pending),
-            _local(last.at).strftime("%Y-%m-%d") if last else "never",
         )
     console.print(table)
-    for slug, last in sorted(latest.items()):
-        console.print(f"{slug}: last import {_last_import(last)}", soft_wrap=True)
+    # Below the table, one line per list: in a column it would squeeze the names away.
+    for summary in summaries:
+        last = latest.get(summary.slug)
+        when = _last_import(last) if last else "never"
+        console.print(f"{summary.slug}: last import {when}", soft_wrap=True)
 
 
 def _local(moment: datetime) -> datetime:
