@@ -123,8 +123,8 @@ def plan(url: str, query: str) -> str:
     compiled = statement.compile(db.engine_for(url), compile_kwargs={"literal_binds": True})
     with db.engine_for(url).connect() as connection:
         lines = [r[0] for r in connection.exec_driver_sql(f"EXPLAIN {compiled}")]
-    used = [line.strip() for line in lines if "Index" in line]
-    return "; ".join(used) or "no index: " + lines[0].strip()
+    used = [line.strip().removeprefix("->  ") for line in lines[1:] if "Index" in line]
+    return "; ".join([lines[0].strip(), *used])
 
 
 def measure(url: str, runs: int) -> dict[str, list[float]]:
