@@ -15,12 +15,18 @@ from typing import Any
 from uvicorn.config import LOGGING_CONFIG
 
 TOKEN_PATH = re.compile(r"^(/(?:u|p|confirm)/|/v/\d+/)[^?\s]*")
+#: The people search: its query may be someone's address or name, which must not outlive
+#: their erasure in a log.
+PERSON_SEARCH = re.compile(r"^/editor/people(?:\?|$)")
 
 
 def redact(path: str) -> str:
-    """Return ``path`` with the token part replaced by ``[token]`` and any query dropped."""
+    """Return ``path`` with the token part replaced by ``[token]`` and any query dropped.
+
+    The query of a people search is dropped too.
+    """
     replaced, count = TOKEN_PATH.subn(r"\1[token]", path)
-    return replaced.split("?", 1)[0] if count else replaced
+    return replaced.split("?", 1)[0] if count or PERSON_SEARCH.match(path) else replaced
 
 
 class RedactTokens(logging.Filter):

@@ -276,3 +276,10 @@ def test_only_editors_see_or_change_people(site) -> None:  # type: ignore[no-unt
             )
         assert client.get(f"/editor/people/{person_id}/export").status_code == 303
     assert snapshot(settings.database) == before
+
+
+def test_the_access_log_never_keeps_what_was_searched() -> None:
+    from newsletter.web.logs import redact
+
+    assert redact("/editor/people?q=ona%40siauliai.example&page=2") == "/editor/people"
+    assert redact("/editor/people/12?done=edited") == "/editor/people/12?done=edited"
