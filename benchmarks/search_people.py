@@ -95,7 +95,10 @@ def fill(url: str, rows: int) -> float:
     with db.engine_for(url).begin() as connection:
         raw = connection.connection.dbapi_connection
         connection.exec_driver_sql("DROP INDEX ix_subscribers_search")
-        with raw.cursor() as cursor, cursor.copy(f"COPY subscribers ({columns}) FROM STDIN") as copy:  # type: ignore[union-attr]
+        with (
+            raw.cursor() as cursor,  # type: ignore[union-attr]
+            cursor.copy(f"COPY subscribers ({columns}) FROM STDIN") as copy,
+        ):
             for n in range(rows):
                 email, name, town, institution = person(n)
                 attributes = json.dumps({"institution": institution}, ensure_ascii=False)
