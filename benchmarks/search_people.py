@@ -112,7 +112,7 @@ def fill(url: str, rows: int) -> float:
 
 
 def plan(url: str, query: str) -> str:
-    """The plan of the search's collecting statement (EXPLAIN), its top node and indexes."""
+    """The index the search's plan uses, from EXPLAIN of the very statement it runs."""
     from sqlalchemy import select
 
     from newsletter.models import Subscriber, fold
@@ -120,8 +120,9 @@ def plan(url: str, query: str) -> str:
     statement = (
         select(Subscriber.id)
         .where(Subscriber.search.contains(fold(query), autoescape=True))
-        .limit(people.MAX_MATCHES + 1)
-    )  # the search's first statement; its second reads a page of those ids by primary key
+        .order_by(Subscriber.email)
+        .limit(people.PAGE_SIZE + 1)
+    )
     compiled = statement.compile(db.engine_for(url), compile_kwargs={"literal_binds": True})
     with db.engine_for(url).connect() as connection:
         lines = [r[0] for r in connection.exec_driver_sql(f"EXPLAIN {compiled}")]

@@ -79,34 +79,20 @@ class Found:
 
 @dataclass(frozen=True)
 class SearchPage:
-    """A page of search results; ``has_more`` when a next page exists.
-
-    ``capped`` when more than ``MAX_MATCHES`` people match: the pages then hold only
-    the first ``MAX_MATCHES`` found, in address order.
-    """
+    """A page of search results; ``has_more`` when a next page exists."""
 
     query: str
     page: int
     people: list[Found]
     has_more: bool
-    capped: bool = False
-
-
-#: The most people a search collects before it sorts them into pages. Sorting every
-#: match is what made a broad query slow: "panevezio kulturos", 12,500 of 1,000,000
-#: people, took 614 ms on PostgreSQL when the planner expected 100 rows from the
-#: trigram index and sorted them all. Someone looking for a person refines a query
-#: that matches more than a thousand.
-MAX_MATCHES = 1000
 
 
 def search(session: Session, query: str, page: int = 1, per_page: int = PAGE_SIZE) -> SearchPage:
     """The people whose address, name, municipality or institution contains ``query``.
 
-    Case and diacritics do not matter; results come in address order. The matches are
-    collected first, at most ``MAX_MATCHES`` (a scan that may stop early), then a page
-    of them is read in address order; one row more than a page tells whether a next
-    page exists. No total is counted. An empty query pages through everyone.
+    Case and diacritics do not matter; results come in address order. No total is
+    counted (for a broad query on a million people that count alone is slow): one row
+    more than a page tells whether a next page exists.
     """
     text = CONTROL_CHARACTERS.sub(" ", query)[:MAX_QUERY].strip()
     page = max(page, 1)
@@ -118,17 +104,13 @@ def search(session: Session, query: str, page: int = 1, per_page: int = PAGE_SIZ
         Subscriber.attributes["institution"].as_string(),
         Subscriber.status,
     )
-    capped = False
     if text:
-        matching = Subscriber.search.contains(fold(text), autoescape=True)
-        ids = list(session.scalars(select(Subscriber.id).where(matching).limit(MAX_MATCHES + 1)))
-        capped = len(ids) > MAX_MATCHES
-        statement = statement.where(Subscriber.id.in_(ids[:MAX_MATCHES]))
+        statement = statement.where(Subscriber.search.contains(fold(text), autoescape=True))
     rows = session.execute(
         statement.order_by(Subscriber.email).offset((page - 1) * per_page).limit(per_page + 1)
     ).all()
     people = [Found(r[0], r[1], r[2], r[3], r[4] or "", r[5]) for r in rows[:per_page]]
-    return SearchPage(text, page, people, len(rows) > per_page, capped)
+    return SearchPage(text, page, people, len(rows) > per_page)
 
 
 # One person ---------------------------------------------------------------------------

@@ -360,12 +360,6 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Letter case and diacritics do not matter: “siauliu” finds “Šiaulių”.",
     ),
     "people.none": ("Nieko nerasta.", "Nobody found."),
-    "people.capped": (
-        "Rasta daugiau nei 1 000 žmonių: rodomi pirmieji 1 000 rastųjų, abėcėlės tvarka. "
-        "Patikslinkite paiešką.",
-        "More than 1,000 people match: the first 1,000 found are shown, in address order. "
-        "Refine the search.",
-    ),
     "people.prev": ("← Ankstesni", "← Previous"),
     "people.next": ("Kiti →", "Next →"),
     "people.page": ("Puslapis", "Page"),
