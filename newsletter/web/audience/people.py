@@ -35,7 +35,7 @@ from newsletter.audience.subscribers import (
     unsubscribe,
 )
 from newsletter.errors import DeliveryError, InputError, NotFoundError
-from newsletter.models import MailingList
+from newsletter.models import MailingList, Subscriber
 from newsletter.settings import Settings
 from newsletter.web import signup
 from newsletter.web.auth import editor_only
@@ -240,6 +240,20 @@ async def reactivate_person(request: Request) -> Response:
     return await _act(request, "reactivated", work)
 
 
+async def _address_of(request: Request) -> str:
+    """The address of the person in the path; 404 when nobody has this id."""
+    subscriber_id = subscriber_id_of(request)
+
+    def read(session: Session, _key: bytes) -> str | None:
+        subscriber = session.get(Subscriber, subscriber_id)
+        return subscriber.email if subscriber else None
+
+    address = await in_session(request, read)
+    if address is None:
+        raise HTTPException(status_code=404)
+    return address
+
+
 def export_file_name(email: str) -> str:
     """A file name for the export that any system accepts: letters, digits, ``.-_``."""
     return "export-" + re.sub(r"[^a-z0-9.-]+", "_", email.lower()) + ".json"
@@ -248,15 +262,8 @@ def export_file_name(email: str) -> str:
 @editor_only
 async def export_person(request: Request) -> Response:
     """The JSON of ``subscribers export`` for this person, as a download."""
-    subscriber_id = subscriber_id_of(request)
-
-    def read(session: Session, key: bytes) -> dict[str, Any] | None:
-        record = people.person_record(session, key, subscriber_id)
-        return export_subscriber(session, key, record["email"]) if record else None
-
-    data = await in_session(request, read)
-    if data is None:
-        raise HTTPException(status_code=404)
+    address = await _address_of(request)
+    data = await in_session(request, lambda s, k: export_subscriber(s, k, address))
     name = export_file_name(data["email"])
     return Response(
         json.dumps(data, ensure_ascii=False, indent=2) + "\n",
@@ -273,15 +280,12 @@ async def erase(request: Request) -> Response:
     """Erase the person, once the editor has typed their address; then the page is gone."""
     settings = settings_of(request)
     form = await request.form()
-    subscriber_id = subscriber_id_of(request)
-    record = await in_session(request, lambda s, k: people.person_record(s, k, subscriber_id))
-    if record is None:
-        raise HTTPException(status_code=404)
+    address = await _address_of(request)
     try:
         typed = normalise_email(field(form, "confirm_email"))
     except InputError:
         typed = ""
-    if typed != record["email"]:
+    if typed != address:
         return await _person_page(
             request, status_code=400, failed="erase", errors={"confirm_email": "mismatch"}
         )
@@ -289,7 +293,7 @@ async def erase(request: Request) -> Response:
         erase_person,
         settings.database,
         settings.key(),
-        record["email"],
+        address,
         settings.outbox,
         wait_seconds=settings.lease_seconds,
     )
