@@ -75,6 +75,15 @@ def compile_file(path: Path, settings: Settings) -> CompiledIssue:
     return compile_source(read_issue(path), settings)
 
 
+def compile_text(text: str, path: Path, settings: Settings) -> CompiledIssue:
+    """Compile an issue's text held in memory (an unsaved edit); ``path`` names it in errors.
+
+    Nothing is read from ``path``; the sponsor registry and the templates are read as for
+    ``compile_file``. Raises IssueError.
+    """
+    return compile_source(parse_issue(text, path), settings)
+
+
 def compile_source(source: IssueSource, settings: Settings) -> CompiledIssue:
     """Compile an issue already read by ``read_issue``. Raises IssueError."""
     return compile_issue(
@@ -126,6 +135,11 @@ def read_issue(path: Path) -> IssueSource:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise IssueError("not UTF-8 text (save the file as UTF-8)", path=path, line=line) from None
+    return parse_issue(text, path)
+
+
+def parse_issue(text: str, path: Path) -> IssueSource:
+    """Split and check an issue's text (no I/O); ``path`` names the file in every IssueError."""
     lines = text.removeprefix("\ufeff").splitlines()
     front_text, body_start = _split_front_matter(lines, path)
     front, key_lines = _parse_front_matter(front_text, path)
