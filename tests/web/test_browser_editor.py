@@ -15,7 +15,7 @@ from sqlalchemy import delete
 
 from newsletter import db, users
 from newsletter.models import IssueDraft
-from newsletter.settings import Settings
+from newsletter.settings import Secret, Settings
 from tests.web.browser import browser  # noqa: F401  (fixture)
 from tests.web.conftest import EDITOR_EMAIL, EDITOR_PASSWORD
 from tests.web.issues import SLUG, issue_text, write_issue
@@ -43,7 +43,7 @@ def module_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         sponsors_file=ROOT / "sponsors.yaml",
         base_url=f"http://127.0.0.1:{port}",
         database_url=url,
-        secret_key=Settings().secret_key if False else _secret(),
+        secret_key=Secret("test-secret-key-0123456789abcdef"),
     )
     with db.transaction(url) as session:
         users.create_user(session, EDITOR_EMAIL, EDITOR_PASSWORD)
@@ -51,12 +51,6 @@ def module_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with running(settings, port) as access_log:
         yield Site(f"http://127.0.0.1:{port}", settings, issue, access_log)
     db.dispose(url)
-
-
-def _secret():  # noqa: ANN202
-    from newsletter.settings import Secret
-
-    return Secret("test-secret-key-0123456789abcdef")
 
 
 @pytest.fixture
@@ -86,15 +80,17 @@ def logged_in(browser, module_site: Site):  # noqa: F811
 
 
 @pytest.fixture
-def page(logged_in, site: Site):  # noqa: ANN201
+def page(logged_in, site: Site):
     """A new page in the logged-in profile; the CSP violations it reports are collected."""
     page = logged_in.new_page()
     page.csp_errors = []
     page.on(
         "console",
-        lambda message: page.csp_errors.append(f"{message.text} at {message.location}")
-        if "Content Security Policy" in message.text
-        else None,
+        lambda message: (
+            page.csp_errors.append(f"{message.text} at {message.location}")
+            if "Content Security Policy" in message.text
+            else None
+        ),
     )
     yield page
     page.close()
@@ -102,7 +98,6 @@ def page(logged_in, site: Site):  # noqa: ANN201
 
 def open_editor(page, site: Site) -> None:
     from playwright.sync_api import expect
-
 
     page.goto(f"{site.url}/editor/issues/{SLUG}/edit")
     expect(page.locator("#code-editor .cm-content")).to_be_visible()
@@ -182,9 +177,10 @@ def test_toolbar_bold_and_the_shortcut(page, site: Site) -> None:
     expect(page.locator("textarea[name=text]")).to_have_value(
         issue_text(paragraph="_Bibliotekose vyko mokymai._")
     )
-    assert page.locator("#editor-toolbar button[data-command=bold]").get_attribute(
-        "aria-label"
-    ) == "Paryškinti (Ctrl+B)"
+    assert (
+        page.locator("#editor-toolbar button[data-command=bold]").get_attribute("aria-label")
+        == "Paryškinti (Ctrl+B)"
+    )
 
 
 def test_ctrl_s_saves_and_the_text_survives_a_reload(page, site: Site) -> None:

@@ -13,11 +13,39 @@ export {
 import { parser as markdownParser, GFM } from "@lezer/markdown";
 import { Language, LanguageSupport, defineLanguageFacet } from "@codemirror/language";
 
-// Markdown with GitHub's tables and strikethrough, without @codemirror/lang-markdown's
-// embedded HTML, JavaScript and CSS languages (they would triple the bundle's size).
+import { tags as highlightTags } from "@lezer/highlight";
+
+// An issue file starts with YAML front matter between two '---' lines; without this,
+// Markdown reads its last line as a setext heading.
+const FENCE = /^(---|\.\.\.)\s*$/;
+const FrontMatter = {
+  defineNodes: [{ name: "FrontMatter", block: true, style: highlightTags.meta }],
+  parseBlock: [{
+    name: "FrontMatter",
+    before: "HorizontalRule",
+    parse(cx, line) {
+      if (cx.lineStart !== 0 || !/^---\s*$/.test(line.text)) return false;
+      while (cx.nextLine()) {
+        if (FENCE.test(line.text)) {
+          const end = cx.lineStart + line.text.length;
+          cx.nextLine();
+          cx.addElement(cx.elt("FrontMatter", 0, end));
+          return true;
+        }
+      }
+      cx.addElement(cx.elt("FrontMatter", 0, cx.lineStart));
+      return true;
+    },
+  }],
+};
+
+// Markdown with GitHub's tables and strikethrough, and front matter, without
+// @codemirror/lang-markdown's embedded HTML, JavaScript and CSS languages (they would
+// make the bundle half as large again).
 const markdownData = defineLanguageFacet({ commentTokens: { block: { open: "<!--", close: "-->" } } });
 export function markdown() {
-  return new LanguageSupport(new Language(markdownData, markdownParser.configure([GFM]), [], "markdown"));
+  const parser = markdownParser.configure([GFM, FrontMatter]);
+  return new LanguageSupport(new Language(markdownData, parser, [], "markdown"));
 }
 export { lintGutter, setDiagnostics, forEachDiagnostic } from "@codemirror/lint";
 export { searchKeymap, highlightSelectionMatches } from "@codemirror/search";
