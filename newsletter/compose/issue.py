@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,7 @@ class IssueSource:
     body: str
     body_line: int  # 1-based line of the body's first line in the file
     lines: list[str] = field(repr=False)  # every line of the file
+    sha256: str = ""  # of the text as the file stores it (UTF-8): names the revision
 
     @property
     def slug(self) -> str:
@@ -114,6 +116,7 @@ def document(source: IssueSource, settings: Settings) -> IssueDocument:
         lang=source.front.get("lang") or "lt",
         date=source.front.get("date"),
         sponsors=groups,
+        source_sha256=source.sha256,
     )
 
 
@@ -157,6 +160,7 @@ def parse_issue(text: str, path: Path) -> IssueSource:
         body=body + "\n",
         body_line=body_start + 1,
         lines=lines,
+        sha256=hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest(),
     )
 
 

@@ -178,6 +178,14 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "write.take_mine": ("Imti mano versiją", "Take my version"),
     "write.take_current": ("Imti dabartinę", "Take the current one"),
     "write.save_merged": ("Išsaugoti sujungtą versiją", "Save the merged version"),
+    "campaign.revision": (
+        "Išsiųsta numerio versija (sha256)",
+        "Version of the issue sent (sha256)",
+    ),
+    "campaign.revision_unknown": (
+        "naršyklėje taip neišsaugota, istorijoje jos nėra",
+        "not saved so in the browser, so not in the history",
+    ),
     "history.title": ("Versijų istorija", "History"),
     "history.older": ("Senesnė", "Older"),
     "history.newer": ("Naujesnė", "Newer"),

@@ -19,7 +19,7 @@
   const status = document.getElementById("editor-status");
   const token = form.querySelector("input[name=csrf_token]").value;
   const loaded = form.querySelector("input[name=loaded]").value;
-  const LIVE_DELAY_MS = 250;  // after the last keystroke
+  const LIVE_INTERVAL_MS = 250;  // at most one render request per interval
   const AUTOSAVE_DELAY_MS = 3000;  // after the first change not yet autosaved
   let view = null;
   let saving = false;
@@ -47,9 +47,12 @@
   }
 
   // Live preview --------------------------------------------------------------------
-  // One request at a time; text typed meanwhile is sent when it returns. A reply older
-  // than the one shown is dropped, so a slow render never replaces a newer preview.
+  // The first change after a pause is sent at once, later ones at most once per interval
+  // (the last change always); one request at a time, and text typed meanwhile is sent
+  // when it returns. A reply older than the one shown is dropped, so a slow render never
+  // replaces a newer preview.
   let liveTimer = null;
+  let lastSent = -Infinity;
   let sent = 0;
   let shown = 0;
   let inFlight = false;
@@ -57,13 +60,14 @@
 
   function scheduleLive() {
     clearTimeout(liveTimer);
-    liveTimer = setTimeout(sendLive, LIVE_DELAY_MS);
+    liveTimer = setTimeout(sendLive, Math.max(0, lastSent + LIVE_INTERVAL_MS - performance.now()));
   }
 
   async function sendLive() {
     if (inFlight) { again = true; return; }
     inFlight = true;
     again = false;
+    lastSent = performance.now();
     const number = ++sent;
     const preview = window.NewsletterPreview;
     const as = preview ? preview.recipient() : "";

@@ -1,0 +1,171 @@
+"""Benchmark: keystroke to the editor's live preview showing the unsaved text (goal 300 ms).
+
+    .venv/bin/python benchmarks/editor_preview.py [--edits N]
+
+Serves the app with uvicorn on loopback and opens the editor page of two issues in
+Debian's Chromium (/usr/bin/chromium, driven by Playwright): the repository's sample issue
+and a generated one of about 90 KB of Markdown. On each it makes N edits: a pause, then one
+real keystroke adding a letter to a word at the end of a paragraph. The page notes the
+time of the keystroke (``keydown``) and of the preview frame's ``load`` that shows
+the marker; both are the browser's clock. Nothing is saved. Prints the median and the
+slowest, and the median time to compile and lint the text alone (the server's share).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from web_preview_reload import EMAIL, FLAGS, PASSWORD, ROOT, free_port, settings_in
+
+from newsletter import db, users
+from newsletter.web import create_app, issues
+from newsletter.web.server import web_server
+
+SAMPLE = ROOT / "issues" / "2026-12-remejai-ir-partneriai.md"
+SECTION = (
+    "\n## Naujienos iš savivaldybės Nr. {n}\n\n"
+    "Bibliotekose vyko mokymai, o skaitytojai mokėsi naudotis e. paslaugomis ir "
+    "skaitmeniniais ištekliais. [Daugiau](https://www.bibliotekospazangai.lt/naujienos/{n})\n\n"
+    "- Kompiuterinio raštingumo kursai senjorams\n- Vaikų programavimo būrelis\n"
+)
+RECORD = """() => {
+    window.__keys = [];
+    window.__loads = [];
+    document.addEventListener("keydown", () => window.__keys.push(performance.now()), true);
+    document.getElementById("frame").addEventListener("load", (event) => {
+        const body = event.target.contentDocument.body.innerText;
+        window.__loads.push({at: performance.now(), body: body});
+    });
+}"""
+
+
+def wait_until(page, predicate: str, arg: object = None, timeout: float = 30.0) -> None:  # noqa: ANN001
+    """Poll ``predicate`` in the page (the page's CSP forbids Playwright's own waiting,
+    which evaluates a string); the times measured are noted by the page itself."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(predicate, arg):
+        if time.monotonic() > deadline:
+            raise TimeoutError(predicate)
+        time.sleep(0.01)
+
+
+def large_issue(target_bytes: int = 90 * 1024) -> str:
+    """The sample issue with sections appended until its text is ``target_bytes`` long."""
+    text = SAMPLE.read_text(encoding="utf-8").rstrip("\n") + "\n"
+    number = 0
+    while len(text.encode("utf-8")) < target_bytes:
+        text += SECTION.format(n=number)
+        number += 1
+    return text
+
+
+LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def edit_latencies(page, edits: int) -> list[float]:  # noqa: ANN001
+    """Make ``edits`` one-keystroke edits; return keystroke-to-preview milliseconds for each.
+
+    Each keystroke adds a letter to a word at the end of a paragraph; the preview shows the
+    edit when its frame holds the word as typed so far.
+    """
+    page.evaluate(RECORD)
+    line = page.locator("#code-editor .cm-line").filter(has_text="Bibliotekose vyko").first
+    if line.count() == 0:
+        line = page.locator("#code-editor .cm-line").last
+    line.click()
+    page.keyboard.press("End")
+    page.keyboard.type(" Zq")
+    wait_until(page, "(m) => window.__loads.some((l) => l.body.includes(m))", "Zq")
+    shown = []
+    for n in range(edits):
+        word = "Zq" + LETTERS[: n + 1]
+        time.sleep(0.6)  # a pause, so that each edit is timed on its own
+        page.keyboard.press(LETTERS[n])
+        wait_until(page, "(m) => window.__loads.some((l) => l.body.includes(m))", word)
+        keys = page.evaluate("window.__keys")
+        loads = page.evaluate("window.__loads")
+        shown.append(min(x["at"] for x in loads if word in x["body"]) - keys[-1])
+    return shown
+
+
+def compile_ms(text: str, path: Path, settings, rounds: int = 5) -> float:  # noqa: ANN001
+    """The median time to compile and lint ``text`` in memory, as the live endpoint does."""
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        issues.compile_text(text, path, settings)
+        times.append(1000 * (time.perf_counter() - started))
+    return statistics.median(times)
+
+
+def measure(edits: int) -> dict[str, tuple[int, list[float], float]]:
+    """For each issue: its size in bytes, the latencies and the compile median."""
+    from playwright.sync_api import sync_playwright
+
+    results = {}
+    with tempfile.TemporaryDirectory() as folder:
+        port = free_port()
+        settings = settings_in(Path(folder), port)
+        db.migrate(settings.database)
+        with db.transaction(settings.database) as session:
+            users.create_user(session, EMAIL, PASSWORD)
+        texts = {"sample": SAMPLE.read_text(encoding="utf-8"), "large": large_issue()}
+        for slug, text in texts.items():
+            (settings.issues_dir / f"{slug}.md").write_text(text, encoding="utf-8")
+        server = web_server(create_app(settings), "127.0.0.1", port)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started:
+            time.sleep(0.02)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(
+                    executable_path="/usr/bin/chromium", args=FLAGS
+                )
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.goto(f"{url}/editor/login")
+                page.fill("input[name=email]", EMAIL)
+                page.fill("input[name=password]", PASSWORD)
+                page.click("button[type=submit]")
+                page.wait_for_url(f"{url}/editor/")
+                for slug, text in texts.items():
+                    page.goto(f"{url}/editor/issues/{slug}/edit")
+                    page.wait_for_selector("#code-editor")
+                    wait_until(
+                        page, "() => document.getElementById('preview').dataset.shownVersion"
+                    )
+                    latencies = edit_latencies(page, edits)
+                    path = settings.issues_dir / f"{slug}.md"
+                    results[slug] = (
+                        len(text.encode()),
+                        latencies,
+                        compile_ms(text, path, settings),
+                    )
+                browser.close()
+        finally:
+            server.should_exit = True
+            thread.join(10)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--edits", type=int, default=30)
+    args = parser.parse_args()
+    for slug, (size, latencies, compiled) in measure(args.edits).items():
+        ms = sorted(latencies)
+        print(
+            f"{slug} issue ({size / 1024:.1f} KB of Markdown), {len(ms)} edits: keystroke -> "
+            f"preview shows it: median {statistics.median(ms):.0f} ms, slowest {ms[-1]:.0f} ms; "
+            f"compile and lint alone: median {compiled:.0f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()
