@@ -91,7 +91,11 @@ async def _json_fields(request: Request, *names: str) -> dict[str, str] | Respon
     if not isinstance(data, dict) or not all(isinstance(data.get(n), str) for n in names):
         return JSONResponse({"error": f"expected a JSON object with {', '.join(names)}"}, 400)
     text = issue_files.normalise(data["text"]) if "text" in names else ""
-    if len(text.encode("utf-8")) > issue_files.TEXT_MAX_BYTES:
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800") is valid JSON, not text
+        return JSONResponse({"error": "the text is not valid Unicode"}, status_code=400)
+    if size > issue_files.TEXT_MAX_BYTES:
         return JSONResponse({"error": "too large"}, status_code=413)
     return {name: data[name] for name in names} | ({"text": text} if "text" in names else {})
 

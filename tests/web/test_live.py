@@ -15,11 +15,11 @@ DRAFT = f"/editor/issues/{SLUG}/draft"
 
 
 @pytest.fixture
-def issue(web_settings: Settings):  # noqa: ANN201
+def issue(web_settings: Settings):
     return write_issue(web_settings.issues_dir)
 
 
-def live(client: TestClient, token: str, text: str, **params: str):  # noqa: ANN201
+def live(client: TestClient, token: str, text: str, **params: str):
     return client.post(LIVE, json={"text": text}, headers={"X-CSRF-Token": token}, params=params)
 
 
@@ -89,6 +89,8 @@ def test_bad_bodies_and_names(client: TestClient, logged_in: str, issue) -> None
     headers = {"X-CSRF-Token": logged_in, "content-type": "application/json"}
     assert client.post(LIVE, content=b"not json", headers=headers).status_code == 400
     assert client.post(LIVE, json={"text": 5}, headers=headers).status_code == 400
+    lone = b'{"text": "\\ud800"}'
+    assert client.post(LIVE, content=lone, headers=headers).status_code == 400
     too_long = "x" * (issue_files.TEXT_MAX_BYTES + 1)
     assert client.post(LIVE, json={"text": too_long}, headers=headers).status_code == 413
     answer = client.post("/editor/issues/..%2Fetc/live", json={"text": "x"}, headers=headers)
