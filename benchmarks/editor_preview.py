@@ -17,16 +17,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-from web_preview_reload import EMAIL, FLAGS, PASSWORD, ROOT, free_port, settings_in
+from web_preview_reload import EMAIL, FLAGS, PASSWORD, ROOT, free_port, log_in, serving, settings_in
 
 from newsletter import db, users
 from newsletter.settings import Settings
-from newsletter.web import create_app, issues
-from newsletter.web.server import web_server
+from newsletter.web import issues
 
 SAMPLE = ROOT / "issues" / "2026-12-remejai-ir-partneriai.md"
 SECTION = (
@@ -129,40 +127,20 @@ def measure(edits: int, markdown: bool) -> dict[str, tuple[int, int, list[float]
         texts = {"sample": SAMPLE.read_text(encoding="utf-8"), "large": large}
         for slug, text in texts.items():
             (settings.issues_dir / f"{slug}.md").write_text(text, encoding="utf-8")
-        server = web_server(create_app(settings), "127.0.0.1", port)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.02)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path="/usr/bin/chromium", args=FLAGS
-                )
-                page = browser.new_page(viewport={"width": 1280, "height": 900})
-                page.goto(f"{url}/editor/login")
-                page.fill("input[name=email]", EMAIL)
-                page.fill("input[name=password]", PASSWORD)
-                page.click("button[type=submit]")
-                page.wait_for_url(f"{url}/editor/")
-                for slug, text in texts.items():
-                    page.goto(f"{url}/editor/issues/{slug}/edit")
-                    page.wait_for_selector("#code-editor")
-                    wait_until(
-                        page, "() => document.getElementById('preview').dataset.shownVersion"
-                    )
-                    latencies = edit_latencies(page, edits)
-                    path = settings.issues_dir / f"{slug}.md"
-                    results[slug] = (
-                        len(text.encode()),
-                        latencies,
-                        compile_ms(text, path, settings),
-                    )
-                browser.close()
-        finally:
-            server.should_exit = True
-            thread.join(10)
+        with serving(settings, port) as url, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            log_in(page, url)
+            for slug, text in texts.items():
+                page.goto(f"{url}/editor/issues/{slug}/edit")
+                page.wait_for_selector("#code-editor")
+                wait_until(page, "() => document.getElementById('preview').dataset.shownVersion")
+                latencies = edit_latencies(page, edits)
+                path = settings.issues_dir / f"{slug}.md"
+                html = issues.compile_text(text, path, settings)[0].html
+                compiled = compile_ms(text, path, settings)
+                results[slug] = (len(text.encode()), len(html.encode()), latencies, compiled)
+            browser.close()
     return results
 
 
