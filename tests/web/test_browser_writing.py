@@ -64,31 +64,6 @@ def test_save_and_reload(context, site: Site) -> None:  # noqa: F811
     )
 
 
-def test_an_edit_on_disk_meanwhile_shows_both_versions_and_loses_nothing(
-    context,  # noqa: F811
-    site: Site,  # noqa: F811
-) -> None:
-    from playwright.sync_api import expect
-
-    page = context.new_page()
-    log_in(page, site)
-    page.goto(f"{site.url}/editor/issues/{SLUG}/edit")
-    mine = issue_text(paragraph="Mano sakinys.")
-    replace_text(page, mine)
-    theirs = issue_text(paragraph="Sakinys, įrašytas diske.")
-    site.issue.write_text(theirs, encoding="utf-8")
-    page.click("#edit-form button[type=submit]")
-    expect(page.locator("h1")).to_have_text("Numeris pasikeitė, kol jį redagavote")
-    expect(page.locator("#theirs textarea")).to_have_value(theirs)
-    expect(page.locator("#yours textarea")).to_have_value(mine)
-    assert site.issue.read_text(encoding="utf-8") == theirs
-    merged = issue_text(paragraph="Sakinys, įrašytas diske. Mano sakinys.")
-    page.fill("#yours textarea", merged)
-    page.click("#yours button[type=submit]")
-    expect(page.locator("#saved")).to_have_text("Išsaugota.")
-    assert site.issue.read_text(encoding="utf-8") == merged
-
-
 def test_a_broken_front_matter_saves_as_a_draft_and_the_campaign_page_refuses_it(
     context,  # noqa: F811
     site: Site,  # noqa: F811

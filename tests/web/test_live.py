@@ -41,11 +41,12 @@ def test_unsaved_text_is_rendered_in_memory_and_nothing_is_written(
     assert issue.read_text(encoding="utf-8") == issue_text()
     assert sorted(web_settings.issues_dir.iterdir()) == before
 
-
-def test_lint_findings_come_with_their_lines(client: TestClient, logged_in: str, issue) -> None:
-    data = live(client, logged_in, issue_text(paragraph="TK: parašyti")).json()
-    markers = [f for f in data["findings"] if "TK" in f["message"]]
+    # Lint findings come with their lines; a newer render replaces the older in the frame.
+    newer = live(client, logged_in, issue_text(paragraph="TK: parašyti")).json()
+    markers = [f for f in newer["findings"] if "TK" in f["message"]]
     assert markers and markers[0]["line"] == 10 and markers[0]["severity"] == "error"
+    assert newer["frame_url"] != data["frame_url"]
+    assert "TK: parašyti" in client.get(data["frame_url"]).text
 
 
 def test_a_parse_error_is_one_line_naming_the_line(
@@ -57,26 +58,10 @@ def test_a_parse_error_is_one_line_naming_the_line(
     assert f"{SLUG}.md:2:" in data["error"] and "\n" not in data["error"]
 
 
-def test_a_newer_render_replaces_the_older_one_in_the_frame(
-    client: TestClient, logged_in: str, issue
+def test_refused_without_a_token_a_login_or_a_proper_body(
+    client: TestClient, editor: str, issue
 ) -> None:
-    first = live(client, logged_in, issue_text(paragraph="Pirmas.")).json()
-    second = live(client, logged_in, issue_text(paragraph="Antras.")).json()
-    assert first["frame_url"] != second["frame_url"]
-    assert "Antras." in client.get(first["frame_url"]).text
-
-
-def test_without_the_csrf_token_it_is_refused(client: TestClient, logged_in: str, issue) -> None:
-    answer = client.post(LIVE, json={"text": issue_text()})
-    assert answer.status_code == 403
-    answer = client.post(LIVE, json={"text": issue_text()}, headers={"X-CSRF-Token": "wrong"})
-    assert answer.status_code == 403
-    answer = client.post(DRAFT, json={"text": "x", "loaded": "y"})
-    assert answer.status_code == 403
-
-
-def test_someone_not_logged_in_is_refused(client: TestClient, editor: str, issue) -> None:
-    from tests.web.conftest import csrf_of
+    from tests.web.conftest import csrf_of, log_in
 
     token = csrf_of(client.get("/editor/login").text)  # a session, but no editor in it
     assert live(client, token, issue_text()).status_code == 401
@@ -84,8 +69,14 @@ def test_someone_not_logged_in_is_refused(client: TestClient, editor: str, issue
     assert answer.status_code == 401
     assert client.get(f"/editor/issues/{SLUG}/live-frame?n=1").status_code == 303
 
+    logged_in = log_in(client)
+    answer = client.post(LIVE, json={"text": issue_text()})
+    assert answer.status_code == 403
+    answer = client.post(LIVE, json={"text": issue_text()}, headers={"X-CSRF-Token": "wrong"})
+    assert answer.status_code == 403
+    answer = client.post(DRAFT, json={"text": "x", "loaded": "y"})
+    assert answer.status_code == 403
 
-def test_bad_bodies_and_names(client: TestClient, logged_in: str, issue) -> None:
     headers = {"X-CSRF-Token": logged_in, "content-type": "application/json"}
     assert client.post(LIVE, content=b"not json", headers=headers).status_code == 400
     assert client.post(LIVE, json={"text": 5}, headers=headers).status_code == 400
@@ -117,10 +108,7 @@ def test_autosave_keeps_one_draft_per_editor_and_a_save_removes_it(
     assert drafts.find(web_settings.database, SLUG, EDITOR_EMAIL) is None
     assert 'id="draft-offer"' not in client.get(f"/editor/issues/{SLUG}/edit").text
 
-
-def test_a_draft_can_be_turned_down(
-    client: TestClient, logged_in: str, issue, web_settings: Settings
-) -> None:
+    # A draft can be turned down.
     body = {"text": issue_text(paragraph="Nereikalingas."), "loaded": "0" * 64}
     client.post(DRAFT, json=body, headers={"X-CSRF-Token": logged_in})
     answer = client.post(f"{DRAFT}/discard", data={"csrf_token": logged_in})
