@@ -20,7 +20,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from web_preview_reload import EMAIL, FLAGS, PASSWORD, ROOT, free_port, log_in, serving, settings_in
+from web_preview_reload import (
+    EMAIL,
+    FLAGS,
+    PASSWORD,
+    ROOT,
+    free_port,
+    log_in,
+    serving,
+    settings_in,
+    wait_until,
+)
 
 from newsletter import db, users
 from newsletter.settings import Settings
@@ -42,16 +52,6 @@ RECORD = """() => {
         window.__loads.push({at: performance.now(), body: body});
     });
 }"""
-
-
-def wait_until(page, predicate: str, arg: object = None, timeout: float = 30.0) -> None:
-    """Poll ``predicate`` in the page (the page's CSP forbids Playwright's own waiting,
-    which evaluates a string); the times measured are noted by the page itself."""
-    deadline = time.monotonic() + timeout
-    while not page.evaluate(predicate, arg):
-        if time.monotonic() > deadline:
-            raise TimeoutError(predicate)
-        time.sleep(0.01)
 
 
 def large_issue(settings: Settings, target_kb: int, *, markdown: bool = False) -> str:

@@ -78,6 +78,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def wait_until(page, predicate: str, arg: object = None, timeout: float = 30.0) -> None:
+    """Poll ``predicate`` in the page (the page's CSP forbids Playwright's own waiting,
+    which evaluates a string); the times measured are noted by the page itself."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(predicate, arg):
+        if time.monotonic() > deadline:
+            raise TimeoutError(predicate)
+        time.sleep(0.01)
+
+
 @contextmanager
 def serving(settings: Settings, port: int) -> Iterator[str]:
     """Serve the app with uvicorn on ``port`` until the block ends; yield its URL."""
@@ -120,19 +130,15 @@ def measure(saves: int) -> tuple[list[float], list[float]]:
             page = browser.new_page()
             log_in(page, url)
             page.goto(f"{url}/editor/issues/matavimas")
-            page.wait_for_function("document.getElementById('preview').dataset.shownVersion")
-            page.wait_for_function("window.document.getElementById('preview').dataset.live === '1'")
+            wait_until(page, "() => document.getElementById('preview').dataset.shownVersion")
+            wait_until(page, "() => document.getElementById('preview').dataset.live === '1'")
             page.evaluate(RECORD_LOADS)
             for n in range(saves):
                 marker = f"zyme{n}x"
                 time.sleep(0.3)  # let the previous round settle
                 saved_at = time.time() * 1000
                 issue.write_text(ISSUE.format(marker=marker), encoding="utf-8")
-                page.wait_for_function(
-                    "(m) => window.__loads.some((l) => l.body.includes(m))",
-                    arg=marker,
-                    timeout=10_000,
-                )
+                wait_until(page, "(m) => window.__loads.some((l) => l.body.includes(m))", marker)
                 loads = page.evaluate("window.__loads")
                 shown_at = min(x["at"] for x in loads if marker in x["body"])
                 latencies.append((shown_at - saved_at) / 1000)
