@@ -16,6 +16,8 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from newsletter import db, users
@@ -76,6 +78,40 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def wait_until(page, predicate: str, arg: object = None, timeout: float = 30.0) -> None:
+    """Poll ``predicate`` in the page (the page's CSP forbids Playwright's own waiting,
+    which evaluates a string); the times measured are noted by the page itself."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(predicate, arg):
+        if time.monotonic() > deadline:
+            raise TimeoutError(predicate)
+        time.sleep(0.01)
+
+
+@contextmanager
+def serving(settings: Settings, port: int) -> Iterator[str]:
+    """Serve the app with uvicorn on ``port`` until the block ends; yield its URL."""
+    server = web_server(create_app(settings), "127.0.0.1", port)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def log_in(page, url: str) -> None:
+    """Log the benchmark's editor in."""
+    page.goto(f"{url}/editor/login")
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/editor/")
+
+
 def measure(saves: int) -> tuple[list[float], list[float]]:
     """Return (save-to-visible seconds, compile seconds) for each save."""
     from playwright.sync_api import sync_playwright
@@ -88,50 +124,28 @@ def measure(saves: int) -> tuple[list[float], list[float]]:
             users.create_user(session, EMAIL, PASSWORD)
         issue = settings.issues_dir / "matavimas.md"
         issue.write_text(ISSUE.format(marker="pradžia"), encoding="utf-8")
-        server = web_server(create_app(settings), "127.0.0.1", port)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.02)
-        url = f"http://127.0.0.1:{port}"
         latencies, compiles = [], []
-        try:
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path="/usr/bin/chromium", args=FLAGS
-                )
-                page = browser.new_page()
-                page.goto(f"{url}/editor/login")
-                page.fill("input[name=email]", EMAIL)
-                page.fill("input[name=password]", PASSWORD)
-                page.click("button[type=submit]")
-                page.wait_for_url(f"{url}/editor/")
-                page.goto(f"{url}/editor/issues/matavimas")
-                page.wait_for_function("document.getElementById('preview').dataset.shownVersion")
-                page.wait_for_function(
-                    "window.document.getElementById('preview').dataset.live === '1'"
-                )
-                page.evaluate(RECORD_LOADS)
-                for n in range(saves):
-                    marker = f"zyme{n}x"
-                    time.sleep(0.3)  # let the previous round settle
-                    saved_at = time.time() * 1000
-                    issue.write_text(ISSUE.format(marker=marker), encoding="utf-8")
-                    page.wait_for_function(
-                        "(m) => window.__loads.some((l) => l.body.includes(m))",
-                        arg=marker,
-                        timeout=10_000,
-                    )
-                    loads = page.evaluate("window.__loads")
-                    shown_at = min(x["at"] for x in loads if marker in x["body"])
-                    latencies.append((shown_at - saved_at) / 1000)
-                    started = time.perf_counter()
-                    compile_file(issue, settings)
-                    compiles.append(time.perf_counter() - started)
-                browser.close()
-        finally:
-            server.should_exit = True
-            thread.join(10)
+        with serving(settings, port) as url, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+            page = browser.new_page()
+            log_in(page, url)
+            page.goto(f"{url}/editor/issues/matavimas")
+            wait_until(page, "() => document.getElementById('preview').dataset.shownVersion")
+            wait_until(page, "() => document.getElementById('preview').dataset.live === '1'")
+            page.evaluate(RECORD_LOADS)
+            for n in range(saves):
+                marker = f"zyme{n}x"
+                time.sleep(0.3)  # let the previous round settle
+                saved_at = time.time() * 1000
+                issue.write_text(ISSUE.format(marker=marker), encoding="utf-8")
+                wait_until(page, "(m) => window.__loads.some((l) => l.body.includes(m))", marker)
+                loads = page.evaluate("window.__loads")
+                shown_at = min(x["at"] for x in loads if marker in x["body"])
+                latencies.append((shown_at - saved_at) / 1000)
+                started = time.perf_counter()
+                compile_file(issue, settings)
+                compiles.append(time.perf_counter() - started)
+            browser.close()
     return latencies, compiles
 
 

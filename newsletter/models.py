@@ -356,3 +356,22 @@ class IssueRevision(Base):
     text: Mapped[str] = mapped_column(Text)
     author: Mapped[str] = mapped_column(String(320), default="")
     saved_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IssueDraft(Base):
+    """An editor's unsaved text of an issue, autosaved from the editor page (not a revision).
+
+    One per editor and issue; ``loaded`` is the sha256 of the file version the text was
+    edited from, so restoring it and saving goes through the same concurrency guard.
+    An explicit save removes it.
+    """
+
+    __tablename__ = "issue_drafts"
+    __table_args__ = (UniqueConstraint("slug", "editor", name="uq_issue_drafts_slug_editor"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(200))
+    editor: Mapped[str] = mapped_column(String(320))
+    text: Mapped[str] = mapped_column(Text)
+    loaded: Mapped[str] = mapped_column(String(64))
+    saved_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

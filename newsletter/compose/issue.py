@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +60,7 @@ class IssueSource:
     body: str
     body_line: int  # 1-based line of the body's first line in the file
     lines: list[str] = field(repr=False)  # every line of the file
+    sha256: str = ""  # of the text as the file stores it (UTF-8): names the revision
 
     @property
     def slug(self) -> str:
@@ -73,6 +75,15 @@ class IssueSource:
 def compile_file(path: Path, settings: Settings) -> CompiledIssue:
     """Read the issue, the sponsor registry and the templates; compile once. Raises IssueError."""
     return compile_source(read_issue(path), settings)
+
+
+def compile_text(text: str, path: Path, settings: Settings) -> CompiledIssue:
+    """Compile an issue's text held in memory (an unsaved edit); ``path`` names it in errors.
+
+    Nothing is read from ``path``; the sponsor registry and the templates are read as for
+    ``compile_file``. Raises IssueError.
+    """
+    return compile_source(parse_issue(text, path), settings)
 
 
 def compile_source(source: IssueSource, settings: Settings) -> CompiledIssue:
@@ -105,6 +116,7 @@ def document(source: IssueSource, settings: Settings) -> IssueDocument:
         lang=source.front.get("lang") or "lt",
         date=source.front.get("date"),
         sponsors=groups,
+        source_sha256=source.sha256,
     )
 
 
@@ -126,6 +138,11 @@ def read_issue(path: Path) -> IssueSource:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise IssueError("not UTF-8 text (save the file as UTF-8)", path=path, line=line) from None
+    return parse_issue(text, path)
+
+
+def parse_issue(text: str, path: Path) -> IssueSource:
+    """Split and check an issue's text (no I/O); ``path`` names the file in every IssueError."""
     lines = text.removeprefix("\ufeff").splitlines()
     front_text, body_start = _split_front_matter(lines, path)
     front, key_lines = _parse_front_matter(front_text, path)
@@ -143,6 +160,7 @@ def read_issue(path: Path) -> IssueSource:
         body=body + "\n",
         body_line=body_start + 1,
         lines=lines,
+        sha256=hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest(),
     )
 
 

@@ -56,6 +56,7 @@ class CompiledIssue:
     html: str  # final inlined HTML with placeholders still in it
     text: str  # plain-text part with placeholders still in it
     date: str = ""  # ISO date from the front matter, '' when none
+    source_sha256: str = ""  # of the issue file's text it was compiled from ('' when unknown)
     _html_plan: FillPlan = field(init=False, repr=False, compare=False)
     _text_plan: FillPlan = field(init=False, repr=False, compare=False)
 
@@ -67,6 +68,7 @@ class CompiledIssue:
         "html",
         "text",
         "date",
+        "source_sha256",
     )
 
     def __post_init__(self) -> None:
@@ -132,6 +134,7 @@ class IssueDocument:
     lang: str = "lt"
     date: dt.date | None = None
     sponsors: tuple[SponsorGroup, ...] = ()
+    source_sha256: str = ""  # of the file's text, carried to the compiled issue
 
 
 def sample_values(base_url: str, lang: str = "lt") -> dict[str, str]:
@@ -174,6 +177,7 @@ def compile_issue(
         html=html,
         text=_tidy_text(text),
         date=document.date.isoformat() if document.date else "",
+        source_sha256=document.source_sha256,
     )
 
 

@@ -91,6 +91,7 @@ class Progress:
     finished_at: datetime | None
     counts: dict[str, int] = field(default_factory=dict)
     rate: float = 0.0
+    source_sha256: str = ""  # of the issue file's text that was compiled and sent
 
     @property
     def total(self) -> int:
@@ -590,6 +591,7 @@ def _describe(row: Campaign) -> dict[str, object]:
         "send_at": outbox.aware(row.send_at),
         "started_at": outbox.aware(row.started_at),
         "finished_at": outbox.aware(row.finished_at),
+        "source_sha256": str((row.compiled or {}).get("source_sha256") or ""),
     }
 
 

@@ -35,6 +35,8 @@ _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 # The slug's words after the date; file names stay short enough for every file system.
 SLUG_WORDS_MAX = 60
 TEMPORARY_PREFIX = ".saving-"
+# Far beyond the largest real issue (the preview warns at Gmail's 102 KB of HTML).
+TEXT_MAX_BYTES = 1024 * 1024
 
 
 class SaveConflict(StateError):

@@ -63,6 +63,27 @@ def one(url: str, slug: str, revision_id: int) -> Revision | None:
         return _revision(row) if row is not None and row.slug == slug else None
 
 
+def history_link(url: str, slug: str, sha256: str) -> str:
+    """The history page showing what the newest revision with ``sha256`` changed; '' when
+    no save in the browser had that text."""
+    with db.transaction(url) as session:
+        found = session.scalar(
+            select(IssueRevision.id)
+            .where(IssueRevision.slug == slug, IssueRevision.sha256 == sha256)
+            .order_by(IssueRevision.id.desc())
+            .limit(1)
+        )
+        if found is None:
+            return ""
+        before = session.scalar(
+            select(IssueRevision.id)
+            .where(IssueRevision.slug == slug, IssueRevision.id < found)
+            .order_by(IssueRevision.id.desc())
+            .limit(1)
+        )
+    return f"/editor/issues/{slug}/history?a={before or found}&b={found}"
+
+
 def diff(old: str, new: str) -> list[tuple[str, str]]:
     """A unified diff as (kind, line) pairs; kind is ``add``, ``del``, ``hunk`` or ``same``.
 

@@ -23,14 +23,13 @@ from newsletter.compose import sponsors as sponsor_registry
 from newsletter.compose.lint import SUBJECT_MAX, SUBJECT_MIN
 from newsletter.compose.strings import LANGUAGES
 from newsletter.errors import IssueError, NotFoundError
-from newsletter.web import i18n, issue_files, revisions
+from newsletter.web import drafts, i18n, issue_files, live, revisions
 from newsletter.web.auth import editor_only
 from newsletter.web.editor import hub_of, picker_people, settings_of, state_or_404
 from newsletter.web.preview import ISSUE_SUFFIX, SLUG
 from newsletter.web.templating import page
 
-# Far beyond the largest real issue (the preview warns at Gmail's 102 KB of HTML).
-TEXT_MAX_BYTES = 1024 * 1024
+TEXT_MAX_BYTES = issue_files.TEXT_MAX_BYTES
 _CONTROL = "".join(chr(code) for code in (*range(0, 9), *range(11, 32), 127))
 
 
@@ -135,10 +134,17 @@ async def new_issue(request: Request) -> Response:
 
 
 async def _edit_page(
-    request: Request, text: str, loaded: str, *, notice: str = "", field_error: str = ""
+    request: Request,
+    text: str,
+    loaded: str,
+    *,
+    notice: str = "",
+    field_error: str = "",
+    draft: drafts.Draft | None = None,
 ) -> Response:
     state = await state_or_404(request)
     context = {
+        "draft": draft,
         "slug": state.slug,
         "subject": state.compiled.subject if state.compiled else "",
         "version": state.render_version,
@@ -155,11 +161,19 @@ async def _edit_page(
 
 @editor_only
 async def edit_page(request: Request) -> Response:
-    """The issue's text in a textarea beside its preview."""
+    """The issue's text in a textarea beside its preview; an autosaved draft that differs
+    from the file is offered, and ``?draft=restore`` loads it (guarded by the version it
+    was edited from, so a file changed since then shows the conflict on save)."""
     state = await state_or_404(request)
     text = await run_in_threadpool(issue_files.read_text, hub_of(request).issue_path(state.slug))
     notice = "write.saved" if request.query_params.get("saved") else ""
-    return await _edit_page(request, text, issue_files.digest(text), notice=notice)
+    url, editor = settings_of(request).database, request.scope["editor_email"]
+    draft = await run_in_threadpool(drafts.find, url, state.slug, editor)
+    if draft is None or draft.text == text:
+        return await _edit_page(request, text, issue_files.digest(text), notice=notice)
+    if request.query_params.get("draft") == "restore":
+        return await _edit_page(request, draft.text, draft.loaded, notice="write.draft_restored")
+    return await _edit_page(request, text, issue_files.digest(text), notice=notice, draft=draft)
 
 
 def _writable_path(request: Request, slug: str) -> Path:
@@ -202,11 +216,13 @@ async def store(request: Request, path: Path, text: str, loaded: str) -> Respons
             "theirs": conflict.current,
             "yours": text,
             "current": issue_files.digest(conflict.current),
+            "diff": revisions.diff(conflict.current, text),
         }
         return page(request, "editor/conflict.html", context, status_code=409)
     author = request.scope["editor_email"]
     url = settings_of(request).database
     await run_in_threadpool(revisions.record, url, slug, text, author, replaced or None)
+    await run_in_threadpool(drafts.discard, url, slug, author)
     return RedirectResponse(f"/editor/issues/{slug}/edit?saved=1", status_code=303)
 
 
@@ -215,4 +231,5 @@ routes = [
     Route("/editor/issues/new", new_issue, methods=["POST"]),
     Route("/editor/issues/{slug}/edit", edit_page, methods=["GET"]),
     Route("/editor/issues/{slug}/edit", save, methods=["POST"]),
+    *live.routes,
 ]

@@ -7,6 +7,7 @@ import pytest
 from tests.web.browser import browser  # noqa: F401  (fixture)
 from tests.web.issues import SLUG, issue_text
 from tests.web.test_browser import Site, context, log_in, site  # noqa: F401  (fixtures)
+from tests.web.test_browser_editor import replace_text
 
 pytestmark = pytest.mark.browser
 XSS = '<img src=x onerror="window.__ran = 1">'
@@ -48,7 +49,7 @@ def test_save_and_reload(context, site: Site) -> None:  # noqa: F811
     page.goto(f"{site.url}/editor/issues/{SLUG}")
     page.click("text=Redaguoti")
     expect(page.locator("textarea[name=text]")).to_have_value(issue_text())
-    page.fill("textarea[name=text]", issue_text(paragraph="Naujas sakinys iš naršyklės."))
+    replace_text(page, issue_text(paragraph="Naujas sakinys iš naršyklės."))
     page.click("#edit-form button[type=submit]")
     expect(page.locator("#saved")).to_have_text("Išsaugota.")
     page.reload()
@@ -63,31 +64,6 @@ def test_save_and_reload(context, site: Site) -> None:  # noqa: F811
     )
 
 
-def test_an_edit_on_disk_meanwhile_shows_both_versions_and_loses_nothing(
-    context,  # noqa: F811
-    site: Site,  # noqa: F811
-) -> None:
-    from playwright.sync_api import expect
-
-    page = context.new_page()
-    log_in(page, site)
-    page.goto(f"{site.url}/editor/issues/{SLUG}/edit")
-    mine = issue_text(paragraph="Mano sakinys.")
-    page.fill("textarea[name=text]", mine)
-    theirs = issue_text(paragraph="Sakinys, įrašytas diske.")
-    site.issue.write_text(theirs, encoding="utf-8")
-    page.click("#edit-form button[type=submit]")
-    expect(page.locator("h1")).to_have_text("Numeris pasikeitė, kol jį redagavote")
-    expect(page.locator("#theirs textarea")).to_have_value(theirs)
-    expect(page.locator("#yours textarea")).to_have_value(mine)
-    assert site.issue.read_text(encoding="utf-8") == theirs
-    merged = issue_text(paragraph="Sakinys, įrašytas diske. Mano sakinys.")
-    page.fill("#yours textarea", merged)
-    page.click("#yours button[type=submit]")
-    expect(page.locator("#saved")).to_have_text("Išsaugota.")
-    assert site.issue.read_text(encoding="utf-8") == merged
-
-
 def test_a_broken_front_matter_saves_as_a_draft_and_the_campaign_page_refuses_it(
     context,  # noqa: F811
     site: Site,  # noqa: F811
@@ -98,7 +74,7 @@ def test_a_broken_front_matter_saves_as_a_draft_and_the_campaign_page_refuses_it
     log_in(page, site)
     page.goto(f"{site.url}/editor/issues/{SLUG}/edit")
     broken = "---\nsubject: [neuždaryta\n---\nTekstas\n"
-    page.fill("textarea[name=text]", broken)
+    replace_text(page, broken)
     page.click("#edit-form button[type=submit]")
     expect(page.locator("#compile-error")).to_contain_text("Išsaugota kaip juodraštis")
     expect(page.locator("#compile-error")).to_contain_text(f"{SLUG}.md:2")

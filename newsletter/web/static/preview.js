@@ -62,37 +62,62 @@
     size.className = "size" + (bytes > limit ? " bad" : bytes > 0.9 * limit ? " warn" : "");
   }
 
-  function swapFrame(version) {
+  function loadFrame(url, onShown) {
     let scroll = 0;
     try { scroll = frame.contentWindow.scrollY; } catch (e) { scroll = 0; }
     frame.onload = function () {
       try { frame.contentWindow.scrollTo(0, scroll); } catch (e) { /* other origin */ }
-      root.dataset.shownVersion = String(version);
+      onShown();
     };
-    frame.src = withParams(root.dataset.frameUrl, { v: version, as: state.as });
+    frame.src = url;
+  }
+
+  function swapFrame(version) {
+    loadFrame(withParams(root.dataset.frameUrl, { v: version, as: state.as }), function () {
+      root.dataset.shownVersion = String(version);
+    });
     shownVersion = version;
     shownAs = state.as;
   }
 
-  async function refresh() {
-    const response = await fetch(withParams(root.dataset.renderUrl, { as: state.as }),
-      { headers: { Accept: "application/json" }, credentials: "same-origin" });
-    if (!response.ok) return;
-    const data = await response.json();
+  // Everything but the frame: the error (the last good render stays), text, source,
+  // findings, size. Returns whether there is a render to show.
+  function show(data) {
     const error = document.getElementById("error");
     error.hidden = !data.error;
     document.getElementById("error-text").textContent = data.error || "";
-    document.getElementById("error-kept").hidden = !data.has_render;
+    document.getElementById("error-kept").hidden = !data.has_render && !root.dataset.unsaved;
     root.dataset.error = data.error ? "1" : "";
-    if (!data.has_render) return;
+    if (!data.has_render) return false;
     document.getElementById("subject").textContent = data.subject;
     document.getElementById("text").textContent = data.text;
     document.getElementById("source").textContent = data.source;
     showFindings(data.findings);
     showSize(data.size_bytes, data.size_limit);
+    return true;
+  }
+
+  async function refresh() {
+    // Once the editor page shows unsaved text, a change on disk must not replace it.
+    if (root.dataset.unsaved) return;
+    const response = await fetch(withParams(root.dataset.renderUrl, { as: state.as }),
+      { headers: { Accept: "application/json" }, credentials: "same-origin" });
+    if (!response.ok || root.dataset.unsaved) return;
+    const data = await response.json();
+    if (!show(data)) return;
     if (data.render_version !== shownVersion || state.as !== shownAs) swapFrame(data.render_version);
   }
 
+  // For the editor page (editor.js): show a render of the unsaved text, made in memory.
+  window.NewsletterPreview = {
+    recipient: function () { return state.as; },
+    onRecipientChange: null,
+    showUnsaved: function (data, number) {
+      root.dataset.unsaved = "1";
+      if (!show(data)) return;
+      loadFrame(data.frame_url, function () { root.dataset.shownLive = String(number); });
+    },
+  };
   document.querySelectorAll("[role=tab]").forEach(function (tab) {
     tab.addEventListener("click", function () {
       state.tab = tab.dataset.tab;
@@ -104,7 +129,8 @@
   picker.addEventListener("change", function () {
     state.as = picker.value;
     save();
-    refresh();
+    const hook = window.NewsletterPreview.onRecipientChange;
+    if (root.dataset.unsaved && hook) hook(); else refresh();
   });
 
   applyLayout();
