@@ -46,6 +46,7 @@ GENESIS = "0" * 64
 # the only other one).
 APPEND_LOCK = 0x6E6C6175
 CLI_CLIENT = "cli"
+VERIFY_PAGE = 1000
 COLUMNS = ("seq", "at", "actor", "client", "action", "object", "detail", "hash")
 # Cells starting with these are formulas to a spreadsheet; any text here could start with one.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -153,17 +154,25 @@ class Verdict:
 
 def verify(url: str) -> Verdict:
     """Walk the chain in order; name the first entry altered, or the first removed."""
-    expected_seq, prev, count = 1, GENESIS, 0
-    with db.transaction(url) as session:
-        rows = session.scalars(
-            select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=1000)
-        )
-        for row in rows:
+    expected_seq, prev, count, after = 1, GENESIS, 0, 0
+    while True:
+        with db.transaction(url) as session:  # a page at a time: the log only grows
+            page = list(
+                session.scalars(
+                    select(AuditEntry)
+                    .where(AuditEntry.seq > after)
+                    .order_by(AuditEntry.seq)
+                    .limit(VERIFY_PAGE)
+                )
+            )
+        if not page:
+            return Verdict(count, prev)
+        for row in page:
             problem = _misfit(row, expected_seq, prev)
             if problem:
                 return Verdict(count, prev, problem)
             expected_seq, prev, count = row.seq + 1, row.hash, count + 1
-    return Verdict(count, prev)
+        after = page[-1].seq
 
 
 def _misfit(row: AuditEntry, expected_seq: int, prev: str) -> str:
