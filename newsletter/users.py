@@ -426,6 +426,13 @@ def all_editors(session: Session) -> list[tuple[User, list[str]]]:
     return [(user, [r for r in ROLES if r in roles_of(session, user.id)]) for user in found]
 
 
+def is_editor(url: str, email: str) -> bool:
+    """True when ``email`` is an editor account's address (enabled or not)."""
+    address = email.strip().lower()
+    with db.transaction(url) as session:
+        return session.scalar(select(User.id).where(User.email == address)) is not None
+
+
 def get_user(session: Session, user_id: int) -> User:
     """Return the editor with ``user_id``; StateError when the account no longer exists."""
     user = session.get(User, user_id)

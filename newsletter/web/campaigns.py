@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from newsletter import db
+from newsletter import db, users
 from newsletter.compose.render import CompiledIssue
 from newsletter.dispatch import approval, campaign, outbox, overlap
 from newsletter.errors import AlreadySentError, InputError, NewsletterError, NotFoundError
@@ -99,6 +99,7 @@ async def test_send(request: Request) -> Response:
     try:
         _state, compiled = await sendable(request)
         settings = settings_of(request)
+        await _refuse_outside_editors(request, address)
         campaign_id = await run_in_threadpool(campaign.create_test, settings, compiled, address)
         await audited(request, "campaign.test", f"campaign:{campaign_id}", issue=compiled.slug)
         if not settings.embedded:
@@ -112,6 +113,16 @@ async def test_send(request: Request) -> Response:
         context["error"] = str(exc)
         return page(request, "editor/test_send.html", context, status_code=400)
     return page(request, "editor/test_send.html", context)
+
+
+async def _refuse_outside_editors(request: Request, address: str) -> None:
+    """InputError when someone who may not send tries a test copy to a non-editor address:
+    an author's test copies go to editors only."""
+    if can(request, permissions.SEND):
+        return
+    url = settings_of(request).database
+    if not await run_in_threadpool(users.is_editor, url, address):
+        raise InputError(f"address: {address} is not an editor's; test copies go to editors")
 
 
 # Starting a campaign --------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.testclient import TestClient
 
 from newsletter import audit, db, users
+from newsletter.dispatch import campaign
 from newsletter.models import User
 from newsletter.settings import Settings
 from newsletter.web import create_app
@@ -92,3 +93,19 @@ def test_the_audit_page_filters_and_exports_neutralised_csv(
     lines = exported.text.splitlines()
     assert lines[0].startswith("seq,at,actor")
     assert len(lines) == 2 and ",'=cmd" in lines[1]
+
+
+def test_an_author_sends_test_copies_to_editors_only(web_settings: Settings) -> None:
+    write_issue(web_settings.issues_dir)
+    with db.transaction(web_settings.database) as session:
+        users.create_user(session, ACCOUNTS["author"], EDITOR_PASSWORD, [users.AUTHOR])
+    app = create_app(web_settings, watch=False)
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
+        token = log_in(client, ACCOUNTS["author"])
+        outside = client.post(
+            f"/editor/issues/{SLUG}/test",
+            data={"csrf_token": token, "address": "bandymas@example.org"},
+        )
+        assert outside.status_code == 400
+        assert "test copies go to editors" in outside.text
+        assert campaign.all_campaigns(web_settings) == []
