@@ -429,6 +429,22 @@ def approve_command(ctx: Context, campaign_id: int) -> None:
     console.print(f"approved: {after.valid} of {after.needed} approvals hold")
 
 
+@campaign_group.command("start")
+@click.argument("campaign_id", type=int)
+@pass_context
+def start_command(ctx: Context, campaign_id: int) -> None:
+    """Start an approved campaign whose approvals still hold (checked again now)."""
+    settings = ctx.settings
+    approval.start(settings, campaign_id)
+    campaign.start_due(settings)
+    audit.record_cli(settings, "campaign.start", f"campaign:{campaign_id}")
+    console.print(f"campaign {campaign_id} started")
+    if settings.embedded:
+        _run_here(settings, campaign_id)
+    else:
+        _hand_to_workers(settings, campaign_id)
+
+
 @campaign_group.command("report")
 @click.argument("campaign_id", type=int)
 @click.option("--csv", "as_csv", is_flag=True, help="Write CSV to standard output.")

@@ -175,12 +175,14 @@ def can(request: Request, permission: str) -> bool:
     return permissions.allows(request.scope.get("editor_roles", ()), permission)
 
 
-async def audited(request: Request, action: str, obj: str = "", **detail: object) -> None:
-    """Append an audit entry by the request's editor, from the request's client address."""
+async def audited(
+    request: Request, action: str, obj: str = "", *, actor: str = "", **detail: object
+) -> None:
+    """Append an audit entry by the request's editor (or ``actor``), from its client address."""
     await run_in_threadpool(
         audit.record,
         request.app.state.settings.database,
-        str(request.scope.get("editor_email", "")),
+        actor or str(request.scope.get("editor_email", "")),
         action,
         obj,
         client=client_ip(request),
@@ -205,15 +207,8 @@ async def login(request: Request) -> Response:
         users.authenticate, settings.database, email, password, client_ip(request), device=device
     )
     outcome = "login.succeeded" if result.user is not None else "login.failed"
-    detail = {"throttled": True} if result.throttled else {}
-    await run_in_threadpool(
-        audit.record,
-        settings.database,
-        email.strip().lower(),
-        outcome,
-        client=client_ip(request),
-        detail=detail,
-    )
+    refusal = {"throttled": True} if result.throttled else {}
+    await audited(request, outcome, actor=email.strip().lower(), **refusal)
     if result.user is None:
         return refused_login(request, result, {"next": target, "email": email})
     await end_own_session(request)  # a session the browser held before ends with it
