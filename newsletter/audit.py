@@ -63,9 +63,9 @@ def timestamp(moment: datetime) -> str:
     return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def entry_hash(row: AuditEntry) -> str:
-    """The hash ``row`` must carry, from its own fields and its ``prev_hash``."""
-    fields = {
+def _fields(row: AuditEntry) -> dict[str, Any]:
+    """The entry's own fields, as they are hashed (without ``prev``)."""
+    return {
         "seq": row.seq,
         "at": timestamp(row.at),
         "actor": row.actor,
@@ -73,9 +73,12 @@ def entry_hash(row: AuditEntry) -> str:
         "action": row.action,
         "object": row.object,
         "detail": row.detail,
-        "prev": row.prev_hash,
     }
-    return hashlib.sha256(canonical(fields)).hexdigest()
+
+
+def entry_hash(row: AuditEntry) -> str:
+    """The hash ``row`` must carry, from its own fields and its ``prev_hash``."""
+    return hashlib.sha256(canonical({**_fields(row), "prev": row.prev_hash})).hexdigest()
 
 
 def operator(settings: Settings) -> str:
@@ -235,16 +238,8 @@ def actions(url: str) -> list[str]:
 
 
 def _values(row: AuditEntry) -> dict[str, Any]:
-    return {
-        "seq": row.seq,
-        "at": timestamp(row.at),
-        "actor": row.actor,
-        "client": row.client,
-        "action": row.action,
-        "object": row.object,
-        "detail": json.dumps(row.detail, sort_keys=True, ensure_ascii=False),
-        "hash": row.hash,
-    }
+    detail = json.dumps(row.detail, sort_keys=True, ensure_ascii=False)
+    return {**_fields(row), "detail": detail, "hash": row.hash}
 
 
 def neutralise(value: object) -> str:
