@@ -118,7 +118,7 @@ def record(
         ).first()
         row = AuditEntry(
             seq=(last.seq + 1) if last else 1,
-            at=now or utcnow(),
+            at=(now or utcnow()).astimezone(UTC),
             actor=actor[:320],
             client=client[:64],
             action=action[:40],
