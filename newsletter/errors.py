@@ -12,6 +12,7 @@ Every class says what the caller should do about it::
     │   ├── SendingElsewhereError   another live process sends this campaign: follow it, or wait
     │   ├── AlreadySentError        recipients already have this issue from an earlier campaign:
     │   │                           ask whether to send only to the others, or to all again
+    │   ├── NotAllowedError         this person may not do it (approve their own campaign): refuse
     │   └── ListChangedError        a list changed since the import's dry run: show it again
     ├── DatabaseError               the database could not do it now; what was done stays consistent
     │   ├── DatabaseUnavailableError  the connection was lost or refused: start the server, run again
@@ -100,6 +101,12 @@ class AlreadySentError(StateError):
 
     Nothing was created; the caller offers the choice: only the others, or everyone again.
     """
+
+
+class NotAllowedError(StateError):
+    """This person may not do this here, whatever their roles (e.g. approve their own campaign)."""
+
+    exit_code = 77  # EX_NOPERM
 
 
 class ListChangedError(StateError):

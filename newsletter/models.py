@@ -240,6 +240,9 @@ class Campaign(Base):
     # The one-time token of the web confirmation page that started it: a second POST of
     # the same page finds this campaign instead of creating another.
     start_token: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    # Who created it (an editor's address, or ``cli:<operator>``): its author, who may not
+    # approve it (``newsletter/dispatch/approval.py``).
+    created_by: Mapped[str] = mapped_column(String(320), default="")
 
 
 # The predicate of the partial index of queued rows; a query uses that index only when
@@ -375,3 +378,55 @@ class IssueDraft(Base):
     text: Mapped[str] = mapped_column(Text)
     loaded: Mapped[str] = mapped_column(String(64))
     saved_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+class UserRole(Base):
+    """One role an editor holds: author, sender, list_keeper or admin (``users.ROLES``)."""
+
+    __tablename__ = "user_roles"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(20), primary_key=True)
+
+
+class CampaignApproval(Base):
+    """One editor's approval of a campaign, bound to what they were shown.
+
+    Valid only while the campaign's content, its lists and segment, and its recipient
+    count are still the ones recorded here (``dispatch/approval.py``).
+    """
+
+    __tablename__ = "campaign_approvals"
+    __table_args__ = (UniqueConstraint("campaign_id", "approver"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    approver: Mapped[str] = mapped_column(String(320))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    audience_hash: Mapped[str] = mapped_column(String(64))
+    recipients: Mapped[int] = mapped_column(Integer)
+
+
+class AuditEntry(Base):
+    """One entry of the append-only audit log; ``hash`` chains it to the entry before.
+
+    ``seq`` counts entries from 1 without gaps (ids may skip on PostgreSQL when a
+    transaction rolls back); the serialisation that is hashed is drawn in ``audit.py``.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    at: Mapped[datetime] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(320))
+    client: Mapped[str] = mapped_column(String(64), default="")
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    object: Mapped[str] = mapped_column(String(300), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

@@ -126,6 +126,13 @@ class Settings:
     database_retry_seconds: float = setting(
         60.0, "How long an in-process send waits for a lost database to answer again."
     )
+    # Roles, approvals, audit
+    approvals: int = setting(
+        0, "People other than its author who must approve a campaign before it starts: 0, 1 or 2."
+    )
+    operator: str = setting(
+        "", "Who the command line acts as in the audit log; empty means the system user."
+    )
     # DKIM
     dkim_key_file: Path = setting(Path(""), "PEM private key for DKIM; empty disables signing.")
     dkim_selector: str = setting("", "DKIM selector.")
@@ -140,6 +147,8 @@ class Settings:
             raise ConfigError(f"{PREFIX}LEASE_SECONDS must be at least 5, not {self.lease_seconds}")
         if self.retry_seconds <= 0 or self.tick_seconds <= 0:
             raise ConfigError(f"{PREFIX}RETRY_SECONDS and {PREFIX}TICK_SECONDS must be more than 0")
+        if self.approvals not in (0, 1, 2):
+            raise ConfigError(f"{PREFIX}APPROVALS must be 0, 1 or 2, not {self.approvals}")
         if self.database_retry_seconds < 0:
             raise ConfigError(f"{PREFIX}DATABASE_RETRY_SECONDS must be 0 or more")
         if bool(str(self.dkim_key_file) not in ("", ".")) != bool(self.dkim_selector):

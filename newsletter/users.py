@@ -41,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import math
 import secrets
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -53,7 +54,7 @@ from sqlalchemy.orm import Session
 
 from newsletter import db
 from newsletter.errors import InputError, NotFoundError, StateError
-from newsletter.models import LoginAttempt, User, WebSession, utcnow
+from newsletter.models import LoginAttempt, User, UserRole, WebSession, utcnow
 
 MIN_PASSWORD_LENGTH = 10
 WINDOW = timedelta(minutes=15)
@@ -110,14 +111,22 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def create_user(session: Session, email: str, password: str) -> User:
-    """Add an editor account; InputError when the address is taken or the password too short."""
+def create_user(
+    session: Session, email: str, password: str, roles: Sequence[str] | None = None
+) -> User:
+    """Add an editor account; InputError when the address is taken or the password too short.
+
+    ``roles`` None gives every role (an account made without naming any can do what
+    every editor could before roles existed); name them to give fewer.
+    """
     address = normalise_login(email)
     if session.scalar(select(User.id).where(User.email == address)) is not None:
         raise InputError(f"email: an editor {address} already exists")
+    granted = check_roles(ROLES if roles is None else roles)
     user = User(email=address, password_hash=hash_password(password))
     session.add(user)
     session.flush()
+    session.add_all(UserRole(user_id=user.id, role=role) for role in granted)
     return user
 
 
@@ -339,6 +348,17 @@ def session_user(url: str, token: str, now: datetime | None = None) -> User | No
         )
 
 
+def session_roles(
+    url: str, token: str, now: datetime | None = None
+) -> tuple[User, frozenset[str]] | None:
+    """The enabled editor whose unexpired session ``token`` is, with their roles; or None."""
+    user = session_user(url, token, now)
+    if user is None:
+        return None
+    with db.transaction(url) as session:
+        return user, roles_of(session, user.id)
+
+
 def end_session(url: str, token: str) -> None:
     """End the one session ``token`` names (logging out); other sessions stay."""
     with db.transaction(url) as session:
@@ -349,6 +369,68 @@ def end_sessions(session: Session, user_id: int) -> int:
     """End every session of the editor ``user_id``, on every browser; return how many."""
     ended = session.execute(delete(WebSession).where(WebSession.user_id == user_id))
     return ended.rowcount
+
+
+# Roles ---------------------------------------------------------------------------------
+
+AUTHOR, SENDER, LIST_KEEPER, ADMIN = "author", "sender", "list_keeper", "admin"
+# author: write, preview and test-send issues, ask for a campaign; sender: start, pause,
+# resume, cancel; list_keeper: lists, people, GDPR actions; admin: editor accounts.
+ROLES = (AUTHOR, SENDER, LIST_KEEPER, ADMIN)
+
+
+def check_roles(roles: Iterable[str]) -> list[str]:
+    """The roles named, in ``ROLES`` order; InputError naming one that does not exist."""
+    wanted = {role.strip().lower().replace("-", "_") for role in roles}
+    unknown = sorted(wanted - set(ROLES))
+    if unknown:
+        raise InputError(f"role: {unknown[0]!r} is not one of {', '.join(ROLES)}")
+    return [role for role in ROLES if role in wanted]
+
+
+def roles_of(session: Session, user_id: int) -> frozenset[str]:
+    """The roles the editor ``user_id`` holds."""
+    return frozenset(session.scalars(select(UserRole.role).where(UserRole.user_id == user_id)))
+
+
+def change_roles(
+    session: Session, email: str, add: Iterable[str] = (), remove: Iterable[str] = ()
+) -> list[str]:
+    """Give and take roles; return the editor's roles after. StateError for the last admin."""
+    user = find_editor(session, email)
+    gained, lost = check_roles(add), check_roles(remove)
+    if ADMIN in lost:
+        refuse_last_admin(session, user.id)
+    session.execute(delete(UserRole).where(UserRole.user_id == user.id, UserRole.role.in_(lost)))
+    held = roles_of(session, user.id)
+    session.add_all(UserRole(user_id=user.id, role=r) for r in gained if r not in held)
+    session.flush()
+    return [role for role in ROLES if role in roles_of(session, user.id)]
+
+
+def refuse_last_admin(session: Session, user_id: int) -> None:
+    """StateError when ``user_id`` is the only enabled admin: nobody could manage accounts."""
+    others = session.scalar(
+        select(func.count())
+        .select_from(UserRole)
+        .join(User, User.id == UserRole.user_id)
+        .where(UserRole.role == ADMIN, User.disabled_at.is_(None), User.id != user_id)
+    )
+    if not others:
+        raise StateError("this is the only enabled admin; make another admin first")
+
+
+def all_editors(session: Session) -> list[tuple[User, list[str]]]:
+    """Every editor account with its roles, by address."""
+    found = session.scalars(select(User).order_by(User.email)).all()
+    return [(user, [r for r in ROLES if r in roles_of(session, user.id)]) for user in found]
+
+
+def is_editor(url: str, email: str) -> bool:
+    """True when ``email`` is an editor account's address (enabled or not)."""
+    address = email.strip().lower()
+    with db.transaction(url) as session:
+        return session.scalar(select(User.id).where(User.email == address)) is not None
 
 
 def get_user(session: Session, user_id: int) -> User:

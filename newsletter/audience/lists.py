@@ -244,6 +244,11 @@ def import_file(
     return report
 
 
+def import_detail(report: ImportReport) -> dict[str, object]:
+    """What the audit log keeps of an import: the file's name and hash, and the counts."""
+    return {"file": report.path.name, "sha256": report.sha256, **report.counts()}
+
+
 def _record_import(session: Session, report: ImportReport, by: str) -> None:
     list_id = session.scalar(select(MailingList.id).where(MailingList.slug == report.slug))
     session.add(

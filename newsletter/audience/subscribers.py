@@ -120,6 +120,11 @@ def email_hmac(key: bytes, normalised_email: str) -> str:
     return hmac.new(key, normalised_email.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+def audit_name(key: bytes, address: str) -> str:
+    """A person as the audit log names them: never the address, its suppression HMAC."""
+    return f"hmac:{email_hmac(key, normalise_email(address))}"
+
+
 def resolve_lists(session: Session, slugs: Sequence[str]) -> list[MailingList]:
     """Return the lists named by ``slugs`` in that order; ``NotFoundError`` names an unknown one."""
     wanted = list(dict.fromkeys(slugs))

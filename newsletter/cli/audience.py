@@ -14,11 +14,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from newsletter import db
+from newsletter import audit, db
 from newsletter.audience.listfiles import XLSX_EMPTY_ROWS_END
 from newsletter.audience.lists import (
     ImportReport,
     LastImport,
+    import_detail,
     import_file,
     last_imports,
     list_summaries,
@@ -26,6 +27,7 @@ from newsletter.audience.lists import (
 from newsletter.audience.lists import Progress as ProgressCallback
 from newsletter.audience.subscribers import (
     ErasureReport,
+    audit_name,
     erase_person,
     export_subscriber,
     find_subscriber,
@@ -95,6 +97,8 @@ def import_command(
             progress=progress,
             by=COMMAND_LINE,
         )
+    if not dry_run:
+        audit.record_cli(settings, "list.import", f"list:{report.slug}", **import_detail(report))
     _print_report(report)
 
 
@@ -160,6 +164,11 @@ def _print_report(report: ImportReport) -> None:
         console.print("dry run: nothing was changed")
 
 
+def person_hmac(settings: Settings, email: str) -> str:
+    """A person as the audit log names them: never the address, its suppression HMAC."""
+    return audit_name(settings.key(), email)
+
+
 @subscribers_group.command("export")
 @click.argument("email")
 @pass_context
@@ -168,6 +177,7 @@ def export_command(ctx: Context, email: str) -> None:
     settings = ctx.settings
     with db.transaction(_database(settings)) as session:
         data = export_subscriber(session, settings.key(), email)
+    audit.record_cli(settings, "person.export", person_hmac(settings, email))
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
@@ -197,6 +207,7 @@ def erase_command(ctx: Context, email: str, yes: bool) -> None:
     report = erase_person(
         url, settings.key(), address, settings.outbox, wait_seconds=wait, on_wait=waiting
     )
+    audit.record_cli(settings, "person.erase", person_hmac(settings, address))
     what = "subscriber data deleted" if report.held else "no subscriber data was held"
     rows = sum(report.outcomes.values())
     console.print(
@@ -259,6 +270,8 @@ def unsubscribe_command(ctx: Context, email: str, slug: str | None) -> None:
             raise NotFoundError(f"no subscriber {normalise_email(email)}")
         list_id = resolve_lists(session, [slug])[0].id if slug else None
         changed = unsubscribe(session, settings.key(), subscriber.id, list_id, "command line")
+        person = f"subscriber:{subscriber.id}"
+    audit.record_cli(settings, "person.unsubscribe", person, list=slug or "*", changed=changed)
     scope = f"list {slug}" if slug else "all lists"
     state = "unsubscribed from" if changed else "was already unsubscribed from"
     console.print(f"{escape(subscriber.email)} {state} {scope}", soft_wrap=True)

@@ -19,9 +19,10 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from newsletter import audit
 from newsletter.cli.core import Context, console, pass_context
 from newsletter.db import transaction
-from newsletter.dispatch import campaign, outbox, overlap
+from newsletter.dispatch import approval, campaign, outbox, overlap
 from newsletter.errors import InputError, IssueError, SendingElsewhereError
 from newsletter.models import utcnow
 from newsletter.settings import Settings
@@ -134,7 +135,24 @@ def send_command(
     if dry_run:
         _count(settings, compiled, slugs, where)
         return
-    created = campaign.create(settings, compiled, slugs, where, send_at=send_at, repeat=repeat)
+    created = campaign.create(
+        settings,
+        compiled,
+        slugs,
+        where,
+        send_at=send_at,
+        repeat=repeat,
+        created_by=audit.operator(settings),
+        hold=settings.approvals > 0,
+    )
+    obj = f"campaign:{created.campaign_id}"
+    audit.record_cli(settings, "campaign.create", obj, issue=compiled.slug, status=created.status)
+    if created.status == approval.AWAITING:
+        console.print(
+            f"campaign {created.campaign_id} awaits {settings.approvals} approval(s) by "
+            f"others; `newsletter campaign approve {created.campaign_id}`"
+        )
+        return
     console.print(
         f"campaign {created.campaign_id}: {created.recipients} recipients ({', '.join(slugs)})"
     )
@@ -364,6 +382,7 @@ def follow_progress(
 def pause_command(ctx: Context, campaign_id: int) -> None:
     """Stop sending; messages already handed to the server still count."""
     campaign.pause(ctx.settings, campaign_id)
+    audit.record_cli(ctx.settings, "campaign.pause", f"campaign:{campaign_id}")
     console.print(f"campaign {campaign_id} paused; `newsletter campaign resume {campaign_id}`")
 
 
@@ -374,6 +393,7 @@ def resume_command(ctx: Context, campaign_id: int) -> None:
     """Continue a paused campaign, or a running one that no process is sending any more."""
     settings = ctx.settings
     status = campaign.resume(settings, campaign_id)
+    audit.record_cli(settings, "campaign.resume", f"campaign:{campaign_id}")
     console.print(f"campaign {campaign_id} is {status} again")
     if status == "running":
         if settings.embedded:
@@ -388,7 +408,41 @@ def resume_command(ctx: Context, campaign_id: int) -> None:
 def cancel_command(ctx: Context, campaign_id: int) -> None:
     """End a campaign; recipients not yet sent to will not be."""
     left = campaign.cancel(ctx.settings, campaign_id)
+    audit.record_cli(ctx.settings, "campaign.cancel", f"campaign:{campaign_id}")
     console.print(f"campaign {campaign_id} cancelled; {left} recipients will not receive it")
+
+
+@campaign_group.command("approve")
+@click.argument("campaign_id", type=int)
+@pass_context
+def approve_command(ctx: Context, campaign_id: int) -> None:
+    """Approve a campaign awaiting approval, as this operator (never its author)."""
+    settings = ctx.settings
+    now = approval.standing(settings, campaign_id)
+    basis = now.basis
+    console.print(
+        f"campaign {campaign_id}: {basis.recipients} recipients, content {basis.content_hash[:12]}"
+    )
+    me = audit.operator(settings)
+    after = approval.approve(settings, campaign_id, me, basis.digest, basis.file_hash)
+    audit.record_cli(settings, "campaign.approve", f"campaign:{campaign_id}", basis=basis.digest)
+    console.print(f"approved: {after.valid} of {after.needed} approvals hold")
+
+
+@campaign_group.command("start")
+@click.argument("campaign_id", type=int)
+@pass_context
+def start_command(ctx: Context, campaign_id: int) -> None:
+    """Start an approved campaign whose approvals still hold (checked again now)."""
+    settings = ctx.settings
+    approval.start(settings, campaign_id)
+    campaign.start_due(settings)
+    audit.record_cli(settings, "campaign.start", f"campaign:{campaign_id}")
+    console.print(f"campaign {campaign_id} started")
+    if settings.embedded:
+        _run_here(settings, campaign_id)
+    else:
+        _hand_to_workers(settings, campaign_id)
 
 
 @campaign_group.command("report")

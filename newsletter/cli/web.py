@@ -44,19 +44,43 @@ def ask_password(label: str) -> str:
     return str(click.prompt(label, hide_input=True, confirmation_prompt=True))
 
 
+ROLE_HELP = "author, sender, list_keeper or admin; repeat it for several"
+
+
 @users_group.command("add")
 @click.argument("email")
+@click.option("--role", "roles", multiple=True, help=f"A role to give: {ROLE_HELP} (default: all).")
 @pass_context
-def users_add(ctx: Context, email: str) -> None:
+def users_add(ctx: Context, email: str, roles: tuple[str, ...]) -> None:
     """Create an editor account (the password is asked for twice and stored as an argon2 hash)."""
-    from newsletter import db, users
+    from newsletter import audit, db, users
 
+    users.check_roles(roles)  # before asking for a password
     password = ask_password("Password")
     db.migrate(ctx.settings.database)
     with db.transaction(ctx.settings.database) as session:
-        user = users.create_user(session, email, password)
+        user = users.create_user(session, email, password, list(roles) or None)
         address = user.email
-    console.print(f"Editor {address} added.")
+        granted = sorted(users.roles_of(session, user.id))
+    audit.record_cli(ctx.settings, "account.create", f"editor:{address}", roles=granted)
+    console.print(f"Editor {address} added, roles: {', '.join(granted)}.")
+
+
+@users_group.command("roles")
+@click.argument("email")
+@click.option("--add", "added", multiple=True, help=f"A role to give: {ROLE_HELP}.")
+@click.option("--remove", "removed", multiple=True, help=f"A role to take away: {ROLE_HELP}.")
+@pass_context
+def users_roles(ctx: Context, email: str, added: tuple[str, ...], removed: tuple[str, ...]) -> None:
+    """Show an editor's roles, or give and take some (their sessions see it at once)."""
+    from newsletter import audit, db, users
+
+    with db.transaction(ctx.settings.database) as session:
+        address = users.find_editor(session, email).email
+        now = users.change_roles(session, address, added, removed)
+    if added or removed:
+        audit.record_cli(ctx.settings, "account.roles", f"editor:{address}", roles=now)
+    console.print(f"Editor {address}: {', '.join(now) or 'no roles'}.")
 
 
 @users_group.command("password")
@@ -64,11 +88,12 @@ def users_add(ctx: Context, email: str) -> None:
 @pass_context
 def users_password(ctx: Context, email: str) -> None:
     """Set a new password for an editor (asked for twice)."""
-    from newsletter import db, users
+    from newsletter import audit, db, users
 
     password = ask_password("New password")
     with db.transaction(ctx.settings.database) as session:
-        users.set_password(session, email, password)
+        address = users.set_password(session, email, password).email
+    audit.record_cli(ctx.settings, "account.password", f"editor:{address}")
     console.print(f"Password of {email.strip().lower()} changed; its sessions ended.")
 
 
@@ -77,10 +102,11 @@ def users_password(ctx: Context, email: str) -> None:
 @pass_context
 def users_disable(ctx: Context, email: str) -> None:
     """Stop an editor from logging in and end every session they have open."""
-    from newsletter import db, users
+    from newsletter import audit, db, users
 
     with db.transaction(ctx.settings.database) as session:
         address = users.disable(session, email).email
+    audit.record_cli(ctx.settings, "account.disable", f"editor:{address}")
     console.print(f"Editor {address} disabled; their sessions ended.")
 
 
@@ -89,10 +115,11 @@ def users_disable(ctx: Context, email: str) -> None:
 @pass_context
 def users_enable(ctx: Context, email: str) -> None:
     """Let a disabled editor log in again."""
-    from newsletter import db, users
+    from newsletter import audit, db, users
 
     with db.transaction(ctx.settings.database) as session:
         address = users.enable(session, email).email
+    audit.record_cli(ctx.settings, "account.enable", f"editor:{address}")
     console.print(f"Editor {address} enabled.")
 
 
@@ -101,11 +128,12 @@ def users_enable(ctx: Context, email: str) -> None:
 @pass_context
 def users_unlock(ctx: Context, email: str) -> None:
     """Forget an editor's recent failed logins, from every client, so they may try at once."""
-    from newsletter import db, users
+    from newsletter import audit, db, users
 
     with db.transaction(ctx.settings.database) as session:
         forgotten = users.unlock(session, email)
         address = users.find_editor(session, email).email
+    audit.record_cli(ctx.settings, "account.unlock", f"editor:{address}", forgotten=forgotten)
     console.print(f"Forgot {forgotten} failed logins of {address}.")
 
 

@@ -3,10 +3,11 @@
 A campaign moves along::
 
     draft ──materialised──▶ scheduled ──send_at reached──▶ running ──nothing left──▶ done
+      └─(approvals needed)─▶ awaiting ──approved, started or due──▶ scheduled (approval.py)
                  └─────────────(no send_at)────────────────▶ │ ▲
                                          pause: running/scheduled ──▶ paused ──resume──┘
                           resume: running that no live process sends ──▶ running
-                          cancel: draft/scheduled/running/paused ──▶ cancelled
+                          cancel: draft/awaiting/scheduled/running/paused ──▶ cancelled
 
 Creating a campaign stores the compiled issue on it and materialises one outbox row per
 eligible recipient with set-based ``INSERT … SELECT`` statements (no Python loop per
@@ -35,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.audience.subscribers import eligible_recipients, normalise_email, resolve_lists
 from newsletter.db import engine_for, transaction
-from newsletter.dispatch import lease, outbox, overlap
+from newsletter.dispatch import approval, lease, outbox, overlap
 from newsletter.errors import InputError, NotFoundError, StateError
 from newsletter.models import Campaign, Membership, OutboxRow, Subscriber, utcnow
 from newsletter.settings import Settings
@@ -92,6 +93,7 @@ class Progress:
     counts: dict[str, int] = field(default_factory=dict)
     rate: float = 0.0
     source_sha256: str = ""  # of the issue file's text that was compiled and sent
+    created_by: str = ""
 
     @property
     def total(self) -> int:
@@ -130,8 +132,13 @@ def create(
     send_at: datetime | None = None,
     repeat: str = overlap.REFUSE,
     start_token: str | None = None,
+    created_by: str = "",
+    hold: bool = False,
 ) -> Created:
     """Store the compiled issue as a campaign and materialise its outbox rows.
+
+    ``created_by`` names its author. ``hold`` leaves it ``awaiting`` approval, with no
+    rows yet (``approval`` hands it on; ``start_due`` materialises it then).
 
     Without ``send_at`` the campaign is ``running`` at once; with it, ``scheduled`` (the
     periodic tick starts it and adds anyone who became eligible meanwhile). ``repeat``
@@ -160,7 +167,7 @@ def create(
             overlap.refuse_if_reached(found)
             counted = found.newest_id
         inserted = _insert_draft(
-            settings, compiled, slugs, where, send_at, repeat, start_token, counted
+            settings, compiled, slugs, where, send_at, repeat, start_token, counted, created_by
         )
         if inserted is not None:
             break
@@ -169,6 +176,12 @@ def create(
     if isinstance(inserted, Created):
         return inserted
     campaign_id, list_ids = inserted
+    if hold:
+        with transaction(settings.database) as session:
+            session.execute(
+                update(Campaign).where(Campaign.id == campaign_id).values(status=approval.AWAITING)
+            )
+        return Created(campaign_id, 0, approval.AWAITING, send_at)
     with transaction(settings.database) as session:
         # Never None here: no other campaign of the issue was a draft under the lock.
         others = overlap.to_skip(session, campaign_id, repeat) or []
@@ -193,6 +206,7 @@ def _insert_draft(
     repeat: str,
     start_token: str | None,
     counted_up_to: int | None,
+    created_by: str = "",
 ) -> tuple[int, list[int]] | Created | None:
     """Insert the campaign as ``draft`` under the creation lock; return (its id, list ids).
 
@@ -223,6 +237,7 @@ def _insert_draft(
                 status="draft",
                 send_at=send_at,
                 start_token=start_token or None,
+                created_by=created_by[:320],
             )
             session.add(row)
             session.flush()
@@ -400,8 +415,12 @@ def _analyze_outbox(engine: Engine) -> None:
 
 
 def start_due(settings: Settings, now: datetime | None = None) -> list[int]:
-    """Start scheduled campaigns whose time has come; return their ids."""
+    """Start scheduled campaigns whose time has come; return their ids.
+
+    Campaigns awaiting approval whose time came are handed on first if approved.
+    """
     now = now or utcnow()
+    approval.release_due(settings, now)
     with transaction(settings.database) as session:
         due = session.execute(
             select(Campaign.id, Campaign.lists).where(
@@ -533,7 +552,7 @@ def cancel(settings: Settings, campaign_id: int) -> int:
         _move(
             session,
             campaign_id,
-            ("draft", *ACTIVE),
+            ("draft", approval.AWAITING, *ACTIVE),
             status="cancelled",
             finished_at=utcnow(),
             status_reason="",
@@ -592,6 +611,7 @@ def _describe(row: Campaign) -> dict[str, object]:
         "started_at": outbox.aware(row.started_at),
         "finished_at": outbox.aware(row.finished_at),
         "source_sha256": str((row.compiled or {}).get("source_sha256") or ""),
+        "created_by": row.created_by,
     }
 
 

@@ -51,8 +51,8 @@ IN_PROGRESS = ("scheduled", "running", "paused")
 # A scheduled campaign this close to its time (or past it) may be adding newcomers right
 # now. The margin covers the scheduler's tick and the clocks of different machines.
 STARTING_SOON = timedelta(seconds=60)
-# The PostgreSQL advisory lock held while a campaign is checked and inserted; nothing
-# else in the application takes advisory locks.
+# The PostgreSQL advisory lock held while a campaign is checked and inserted; the only
+# other advisory lock of the application is the audit log's (``audit.APPEND_LOCK``).
 CREATE_LOCK = 0x6E6C6372
 
 

@@ -22,7 +22,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from newsletter.db import database_error
 from newsletter.settings import Settings
-from newsletter.web import audience, auth, campaigns, editor, history, public, writing
+from newsletter.web import (
+    admin,
+    approvals,
+    audience,
+    auth,
+    campaigns,
+    editor,
+    history,
+    public,
+    writing,
+)
 from newsletter.web.csrf import CsrfMiddleware
 from newsletter.web.dispatch import Dispatcher
 from newsletter.web.logs import redact
@@ -132,11 +142,14 @@ def create_app(settings: Settings, *, watch: bool = True) -> Starlette:
         *writing.routes,  # before editor's: /editor/issues/new is not a slug
         *history.routes,
         *editor.routes,
+        *approvals.routes,  # before campaigns': /approve, /start are not steering actions
         *campaigns.routes,
         *audience.routes,
+        *admin.routes,
         *public.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
+    auth.guard_routes(routes)  # every editor route behind permissions.ROUTES
     middleware = [
         Middleware(SecurityHeaders),
         Middleware(

@@ -7,6 +7,10 @@ Logging in starts a fresh session, so a session id planted before login is worth
 Logging out, a new password and disabling the account delete the server's record, so a
 copy of the cookie taken before is refused at once, by every web process.
 
+Every route under ``/editor`` is wrapped in ``Guarded`` when the app is built
+(``guard_routes``): it finds the session's editor and their roles, and lets the request
+through only when ``permissions.ROUTES`` grants the route to one of those roles.
+
 A successful login also leaves a device cookie: the address, and an id for this
 browser, signed. Shown again at the login form, it makes the browser a trusted device
 for that address, which the address's slowdown does not apply to (see ``users``).
@@ -18,17 +22,19 @@ import functools
 import hashlib
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import quote
 
 from itsdangerous import BadData, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from newsletter import users
+from newsletter import audit, users
 from newsletter.settings import Settings
+from newsletter.web import permissions
 from newsletter.web.csrf import csrf_token
 from newsletter.web.templating import page
 
@@ -90,6 +96,8 @@ def editor_only(endpoint: Endpoint) -> Endpoint:
 
     @functools.wraps(endpoint)
     async def guarded(request: Request) -> Response:
+        if "editor_id" in request.scope:  # the route's guard (web/permissions.py) checked it
+            return await endpoint(request)
         token = request.session.get(SESSION_TOKEN)
         user = None
         if isinstance(token, str):
@@ -97,17 +105,89 @@ def editor_only(endpoint: Endpoint) -> Endpoint:
                 users.session_user, request.app.state.settings.database, token
             )
         if user is None:
-            if request.method != "GET" or request.headers.get("accept") == "text/event-stream":
-                return PlainTextResponse("login required", status_code=401)
-            target = quote(
-                request.url.path + ("?" + request.url.query if request.url.query else "")
-            )
-            return RedirectResponse(f"/editor/login?next={target}", status_code=303)
+            return login_required(request)
         request.scope["editor_email"] = user.email
         request.scope["editor_id"] = user.id
         return await endpoint(request)
 
     return guarded
+
+
+def login_required(request: Request) -> Response:
+    """The login form for a page (coming back after), a 401 for scripts and forms."""
+    if (
+        request.method not in ("GET", "HEAD")
+        or request.headers.get("accept") == "text/event-stream"
+    ):
+        return PlainTextResponse("login required", status_code=401)
+    target = quote(request.url.path + ("?" + request.url.query if request.url.query else ""))
+    return RedirectResponse(f"/editor/login?next={target}", status_code=303)
+
+
+class Guarded:
+    """A route's ASGI app behind the table: login first, then the route's permission."""
+
+    def __init__(self, app: ASGIApp, path: str) -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        permission = permissions.required(request.method, self.path)
+        if permission == permissions.OPEN:
+            await self.app(scope, receive, send)
+            return
+        token = request.session.get(SESSION_TOKEN)
+        found = None
+        if isinstance(token, str):
+            settings = request.app.state.settings
+            found = await run_in_threadpool(users.session_roles, settings.database, token)
+        if found is None:
+            await login_required(request)(scope, receive, send)
+            return
+        user, roles = found
+        scope.update(editor_email=user.email, editor_id=user.id, editor_roles=roles)
+        if not permissions.allows(roles, permission):
+            await forbidden(request)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def forbidden(request: Request) -> ASGIApp:
+    """The 403 page: this account's roles do not include the page's permission."""
+    context = {"title": "forbidden.title", "body": "forbidden.body"}
+    return page(request, "error.html", context, status_code=403)
+
+
+def guard_routes(routes: Iterable[BaseRoute], prefix: str = "") -> None:
+    """Put every route under ``/editor`` (inside mounts too) behind ``Guarded``."""
+    for route in routes:
+        if isinstance(route, Mount):
+            guard_routes(route.routes, prefix + route.path)
+        elif isinstance(route, Route):
+            path = prefix + route.path
+            if path.startswith(permissions.EDITOR_AREA) and not isinstance(route.app, Guarded):
+                route.app = Guarded(route.app, path)
+
+
+def can(request: Request, permission: str) -> bool:
+    """True when the request's editor has ``permission`` (for pages and handlers)."""
+    return permissions.allows(request.scope.get("editor_roles", ()), permission)
+
+
+async def audited(
+    request: Request, action: str, obj: str = "", *, actor: str = "", **detail: object
+) -> None:
+    """Append an audit entry by the request's editor (or ``actor``), from its client address."""
+    await run_in_threadpool(
+        audit.record,
+        request.app.state.settings.database,
+        actor or str(request.scope.get("editor_email", "")),
+        action,
+        obj,
+        client=client_ip(request),
+        detail=detail,
+    )
 
 
 async def login_form(request: Request) -> Response:
@@ -126,6 +206,9 @@ async def login(request: Request) -> Response:
     result = await run_in_threadpool(
         users.authenticate, settings.database, email, password, client_ip(request), device=device
     )
+    outcome = "login.succeeded" if result.user is not None else "login.failed"
+    refusal = {"throttled": True} if result.throttled else {}
+    await audited(request, outcome, actor=email.strip().lower(), **refusal)
     if result.user is None:
         return refused_login(request, result, {"next": target, "email": email})
     await end_own_session(request)  # a session the browser held before ends with it

@@ -23,14 +23,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from newsletter import db
+from newsletter import db, users
 from newsletter.compose.render import CompiledIssue
-from newsletter.dispatch import campaign, outbox, overlap
+from newsletter.dispatch import approval, campaign, outbox, overlap
 from newsletter.errors import AlreadySentError, InputError, NewsletterError, NotFoundError
 from newsletter.models import MailingList, utcnow
 from newsletter.settings import Settings
-from newsletter.web import i18n, revisions
-from newsletter.web.auth import editor_only
+from newsletter.web import i18n, permissions, revisions
+from newsletter.web.auth import audited, can, editor_only, forbidden
 from newsletter.web.dispatch import Dispatcher
 from newsletter.web.preview import PreviewState
 from newsletter.web.templating import page
@@ -38,7 +38,7 @@ from newsletter.web.templating import page
 AT_FORMAT = "%Y-%m-%dT%H:%M"
 # A test copy is sent while the editor waits; past this the page shows the row as it stands.
 TEST_SEND_SECONDS = 120
-STATUSES = ("draft", "scheduled", "running", "paused", "cancelled", "done")
+STATUSES = ("draft", "awaiting", "scheduled", "running", "paused", "cancelled", "done")
 # The confirmation page's one-time token: 24 random bytes, URL-safe.
 START_TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
 
@@ -99,7 +99,9 @@ async def test_send(request: Request) -> Response:
     try:
         _state, compiled = await sendable(request)
         settings = settings_of(request)
+        await _refuse_outside_editors(request, address)
         campaign_id = await run_in_threadpool(campaign.create_test, settings, compiled, address)
+        await audited(request, "campaign.test", f"campaign:{campaign_id}", issue=compiled.slug)
         if not settings.embedded:
             await run_in_threadpool(dispatcher_of(request).start, campaign_id)
             return RedirectResponse(f"/editor/campaigns/{campaign_id}", status_code=303)
@@ -111,6 +113,16 @@ async def test_send(request: Request) -> Response:
         context["error"] = str(exc)
         return page(request, "editor/test_send.html", context, status_code=400)
     return page(request, "editor/test_send.html", context)
+
+
+async def _refuse_outside_editors(request: Request, address: str) -> None:
+    """InputError when someone who may not send tries a test copy to a non-editor address:
+    an author's test copies go to editors only."""
+    if can(request, permissions.SEND):
+        return
+    url = settings_of(request).database
+    if not await run_in_threadpool(users.is_editor, url, address):
+        raise InputError(f"address: {address} is not an editor's; test copies go to editors")
 
 
 # Starting a campaign --------------------------------------------------------------------
@@ -229,6 +241,9 @@ async def _start(
     if not START_TOKEN.fullmatch(token):
         raise InputError("the confirmation page's one-time token is missing; confirm again")
     repeat = str(form.get("repeat", overlap.REFUSE))
+    hold = settings_of(request).approvals > 0
+    if not hold and not can(request, permissions.SEND):
+        return forbidden(request)  # without approvals, this starts it: a sender's step
     created = await run_in_threadpool(
         lambda: campaign.create(
             settings_of(request),
@@ -238,8 +253,13 @@ async def _start(
             send_at=send_at,
             repeat=repeat,
             start_token=token,
+            created_by=request.scope["editor_email"],
+            hold=hold,
         )
     )
+    if not created.existing:
+        obj = f"campaign:{created.campaign_id}"
+        await audited(request, "campaign.create", obj, issue=compiled.slug, status=created.status)
     if created.status == "running" and not created.existing:
         await run_in_threadpool(dispatcher_of(request).start, created.campaign_id)
     return RedirectResponse(f"/editor/campaigns/{created.campaign_id}", status_code=303)
@@ -291,6 +311,7 @@ async def campaigns_list(request: Request) -> Response:
 def _row(now: campaign.Progress) -> dict[str, object]:
     data = progress_data(now)
     data.update(subject=now.subject, slug=now.issue_slug, is_test=now.is_test)
+    data["created_by"] = now.created_by
     data["created"] = now.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
     return data
 
@@ -309,6 +330,7 @@ async def dashboard(request: Request) -> Response:
             revisions.history_link, url, now.issue_slug, now.source_sha256
         )
         context["revision"]["url"] = link
+    context["standing"] = await approval_of(request, now)
     return page(request, "editor/dashboard.html", context)
 
 
@@ -316,6 +338,26 @@ def status_labels(request: Request) -> dict[str, str]:
     """Campaign statuses in the page's language, for the dashboard's script."""
     lang = i18n.choose_language(request)
     return {status: i18n.translate(f"status.{status}", lang) for status in STATUSES}
+
+
+async def current_file(request: Request, slug: str) -> str:
+    """The fingerprint of the issue as its file compiles now (the preview hub's); '' if not."""
+    try:
+        state = await request.app.state.hub.state(slug)
+    except NotFoundError:
+        return ""
+    if state.error or state.compiled is None:
+        return ""
+    return overlap.fingerprint(state.compiled)
+
+
+async def approval_of(request: Request, now: campaign.Progress) -> approval.Standing | None:
+    """Where the approvals of a campaign awaiting them stand; None for other campaigns."""
+    if now.status != approval.AWAITING:
+        return None
+    current = await current_file(request, now.issue_slug)
+    settings = settings_of(request)
+    return await run_in_threadpool(approval.standing, settings, now.campaign_id, current)
 
 
 @editor_only
@@ -342,6 +384,7 @@ async def steer(request: Request) -> Response:
             await run_in_threadpool(campaign.cancel, settings, campaign_id)
         else:
             raise HTTPException(status_code=404)
+        await audited(request, f"campaign.{action}", f"campaign:{campaign_id}")
     except NotFoundError:
         raise HTTPException(status_code=404) from None
     except NewsletterError as exc:
@@ -351,6 +394,7 @@ async def steer(request: Request) -> Response:
             "send_at": "",
             "error": str(exc),
             "status_labels": status_labels(request),
+            "standing": await approval_of(request, now),
         }
         return page(request, "editor/dashboard.html", context, status_code=409)
     return RedirectResponse(f"/editor/campaigns/{campaign_id}", status_code=303)

@@ -12,6 +12,7 @@ from starlette.templating import Jinja2Templates
 
 from newsletter.web import i18n
 from newsletter.web.csrf import csrf_token
+from newsletter.web.permissions import allows
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -43,6 +44,8 @@ def page(
         "t": i18n.translator(lang),
         "csrf_token": lambda: csrf_token(request),
         "editor": request.scope.get("editor_email"),
+        # can("send"): the editor's roles grant that permission (web/permissions.py)
+        "can": lambda permission: allows(request.scope.get("editor_roles", ()), permission),
         "path": request.url.path,
     }
     values.update(context or {})

@@ -24,7 +24,7 @@ from newsletter.compose.lint import SUBJECT_MAX, SUBJECT_MIN
 from newsletter.compose.strings import LANGUAGES
 from newsletter.errors import IssueError, NotFoundError
 from newsletter.web import drafts, i18n, issue_files, live, revisions
-from newsletter.web.auth import editor_only
+from newsletter.web.auth import audited, editor_only
 from newsletter.web.editor import hub_of, picker_people, settings_of, state_or_404
 from newsletter.web.preview import ISSUE_SUFFIX, SLUG
 from newsletter.web.templating import page
@@ -127,6 +127,7 @@ async def new_issue(request: Request) -> Response:
     path = await run_in_threadpool(issue_files.create, settings.issues_dir, slug, text)
     author = request.scope["editor_email"]
     await run_in_threadpool(revisions.record, settings.database, path.stem, text, author)
+    await audited(request, "issue.create", f"issue:{path.stem}", sha256=issue_files.digest(text))
     return RedirectResponse(f"/editor/issues/{path.stem}/edit", status_code=303)
 
 
@@ -223,6 +224,7 @@ async def store(request: Request, path: Path, text: str, loaded: str) -> Respons
     url = settings_of(request).database
     await run_in_threadpool(revisions.record, url, slug, text, author, replaced or None)
     await run_in_threadpool(drafts.discard, url, slug, author)
+    await audited(request, "issue.save", f"issue:{slug}", sha256=issue_files.digest(text))
     return RedirectResponse(f"/editor/issues/{slug}/edit?saved=1", status_code=303)
 
 

@@ -13,11 +13,12 @@ from collections.abc import Iterator
 from email import message_from_bytes, policy
 
 import pytest
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from newsletter import db, users
-from newsletter.audience.subscribers import export_subscriber, find_subscriber
-from newsletter.models import MailingList, Membership, Subscriber
+from newsletter.audience.subscribers import audit_name, export_subscriber, find_subscriber
+from newsletter.models import AuditEntry, MailingList, Membership, Subscriber
 from newsletter.settings import Secret, Settings
 from newsletter.web import create_app
 from tests.web.conftest import EDITOR_EMAIL, EDITOR_PASSWORD, csrf_of, log_in
@@ -210,6 +211,11 @@ def test_erase_needs_the_address_typed_then_the_page_is_gone(site) -> None:  # t
         },
     )
     assert added.status_code == 400 and "duomenys ištrinti" in added.text
+    # The audit log names the erasure by the suppression HMAC, never by the address.
+    with db.transaction(settings.database) as session:
+        entries = session.execute(select(AuditEntry.action, AuditEntry.object)).all()
+    assert ("person.erase", audit_name(settings.key(), PEOPLE["erika"][0])) in entries
+    assert all(PEOPLE["erika"][0] not in obj for _, obj in entries)
     with db.transaction(settings.database) as session:
         assert find_subscriber(session, PEOPLE["erika"][0]) is None
 

@@ -18,11 +18,17 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from newsletter import db
-from newsletter.audience.lists import ImportReport, import_file, last_imports, list_summaries
+from newsletter.audience.lists import (
+    ImportReport,
+    import_detail,
+    import_file,
+    last_imports,
+    list_summaries,
+)
 from newsletter.errors import InputError, ListChangedError, StateError
 from newsletter.settings import Settings
 from newsletter.web.audience import uploads
-from newsletter.web.auth import editor_only
+from newsletter.web.auth import audited, editor_only
 from newsletter.web.templating import page
 
 LISTS_PAGE = "editor/lists/index.html"
@@ -178,6 +184,7 @@ async def confirm(request: Request) -> Response:
         return _dry_run_page(request, fresh, pending.upload.file_name, token, changed=True)
     except StateError:
         return await _lists_page(request, status_code=410, gone=True)
+    await audited(request, "list.import", f"list:{report.slug}", **import_detail(report))
     return RedirectResponse(f"/editor/lists?imported={report.slug}", status_code=303)
 
 

@@ -29,6 +29,7 @@ from newsletter import db
 from newsletter.audience import people
 from newsletter.audience.subscribers import (
     ATTRIBUTES,
+    audit_name,
     erase_person,
     export_subscriber,
     normalise_email,
@@ -38,7 +39,7 @@ from newsletter.errors import DeliveryError, InputError, NotFoundError
 from newsletter.models import MailingList, Subscriber
 from newsletter.settings import Settings
 from newsletter.web import signup
-from newsletter.web.auth import editor_only
+from newsletter.web.auth import audited, editor_only
 from newsletter.web.templating import page
 
 SEARCH_PAGE = "editor/people/index.html"
@@ -161,6 +162,7 @@ async def _act(
         return await _person_page(request, status_code=400, failed=name, errors=exc.problems)
     except NotFoundError:
         raise HTTPException(status_code=404) from None
+    await audited(request, f"person.{name}", f"subscriber:{subscriber_id_of(request)}")
     return _done(request, name)
 
 
@@ -211,6 +213,7 @@ async def edit_person(request: Request) -> Response:
         return await _person_page(request, status_code=400, failed="edited", **context)
     except NotFoundError:
         raise HTTPException(status_code=404) from None
+    await audited(request, "person.edited", f"subscriber:{subscriber_id}")
     return _done(request, "edited")
 
 
@@ -265,6 +268,7 @@ async def export_person(request: Request) -> Response:
     address = await _address_of(request)
     data = await in_session(request, lambda s, k: export_subscriber(s, k, address))
     name = export_file_name(data["email"])
+    await audited(request, "person.export", audit_name(settings_of(request).key(), address))
     return Response(
         json.dumps(data, ensure_ascii=False, indent=2) + "\n",
         media_type="application/json",
@@ -297,6 +301,7 @@ async def erase(request: Request) -> Response:
         settings.outbox,
         wait_seconds=settings.lease_seconds,
     )
+    await audited(request, "person.erase", audit_name(settings.key(), address))
     compacted = "1" if report.compacted else "0"
     return RedirectResponse(f"/editor/people?erased=1&compacted={compacted}", status_code=303)
 
@@ -342,6 +347,7 @@ async def add(request: Request) -> Response:
     try:
         if values["mode"] == "invite":
             await _invite(request, values, chosen)
+            await audited(request, "person.invited", "")
             return RedirectResponse("/editor/people/new?invited=1", status_code=303)
         added = await in_session(
             request,
@@ -352,6 +358,7 @@ async def add(request: Request) -> Response:
     except people.FormError as exc:
         context = {"values": values, "chosen": chosen, "errors": exc.problems}
         return await _new_page(request, status_code=400, existing=exc.existing_id, **context)
+    await audited(request, "person.added", f"subscriber:{added}")
     return RedirectResponse(f"/editor/people/{added}?done=added", status_code=303)
 
 
