@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, distinct, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from newsletter.audience.subscribers import CONTROL_CHARACTERS, eligible_recipients
@@ -26,7 +26,14 @@ from newsletter.errors import InputError, NotFoundError
 from newsletter.models import Segment, Subscriber
 
 #: The fields a segment may use, in the order the builder shows them.
-FIELDS: tuple[str, ...] = ("municipality", "county", "role", "institution", "department", "language")
+FIELDS: tuple[str, ...] = (
+    "municipality",
+    "county",
+    "role",
+    "institution",
+    "department",
+    "language",
+)
 #: Subscriber columns among them; the others are kept in ``Subscriber.attributes``.
 COLUMNS = ("municipality", "role")
 MAX_VALUES = 200  # per field: Lithuania has 60 municipalities and 10 counties
@@ -86,7 +93,8 @@ def offered_values(session: Session) -> dict[str, list[str]]:
     for field in FIELDS:
         column = field_column(field)
         values = session.scalars(
-            select(distinct(column))
+            select(column)
+            .distinct()
             .where(Subscriber.status == "active", column.is_not(None), column != "")
             .order_by(column)
             .limit(MAX_OFFERED)
