@@ -15,7 +15,15 @@ from rich.table import Table
 
 from newsletter import db
 from newsletter.audience.listfiles import XLSX_EMPTY_ROWS_END
-from newsletter.audience.lists import ImportReport, import_file, list_summaries
+from newsletter.audience.lists import (
+    ImportReport,
+    archive_list,
+    change_list,
+    create_list,
+    find_list,
+    import_file,
+    list_summaries,
+)
 from newsletter.audience.lists import Progress as ProgressCallback
 from newsletter.audience.subscribers import (
     ErasureReport,
@@ -257,10 +265,15 @@ def unsubscribe_command(ctx: Context, email: str, slug: str | None) -> None:
     console.print(f"{escape(subscriber.email)} {state} {scope}", soft_wrap=True)
 
 
-@click.command("lists")
-@pass_context
-def lists_command(ctx: Context) -> None:
-    """Show the lists with their active, unsubscribed and pending member counts."""
+@click.group("lists", invoke_without_command=True)
+@click.pass_context
+def lists_command(click_ctx: click.Context) -> None:
+    """Show the lists with their member counts; create, rename or archive one."""
+    if click_ctx.invoked_subcommand is None:
+        _show_lists(click_ctx.ensure_object(Context))
+
+
+def _show_lists(ctx: Context) -> None:
     with db.transaction(_database(ctx.settings)) as session:
         summaries = list_summaries(session)
     if not summaries:
@@ -272,12 +285,50 @@ def lists_command(ctx: Context) -> None:
     for summary in summaries:
         table.add_row(
             summary.slug,
-            escape(summary.name),
+            escape(summary.name) + (" (archived)" if summary.archived else ""),
             str(summary.active),
             str(summary.unsubscribed),
             str(summary.pending),
         )
     console.print(table)
+
+
+@lists_command.command("create")
+@click.argument("slug")
+@click.option("--name", required=True, help="Name of the list as editors and visitors see it.")
+@click.option("--description", default="", help="What the list is for.")
+@click.option("--public", is_flag=True, help="Offer the list on /subscribe.")
+@pass_context
+def lists_create_command(
+    ctx: Context, slug: str, name: str, description: str, public: bool
+) -> None:
+    """Create an empty list."""
+    with db.transaction(_database(ctx.settings)) as session:
+        create_list(session, slug, name, description, public=public)
+    console.print(f"created list {slug}" + (" (public)" if public else ""))
+
+
+@lists_command.command("rename")
+@click.argument("slug")
+@click.argument("name")
+@pass_context
+def lists_rename_command(ctx: Context, slug: str, name: str) -> None:
+    """Give a list a new name (its slug stays: links in mail already sent name it)."""
+    with db.transaction(_database(ctx.settings)) as session:
+        found = find_list(session, slug)
+        change_list(session, slug, name=name, description=found.description, public=found.public)
+    console.print(f"renamed list {slug}: {escape(name)}")
+
+
+@lists_command.command("archive")
+@click.argument("slug")
+@click.option("--undo", is_flag=True, help="Bring an archived list back.")
+@pass_context
+def lists_archive_command(ctx: Context, slug: str, undo: bool) -> None:
+    """Archive a list: not offered for new campaigns nor on /subscribe; members kept."""
+    with db.transaction(_database(ctx.settings)) as session:
+        archive_list(session, slug, archived=not undo)
+    console.print(f"{'unarchived' if undo else 'archived'} list {slug}")
 
 
 def register(group: click.Group) -> None:

@@ -178,3 +178,17 @@ def test_pathological_workbooks_import_fast_or_are_one_line_errors(run, tmp_path
         f"error: {bomb}: the workbook unpacks to 1,000 MB, more than the 500 MB a list file "
         "may; delete formatted empty rows and columns beyond the list, or save it as CSV\n"
     )
+
+
+def test_lists_are_created_renamed_and_archived_from_the_command_line(run) -> None:  # type: ignore[no-untyped-def]
+    assert run("lists", "create", "partneriai", "--name", "Partneriai", "--public")[0] == 0
+    code, _, err = run("lists", "create", "partneriai", "--name", "Kiti")
+    assert code == 65 and err.strip() == "error: slug: a list 'partneriai' exists already"
+    assert run("lists", "rename", "partneriai", "Rėmėjai ir partneriai")[0] == 0
+    assert run("lists", "archive", "partneriai")[0] == 0
+    code, out, _ = run("lists")
+    assert code == 0 and "Rėmėjai" in out and "(archived)" in out
+    assert run("lists", "archive", "partneriai", "--undo")[0] == 0
+    assert "(archived)" not in run("lists")[1]
+    code, _, err = run("lists", "archive", "nera")
+    assert code == 66 and err.strip() == "error: no list 'nera'"

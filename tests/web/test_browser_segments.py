@@ -132,6 +132,10 @@ def test_the_segment_builder_counts_live_and_the_campaign_holds_exactly_those(
     page.select_option("select[name='seg.county']", ["Šiaulių"])
     expect(count).to_have_text("1")
 
+    page.set_viewport_size({"width": 375, "height": 800})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "campaign-segment-375.png"), full_page=True)
     page.fill("input[name=segment_name]", "Šiaulių direktorės")
     page.click("#save-segment")
     expect(page.locator("[role=status]")).to_contain_text("išsaugota")
