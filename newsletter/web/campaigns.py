@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 
 from starlette.concurrency import run_in_threadpool
@@ -147,20 +147,26 @@ def parse_send_at(text: str, now: datetime | None = None) -> datetime | None:
     return moment
 
 
-def read_choice(form: FormData) -> dict[str, object]:
+@dataclass(frozen=True)
+class Choice:
     """The campaign form's values, as given (the segment as ``{field: [values]}``)."""
-    return {
-        "lists": [str(v) for v in form.getlist("list")],
-        "segment": {f: [str(v) for v in form.getlist(f"seg.{f}")] for f in segments.FIELDS},
-        "saved": str(form.get("saved", "")),
-        "segment_name": str(form.get("segment_name", "")).strip(),
-        "send_at_text": str(form.get("send_at", "")),
-    }
+
+    lists: list[str]
+    segment: dict[str, list[str]]
+    saved: str = ""  # the id of the saved segment chosen, or ""
+    segment_name: str = ""  # the name to save the segment under
+    send_at_text: str = ""
 
 
-def empty_choice() -> dict[str, object]:
-    """The campaign form before anything is chosen."""
-    return read_choice(FormData())
+def read_choice(form: FormData) -> Choice:
+    """The campaign form's values, as given."""
+    return Choice(
+        lists=[str(v) for v in form.getlist("list")],
+        segment={f: [str(v) for v in form.getlist(f"seg.{f}")] for f in segments.FIELDS},
+        saved=str(form.get("saved", "")),
+        segment_name=str(form.get("segment_name", "")).strip(),
+        send_at_text=str(form.get("send_at", "")),
+    )
 
 
 #: The form field an error message is shown beside, by the message's first word(s).
@@ -190,7 +196,7 @@ def chosen_lists(slugs: list[str], offered: list[dict[str, str]]) -> list[str]:
 
 
 async def _form_page(
-    request: Request, choice: dict[str, object], *, status_code: int = 200, **extra: object
+    request: Request, choice: Choice, *, status_code: int = 200, **extra: object
 ) -> Response:
     """The campaign form with ``choice`` filled in, and an error beside its field."""
     settings = settings_of(request)
@@ -217,7 +223,7 @@ async def _form_page(
 async def campaign_form(request: Request) -> Response:
     """Choose lists, a segment (with its live count) and a time."""
     context = await _unsendable(request, {})
-    return await _form_page(request, empty_choice(), **context)
+    return await _form_page(request, read_choice(FormData()), **context)
 
 
 @editor_only
@@ -242,26 +248,26 @@ def _count(settings: Settings, slugs: list[str], definition: segments.Definition
         return segments.count(session, list_ids, definition)
 
 
-async def count_choice(request: Request, choice: dict[str, object]) -> Response:
+async def count_choice(request: Request, choice: Choice) -> Response:
     """The form again with the number of recipients the choice holds (the form without JS)."""
     settings = settings_of(request)
     try:
-        slugs = chosen_lists(list(choice["lists"]), await run_in_threadpool(_all_lists, settings))  # type: ignore[call-overload]
-        definition = segments.parse_definition(choice["segment"])  # type: ignore[arg-type]
+        slugs = chosen_lists(choice.lists, await run_in_threadpool(_all_lists, settings))
+        definition = segments.parse_definition(choice.segment)
         found = await run_in_threadpool(_count, settings, slugs, definition)
     except NewsletterError as exc:
         return await _form_page(request, choice, status_code=400, error=str(exc))
     return await _form_page(request, choice, count=found)
 
 
-def _save_segment(settings: Settings, choice: dict[str, object], by: str) -> str:
-    definition = segments.parse_definition(choice["segment"])  # type: ignore[arg-type]
+def _save_segment(settings: Settings, choice: Choice, by: str) -> str:
+    definition = segments.parse_definition(choice.segment)
     with db.transaction(settings.database) as session:
-        saved = segments.save(session, str(choice["segment_name"]), definition, by)
+        saved = segments.save(session, choice.segment_name, definition, by)
         return str(saved.id)
 
 
-async def save_segment(request: Request, choice: dict[str, object]) -> Response:
+async def save_segment(request: Request, choice: Choice) -> Response:
     """Save the builder's segment under the name given; the form again, with it chosen."""
     try:
         saved_id = await run_in_threadpool(
@@ -269,7 +275,7 @@ async def save_segment(request: Request, choice: dict[str, object]) -> Response:
         )
     except NewsletterError as exc:
         return await _form_page(request, choice, status_code=400, error=str(exc))
-    return await _form_page(request, {**choice, "saved": saved_id}, saved_notice=True)
+    return await _form_page(request, replace(choice, saved=saved_id), saved_notice=True)
 
 
 def _saved_definition(settings: Settings, saved_id: str) -> segments.Definition:
@@ -279,16 +285,14 @@ def _saved_definition(settings: Settings, saved_id: str) -> segments.Definition:
         return segments.parse_definition(segments.find(session, int(saved_id)).definition)
 
 
-async def load_segment(request: Request, choice: dict[str, object]) -> Response:
+async def load_segment(request: Request, choice: Choice) -> Response:
     """Fill the builder with a saved segment (the form without JS; the script does it at once)."""
     try:
-        definition = await run_in_threadpool(
-            _saved_definition, settings_of(request), str(choice["saved"])
-        )
+        definition = await run_in_threadpool(_saved_definition, settings_of(request), choice.saved)
     except NewsletterError as exc:
         return await _form_page(request, choice, status_code=400, error=str(exc))
     segment = {field: definition.get(field, []) for field in segments.FIELDS}
-    return await _form_page(request, {**choice, "segment": segment})
+    return await _form_page(request, replace(choice, segment=segment))
 
 
 SEGMENT_ACTIONS = {"count": count_choice, "save": save_segment, "load": load_segment}
@@ -321,9 +325,9 @@ async def _confirm_or_start(request: Request, form: FormData, *, start: bool) ->
     context: dict[str, object] = {"slug": slug, "choice": choice}
     try:
         _state, compiled = await sendable(request)
-        slugs = chosen_lists(list(choice["lists"]), await run_in_threadpool(_all_lists, settings))  # type: ignore[call-overload]
-        where = segments.parse_definition(choice["segment"])  # type: ignore[arg-type]
-        send_at = parse_send_at(str(choice["send_at_text"]))
+        slugs = chosen_lists(choice.lists, await run_in_threadpool(_all_lists, settings))
+        where = segments.parse_definition(choice.segment)
+        send_at = parse_send_at(choice.send_at_text)
         settings.refuse_unfit_base_url()
         if start:
             try:
