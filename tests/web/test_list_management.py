@@ -53,22 +53,24 @@ def seed(url: str) -> None:
             session.add(Membership(subscriber_id=person.id, list_id=towns.id, status=member))
 
 
+def serve(settings: Settings) -> Iterator[tuple[TestClient, Settings, str]]:
+    """The seeded app on ``settings``, with a logged-in client and its CSRF token."""
+    seed(settings.database)
+    app = create_app(settings, watch=False)
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
+        yield client, settings, log_in(client)
+
+
 @pytest.fixture
 def site(db_settings: Settings) -> Iterator[tuple[TestClient, Settings, str]]:
     """A logged-in client on SQLite, then PostgreSQL, with a list of five people."""
-    seed(db_settings.database)
-    app = create_app(db_settings, watch=False)
-    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
-        yield client, db_settings, log_in(client)
+    yield from serve(db_settings)
 
 
 @pytest.fixture
 def lite(web_settings: Settings) -> Iterator[tuple[TestClient, Settings, str]]:
     """The same on SQLite only, for checks that do not depend on the database."""
-    seed(web_settings.database)
-    app = create_app(web_settings, watch=False)
-    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
-        yield client, web_settings, log_in(client)
+    yield from serve(web_settings)
 
 
 def field_error(answer, element_id: str) -> str:
