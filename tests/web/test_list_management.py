@@ -17,9 +17,10 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from newsletter import db, users
+from newsletter.errors import InputError
 from newsletter.models import MailingList, Membership, Segment, Subscriber
 from newsletter.settings import Settings
-from newsletter.web import create_app
+from newsletter.web import create_app, signup
 from tests.web.conftest import EDITOR_EMAIL, EDITOR_PASSWORD, csrf_of, log_in
 from tests.web.helpers import snapshot
 
@@ -108,6 +109,8 @@ def test_create_rename_mark_public_and_archive(lite: tuple[TestClient, Settings,
     row = lists_row(settings.database, "partneriai")
     assert (row.name, row.description, row.public) == ("Rėmėjai ir partneriai", "Kas remia", False)
     assert "partneriai</label>" not in client.get("/subscribe").text  # no longer public
+    with db.transaction(settings.database) as session, pytest.raises(InputError, match="lists"):
+        signup.prepare(session, "rasa@siauliai.example", "Rasa", [row.id])  # a crafted POST
 
     client.post("/editor/lists/savivaldybes/archive", data={"csrf_token": csrf, "archived": "1"})
     page = client.get("/editor/lists/savivaldybes/edit")
