@@ -51,8 +51,25 @@ class MailingList(Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Offered on /subscribe. True by default: every list was offered before the flag.
+    public: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Set while the list is archived: hidden from the campaign form and /subscribe, kept
+    # with its members and history, and back again once unarchived.
+    archived_at: Mapped[datetime | None] = mapped_column(default=None)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="mailing_list")
+
+
+class Segment(Base):
+    """A named, reusable segment: ``{field: [values]}``, see ``newsletter.audience.segments``."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_by: Mapped[str] = mapped_column(String(320), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class ListImport(Base):

@@ -454,7 +454,9 @@ class _SheetRows:
             parser = WorkSheetParser(
                 source,
                 sheet._shared_strings,
-                data_only=True,
+                # Formulas as their text, not their cached result: a row with a formula is
+                # refused (``refuse_formula``) rather than imported as a value nobody typed.
+                data_only=False,
                 epoch=workbook.epoch,
                 date_formats=workbook._date_formats,
                 timedelta_formats=workbook._timedelta_formats,
@@ -574,4 +576,26 @@ def _data_rows(
         }
         if any(cell.strip() for cell in cells[header.width :]):
             values[OVERFLOW] = f"{len(cells)} values but the header has {header.width} columns"
+        refuse_formula(path, line, values)
         yield Row(line=line, values=values)
+
+
+def is_formula(text: str) -> bool:
+    """True for a spreadsheet formula ("=SUM(…)"); "=?utf-8?…?=" is a mail encoded word."""
+    return text.startswith("=") and not text.startswith("=?")
+
+
+def refuse_formula(path: Path, line: int, values: dict[str, str]) -> None:
+    """SubscriberFileError naming the line and column of a formula: nothing is imported.
+
+    A formula is not what the person who typed the file sees, and exported again it
+    would run in the next reader's spreadsheet; the whole file is refused, so that the
+    list keeper fixes it once rather than finding a half-imported list.
+    """
+    for column, text in values.items():
+        if is_formula(text):
+            raise SubscriberFileError(
+                f"a formula in column {column} ({text[:40]!r}); replace it with its value",
+                path=path,
+                line=line,
+            )

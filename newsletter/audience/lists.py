@@ -54,7 +54,7 @@ from newsletter.audience.subscribers import (
     email_hmac,
     normalise_email,
 )
-from newsletter.errors import InputError, ListChangedError
+from newsletter.errors import InputError, ListChangedError, NotFoundError
 from newsletter.headers import UnsafeValueError, check_header_text
 from newsletter.models import (
     ConsentEvent,
@@ -784,7 +784,7 @@ def _remove_missing(
 
 @dataclass(frozen=True)
 class ListSummary:
-    """A list with its member counts by membership state."""
+    """A list with its member counts by membership state, and how it is shown."""
 
     slug: str
     name: str
@@ -792,6 +792,9 @@ class ListSummary:
     unsubscribed: int
     pending: int
     bounced: int = 0
+    description: str = ""
+    public: bool = True
+    archived: bool = False
 
 
 def list_summaries(session: Session) -> list[ListSummary]:
@@ -799,6 +802,7 @@ def list_summaries(session: Session) -> list[ListSummary]:
 
     ``active`` counts only members who can receive mail (the subscriber is active too).
     ``bounced`` counts members whose address bounced (and who did not unsubscribe).
+    Archived lists are included (``archived``); the pages decide where to show them.
     """
     receiving = (Membership.status == "active") & (Subscriber.status == "active")
     bounced = (Membership.status != "unsubscribed") & (Subscriber.status == "bounced")
@@ -810,11 +814,14 @@ def list_summaries(session: Session) -> list[ListSummary]:
             func.count().filter(Membership.status == "unsubscribed"),
             func.count().filter(Membership.status == "pending"),
             func.count().filter(bounced),
+            MailingList.description,
+            MailingList.public,
+            MailingList.archived_at.is_not(None),
         )
         .select_from(MailingList)
         .outerjoin(Membership, Membership.list_id == MailingList.id)
         .outerjoin(Subscriber, Subscriber.id == Membership.subscriber_id)
-        .group_by(MailingList.id, MailingList.slug, MailingList.name)
+        .group_by(MailingList.id)
         .order_by(MailingList.slug)
     )
     return [ListSummary(*row) for row in session.execute(counts)]
@@ -849,3 +856,76 @@ def last_imports(session: Session) -> dict[str, LastImport]:
 def list_slugs(session: Session) -> Sequence[str]:
     """Slugs of every list, sorted."""
     return session.scalars(select(MailingList.slug).order_by(MailingList.slug)).all()
+
+
+def current_lists(session: Session, *, public_only: bool = False) -> list[MailingList]:
+    """Lists that are not archived, by name: the campaign form's; ``public_only``: /subscribe's."""
+    query = select(MailingList).where(MailingList.archived_at.is_(None))
+    if public_only:
+        query = query.where(MailingList.public.is_(True))
+    return list(session.scalars(query.order_by(MailingList.name, MailingList.slug)))
+
+
+# Creating and changing lists -----------------------------------------------------------
+
+MAX_DESCRIPTION = 2000
+
+
+def check_slug(slug: str) -> None:
+    """InputError (``slug: …``) unless ``slug`` is a list's short name: a-z, 0-9 and '-'."""
+    if not _SLUG.fullmatch(slug):
+        raise InputError(f"slug: {slug!r} must be lower-case letters, digits and '-', up to 64")
+
+
+def check_list_text(name: str, description: str) -> None:
+    """InputError naming the field when a list's name or description cannot be kept."""
+    if not name.strip():
+        raise InputError("name: a list needs a name")
+    if len(name) > MAX_LIST_NAME or CONTROL_CHARACTERS.search(name):
+        raise InputError(f"name: one line of at most {MAX_LIST_NAME} characters")
+    if len(description) > MAX_DESCRIPTION:
+        raise InputError(f"description: at most {MAX_DESCRIPTION} characters")
+
+
+def create_list(
+    session: Session, slug: str, name: str, description: str = "", *, public: bool = False
+) -> MailingList:
+    """Create a list; InputError (``slug: …``) when the short name is taken or malformed."""
+    check_slug(slug)
+    check_list_text(name, description)
+    if session.scalar(select(MailingList.id).where(MailingList.slug == slug)) is not None:
+        raise InputError(f"slug: a list {slug!r} exists already")
+    created = MailingList(
+        slug=slug, name=name.strip(), description=description.strip(), public=public
+    )
+    session.add(created)
+    session.flush()
+    return created
+
+
+def find_list(session: Session, slug: str) -> MailingList:
+    """The list ``slug``; NotFoundError naming it."""
+    found = session.scalar(select(MailingList).where(MailingList.slug == slug))
+    if found is None:
+        raise NotFoundError(f"no list {slug!r}")
+    return found
+
+
+def change_list(
+    session: Session, slug: str, *, name: str, description: str, public: bool
+) -> MailingList:
+    """Rename, describe and mark a list public or not (its slug stays: mail links name it)."""
+    check_list_text(name, description)
+    found = find_list(session, slug)
+    found.name, found.description, found.public = name.strip(), description.strip(), public
+    return found
+
+
+def archive_list(session: Session, slug: str, *, archived: bool = True) -> MailingList:
+    """Archive a list (hidden from new campaigns and /subscribe, members kept), or bring it back."""
+    found = find_list(session, slug)
+    if archived and found.archived_at is None:
+        found.archived_at = utcnow()
+    elif not archived:
+        found.archived_at = None
+    return found

@@ -147,27 +147,34 @@ def find_subscriber(session: Session, address: str) -> Subscriber | None:
 # Segments and eligibility -------------------------------------------------------------
 
 
-def segment_filter(
-    where: Mapping[str, str], *, known_attributes: Collection[str] = ATTRIBUTES
-) -> ColumnElement[bool]:
-    """Return a condition on ``Subscriber`` matching every ``key == value`` of ``where``.
+#: A segment as the code passes it: field -> one value, or values any of which matches.
+Where = Mapping[str, str | Sequence[str]]
 
-    Keys are the columns ``municipality``, ``role``, ``name`` or a known attribute;
-    any other key raises ``InputError`` naming it. Values match exactly.
+
+def segment_filter(
+    where: Where, *, known_attributes: Collection[str] = ATTRIBUTES
+) -> ColumnElement[bool]:
+    """Return a condition on ``Subscriber`` matching every field of ``where`` (AND).
+
+    Keys are the columns ``municipality``, ``role``, ``name`` or a known attribute; any
+    other key raises ``InputError`` naming it. A value matches exactly; a list of values
+    matches any of them (OR). ``newsletter.audience.segments`` validates what people type.
     """
     conditions: list[ColumnElement[bool]] = []
     for key, value in where.items():
+        values = [value] if isinstance(value, str) else list(value)
         if key in SEGMENT_COLUMNS:
-            conditions.append(getattr(Subscriber, key) == value)
+            column: ColumnElement[str] = getattr(Subscriber, key)
         elif key in known_attributes:
-            conditions.append(Subscriber.attributes[key].as_string() == value)
+            column = Subscriber.attributes[key].as_string()
         else:
             known = ", ".join((*SEGMENT_COLUMNS, *known_attributes))
             raise InputError(f"unknown attribute {key!r} in --where; known: {known}")
+        conditions.append(column == values[0] if len(values) == 1 else column.in_(values))
     return and_(true(), *conditions)
 
 
-def eligible_recipients(list_ids: Sequence[int], where: Mapping[str, str]) -> Select[Any]:
+def eligible_recipients(list_ids: Sequence[int], where: Where) -> Select[Any]:
     """Return SELECT (subscriber_id, list_id, email) of the active members of ``list_ids``.
 
     One row per subscriber even when lists overlap (the lowest list id wins); both the

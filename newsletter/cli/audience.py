@@ -19,6 +19,10 @@ from newsletter.audience.listfiles import XLSX_EMPTY_ROWS_END
 from newsletter.audience.lists import (
     ImportReport,
     LastImport,
+    archive_list,
+    change_list,
+    create_list,
+    find_list,
     import_detail,
     import_file,
     last_imports,
@@ -277,10 +281,16 @@ def unsubscribe_command(ctx: Context, email: str, slug: str | None) -> None:
     console.print(f"{escape(subscriber.email)} {state} {scope}", soft_wrap=True)
 
 
-@click.command("lists")
-@pass_context
-def lists_command(ctx: Context) -> None:
-    """Show the lists with their active, unsubscribed, bounced and pending counts and last import."""
+@click.group("lists", invoke_without_command=True)
+@click.pass_context
+def lists_command(click_ctx: click.Context) -> None:
+    """Show the lists with their active, unsubscribed, bounced and pending counts and last
+    import; create, rename or archive one."""
+    if click_ctx.invoked_subcommand is None:
+        _show_lists(click_ctx.ensure_object(Context))
+
+
+def _show_lists(ctx: Context) -> None:
     with db.transaction(_database(ctx.settings)) as session:
         summaries = list_summaries(session)
         latest = last_imports(session)
@@ -297,7 +307,7 @@ def lists_command(ctx: Context) -> None:
     for summary in summaries:
         table.add_row(
             summary.slug,
-            escape(summary.name),
+            escape(summary.name) + (" (archived)" if summary.archived else ""),
             str(summary.active),
             str(summary.unsubscribed),
             str(summary.bounced),
@@ -327,6 +337,47 @@ def _last_import(last: LastImport) -> str:
         f"{_local(last.at):%Y-%m-%d %H:%M} by {last.by or '?'}, {last.file_name}, "
         f"sha256 {last.sha256[:12]}…: {counts}"
     )
+
+
+@lists_command.command("create")
+@click.argument("slug")
+@click.option("--name", required=True, help="Name of the list as editors and visitors see it.")
+@click.option("--description", default="", help="What the list is for.")
+@click.option("--public", is_flag=True, help="Offer the list on /subscribe.")
+@pass_context
+def lists_create_command(
+    ctx: Context, slug: str, name: str, description: str, public: bool
+) -> None:
+    """Create an empty list."""
+    with db.transaction(_database(ctx.settings)) as session:
+        create_list(session, slug, name, description, public=public)
+    audit.record_cli(ctx.settings, "list.create", f"list:{slug}", public=public)
+    console.print(f"created list {slug}" + (" (public)" if public else ""))
+
+
+@lists_command.command("rename")
+@click.argument("slug")
+@click.argument("name")
+@pass_context
+def lists_rename_command(ctx: Context, slug: str, name: str) -> None:
+    """Give a list a new name (its slug stays: links in mail already sent name it)."""
+    with db.transaction(_database(ctx.settings)) as session:
+        found = find_list(session, slug)
+        change_list(session, slug, name=name, description=found.description, public=found.public)
+    audit.record_cli(ctx.settings, "list.change", f"list:{slug}", name=name)
+    console.print(f"renamed list {slug}: {escape(name)}")
+
+
+@lists_command.command("archive")
+@click.argument("slug")
+@click.option("--undo", is_flag=True, help="Bring an archived list back.")
+@pass_context
+def lists_archive_command(ctx: Context, slug: str, undo: bool) -> None:
+    """Archive a list: not offered for new campaigns nor on /subscribe; members kept."""
+    with db.transaction(_database(ctx.settings)) as session:
+        archive_list(session, slug, archived=not undo)
+    audit.record_cli(ctx.settings, "list.unarchive" if undo else "list.archive", f"list:{slug}")
+    console.print(f"{'unarchived' if undo else 'archived'} list {slug}")
 
 
 def register(group: click.Group) -> None:

@@ -34,7 +34,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from newsletter.audience.subscribers import eligible_recipients, normalise_email, resolve_lists
+from newsletter.audience.export import spreadsheet_safe
+from newsletter.audience.subscribers import (
+    Where,
+    eligible_recipients,
+    normalise_email,
+    resolve_lists,
+)
 from newsletter.db import engine_for, transaction
 from newsletter.dispatch import approval, lease, outbox, overlap
 from newsletter.errors import InputError, NotFoundError, StateError
@@ -127,7 +133,7 @@ def create(
     settings: Settings,
     compiled: CompiledIssue,
     slugs: Sequence[str],
-    where: Mapping[str, str],
+    where: Where,
     *,
     send_at: datetime | None = None,
     repeat: str = overlap.REFUSE,
@@ -201,7 +207,7 @@ def _insert_draft(
     settings: Settings,
     compiled: CompiledIssue,
     slugs: Sequence[str],
-    where: Mapping[str, str],
+    where: Where,
     send_at: datetime | None,
     repeat: str,
     start_token: str | None,
@@ -294,7 +300,7 @@ def materialise(
     url: str,
     campaign_id: int,
     list_ids: Sequence[int],
-    where: Mapping[str, str],
+    where: Where,
     *,
     skip_reached_by: Sequence[int] = (),
 ) -> int:
@@ -338,7 +344,7 @@ def _insert_eligible(
     dialect: str,
     campaign_id: int,
     list_ids: Sequence[int],
-    where: Mapping[str, str],
+    where: Where,
     low: int,
     high: int,
     skip_reached_by: Sequence[int] = (),
@@ -651,10 +657,6 @@ def outcome_of(state: str, uncertain_before: bool) -> str:
     return state
 
 
-# Cells starting with these are formulas to a spreadsheet; an address or a server reply
-# could start with one.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
 REPORT_COLUMNS = (
     "email",
     "outcome",
@@ -684,6 +686,6 @@ def report_csv(lines: Sequence[ReportLine]) -> str:
                 if isinstance(value, datetime)
                 else str(value)
             )
-            row.append("'" + text if text.startswith(FORMULA_START) else text)
+            row.append(spreadsheet_safe(text))
         writer.writerow(row)
     return buffer.getvalue()

@@ -21,7 +21,7 @@ it reaches, so no other campaign of the issue is created meanwhile
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ColumnElement, Select, Subquery, and_, func, literal, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
-from newsletter.audience.subscribers import eligible_recipients, resolve_lists
+from newsletter.audience.subscribers import Where, eligible_recipients, resolve_lists
 from newsletter.db import transaction
 from newsletter.dispatch import outbox
 from newsletter.errors import AlreadySentError, StateError
@@ -126,7 +126,7 @@ def reached_rows(campaign_ids: Sequence[int], email: ColumnElement[str]) -> Sele
 
 
 def audience(
-    settings: Settings, compiled: CompiledIssue, slugs: Sequence[str], where: Mapping[str, str]
+    settings: Settings, compiled: CompiledIssue, slugs: Sequence[str], where: Where
 ) -> Audience:
     """Count whom a campaign of ``compiled`` to these lists would reach, and who has it already."""
     with transaction(settings.database) as session:

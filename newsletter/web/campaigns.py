@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
@@ -24,10 +23,13 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from newsletter import db, users
+from newsletter.audience import segments
+from newsletter.audience.lists import current_lists
+from newsletter.audience.subscribers import resolve_lists
 from newsletter.compose.render import CompiledIssue
 from newsletter.dispatch import approval, campaign, outbox, overlap
 from newsletter.errors import AlreadySentError, InputError, NewsletterError, NotFoundError
-from newsletter.models import MailingList, utcnow
+from newsletter.models import utcnow
 from newsletter.settings import Settings
 from newsletter.web import i18n, permissions, revisions
 from newsletter.web.auth import audited, can, editor_only, forbidden
@@ -129,22 +131,19 @@ async def _refuse_outside_editors(request: Request, address: str) -> None:
 
 
 def _all_lists(settings: Settings) -> list[dict[str, str]]:
+    """The lists a campaign may go to: every list that is not archived."""
     with db.transaction(settings.database) as session:
-        rows = session.scalars(select(MailingList).order_by(MailingList.name, MailingList.slug))
-        return [{"slug": m.slug, "name": m.name or m.slug} for m in rows]
+        return [{"slug": m.slug, "name": m.name or m.slug} for m in current_lists(session)]
 
 
-def parse_where(text: str) -> dict[str, str]:
-    """Read the segment box: one ``key=value`` per line; InputError naming a bad line."""
-    where: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"segment line {number}: expected key=value, got {line.strip()!r}")
-        where[key.strip()] = value.strip()
-    return where
+def _builder(settings: Settings) -> dict[str, object]:
+    """What the segment builder offers: each field's values, and the named segments."""
+    with db.transaction(settings.database) as session:
+        saved = [
+            {"id": s.id, "name": s.name, "definition": s.definition}
+            for s in segments.saved(session)
+        ]
+        return {"offered": segments.offered_values(session), "saved": saved}
 
 
 def parse_send_at(text: str, now: datetime | None = None) -> datetime | None:
@@ -160,51 +159,187 @@ def parse_send_at(text: str, now: datetime | None = None) -> datetime | None:
     return moment
 
 
-def read_choice(form: FormData) -> dict[str, object]:
+@dataclass(frozen=True)
+class Choice:
+    """The campaign form's values, as given (the segment as ``{field: [values]}``)."""
+
+    lists: list[str]
+    segment: dict[str, list[str]]
+    saved: str = ""  # the id of the saved segment chosen, or ""
+    segment_name: str = ""  # the name to save the segment under
+    send_at_text: str = ""
+
+
+def read_choice(form: FormData) -> Choice:
     """The campaign form's values, as given."""
-    return {
-        "lists": [str(v) for v in form.getlist("list")],
-        "where_text": str(form.get("where", "")),
-        "send_at_text": str(form.get("send_at", "")),
+    return Choice(
+        lists=[str(v) for v in form.getlist("list")],
+        segment={f: [str(v) for v in form.getlist(f"seg.{f}")] for f in segments.FIELDS},
+        saved=str(form.get("saved", "")),
+        segment_name=str(form.get("segment_name", "")).strip(),
+        send_at_text=str(form.get("send_at", "")),
+    )
+
+
+#: The form field an error message is shown beside, by the message's first word(s).
+ERROR_FIELDS = {
+    "lists": "lists",
+    "send at": "send_at",
+    "segment_name": "segment_name",
+    "segment": "segment",
+    **{field: "segment" for field in segments.FIELDS},
+}
+
+
+def error_field(message: str) -> str:
+    """The field a form error belongs beside, or "" (shown above the form)."""
+    return ERROR_FIELDS.get(message.partition(":")[0], "")
+
+
+def chosen_lists(slugs: list[str], offered: list[dict[str, str]]) -> list[str]:
+    """The chosen lists; InputError when none is chosen or one is archived or unknown."""
+    if not slugs:
+        raise InputError("lists: choose at least one list")
+    current = {item["slug"] for item in offered}
+    for slug in slugs:
+        if slug not in current:
+            raise InputError(f"lists: no list {slug!r} to send to (unknown or archived)")
+    return slugs
+
+
+async def _form_page(
+    request: Request, choice: Choice, *, status_code: int = 200, **extra: object
+) -> Response:
+    """The campaign form with ``choice`` filled in, and an error beside its field."""
+    settings = settings_of(request)
+    context: dict[str, object] = {
+        "slug": request.path_params["slug"],
+        "all_lists": await run_in_threadpool(_all_lists, settings),
+        "builder": await run_in_threadpool(_builder, settings),
+        "fields": segments.FIELDS,
+        "choice": choice,
+        "errors": {},
+        **extra,
     }
+    message = str(context.pop("error", "") or "")
+    if message:
+        field = error_field(message)
+        if field:
+            context["errors"] = {field: message}
+        else:
+            context["error"] = message
+    return page(request, "editor/campaign_form.html", context, status_code=status_code)
 
 
 @editor_only
 async def campaign_form(request: Request) -> Response:
-    """Choose lists, a segment and a time."""
-    lists = await run_in_threadpool(_all_lists, settings_of(request))
-    choice = {"lists": [], "where_text": "", "send_at_text": ""}
-    context = {"slug": request.path_params["slug"], "all_lists": lists, "choice": choice}
-    return page(request, "editor/campaign_form.html", await _unsendable(request, context))
+    """Choose lists, a segment (with its live count) and a time."""
+    context = await _unsendable(request, {})
+    return await _form_page(request, read_choice(FormData()), **context)
 
 
 @editor_only
 async def campaign_confirm(request: Request) -> Response:
-    """Show who would receive it (the count) and ask to confirm."""
-    return await _confirm_or_start(request, start=False)
+    """Show who would receive it (the count) and ask to confirm; or count, save or load a segment."""
+    form = await request.form()
+    action = str(form.get("action", ""))
+    if action in SEGMENT_ACTIONS:
+        return await SEGMENT_ACTIONS[action](request, read_choice(form))
+    return await _confirm_or_start(request, form, start=False)
 
 
 @editor_only
 async def campaign_start(request: Request) -> Response:
     """Create the campaign and start (or schedule) it."""
-    return await _confirm_or_start(request, start=True)
+    return await _confirm_or_start(request, await request.form(), start=True)
 
 
-async def _confirm_or_start(request: Request, *, start: bool) -> Response:
+def _count(settings: Settings, slugs: list[str], definition: segments.Definition) -> int:
+    with db.transaction(settings.database) as session:
+        list_ids = [found.id for found in resolve_lists(session, slugs)]
+        return segments.count(session, list_ids, definition)
+
+
+async def count_choice(request: Request, choice: Choice) -> Response:
+    """The form again with the number of recipients the choice holds (the form without JS)."""
+    settings = settings_of(request)
+    try:
+        slugs = chosen_lists(choice.lists, await run_in_threadpool(_all_lists, settings))
+        definition = segments.parse_definition(choice.segment)
+        found = await run_in_threadpool(_count, settings, slugs, definition)
+    except NewsletterError as exc:
+        return await _form_page(request, choice, status_code=400, error=str(exc))
+    return await _form_page(request, choice, count=found)
+
+
+def _save_segment(settings: Settings, choice: Choice, by: str) -> str:
+    definition = segments.parse_definition(choice.segment)
+    with db.transaction(settings.database) as session:
+        saved = segments.save(session, choice.segment_name, definition, by)
+        return str(saved.id)
+
+
+async def save_segment(request: Request, choice: Choice) -> Response:
+    """Save the builder's segment under the name given; the form again, with it chosen."""
+    try:
+        saved_id = await run_in_threadpool(
+            _save_segment, settings_of(request), choice, request.scope["editor_email"]
+        )
+    except NewsletterError as exc:
+        return await _form_page(request, choice, status_code=400, error=str(exc))
+    return await _form_page(request, replace(choice, saved=saved_id), saved_notice=True)
+
+
+def _saved_definition(settings: Settings, saved_id: str) -> segments.Definition:
+    if not saved_id.isdigit():
+        raise InputError("segment: choose a saved segment")
+    with db.transaction(settings.database) as session:
+        return segments.parse_definition(segments.find(session, int(saved_id)).definition)
+
+
+async def load_segment(request: Request, choice: Choice) -> Response:
+    """Fill the builder with a saved segment (the form without JS; the script does it at once)."""
+    try:
+        definition = await run_in_threadpool(_saved_definition, settings_of(request), choice.saved)
+    except NewsletterError as exc:
+        return await _form_page(request, choice, status_code=400, error=str(exc))
+    segment = {field: definition.get(field, []) for field in segments.FIELDS}
+    return await _form_page(request, replace(choice, segment=segment))
+
+
+SEGMENT_ACTIONS = {"count": count_choice, "save": save_segment, "load": load_segment}
+
+
+@editor_only
+async def segment_count(request: Request) -> Response:
+    """The live count of the builder: ``{"count": n}``, or ``{"error": …}`` with 400."""
+    settings = settings_of(request)
+    query = request.query_params
+    try:
+        slugs = chosen_lists(query.getlist("list"), await run_in_threadpool(_all_lists, settings))
+        definition = segments.parse_definition(
+            {field: query.getlist(f"seg.{field}") for field in segments.FIELDS}
+        )
+        found = await run_in_threadpool(_count, settings, slugs, definition)
+    except NewsletterError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400, headers=NO_STORE)
+    return JSONResponse({"count": found}, headers=NO_STORE)
+
+
+NO_STORE = {"cache-control": "no-store"}
+
+
+async def _confirm_or_start(request: Request, form: FormData, *, start: bool) -> Response:
     settings = settings_of(request)
     slug = request.path_params["slug"]
-    form = await request.form()
     choice = read_choice(form)
-    lists = await run_in_threadpool(_all_lists, settings)
-    context: dict[str, object] = {"slug": slug, "all_lists": lists, "choice": choice}
     status_code = 200
+    context: dict[str, object] = {"slug": slug, "choice": choice}
     try:
-        slugs = list(choice["lists"])  # type: ignore[call-overload]
-        if not slugs:
-            raise InputError("lists: choose at least one list")
-        where = parse_where(str(choice["where_text"]))
-        send_at = parse_send_at(str(choice["send_at_text"]))
         _state, compiled = await sendable(request)
+        slugs = chosen_lists(choice.lists, await run_in_threadpool(_all_lists, settings))
+        where = segments.parse_definition(choice.segment)
+        send_at = parse_send_at(choice.send_at_text)
         settings.refuse_unfit_base_url()
         if start:
             try:
@@ -215,8 +350,7 @@ async def _confirm_or_start(request: Request, *, start: bool) -> Response:
                 status_code = 409
         found = await run_in_threadpool(overlap.audience, settings, compiled, slugs, where)
     except NewsletterError as exc:
-        context["error"] = str(exc)
-        return page(request, "editor/campaign_form.html", context, status_code=400)
+        return await _form_page(request, choice, status_code=400, error=str(exc))
     context.update(
         count=found.recipients,
         found=found,
@@ -232,7 +366,7 @@ async def _start(
     request: Request,
     compiled: CompiledIssue,
     slugs: list[str],
-    where: dict[str, str],
+    where: segments.Definition,
     send_at: datetime | None,
     form: FormData,
 ) -> Response:
@@ -424,6 +558,7 @@ routes = [
     Route("/editor/issues/{slug}/campaign", campaign_form, methods=["GET"]),
     Route("/editor/issues/{slug}/campaign", campaign_confirm, methods=["POST"]),
     Route("/editor/issues/{slug}/campaign/start", campaign_start, methods=["POST"]),
+    Route("/editor/segments/count", segment_count, methods=["GET"]),
     Route("/editor/campaigns", campaigns_list, methods=["GET"]),
     Route("/editor/campaigns/{campaign_id:int}", dashboard, methods=["GET"]),
     Route("/editor/campaigns/{campaign_id:int}/progress", progress_json, methods=["GET"]),

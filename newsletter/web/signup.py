@@ -26,6 +26,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from newsletter.audience import subscribers
+from newsletter.audience.lists import current_lists
 from newsletter.errors import InputError
 from newsletter.headers import UnsafeValueError, check_header_text
 from newsletter.models import MailingList, Membership, Subscriber, Suppression, utcnow
@@ -90,8 +91,8 @@ def read_confirm_token(key: bytes, token: str) -> SignupRequest | None:
 
 
 def open_lists(session: Session) -> list[MailingList]:
-    """Lists a visitor may choose on the form."""
-    return list(session.scalars(select(MailingList).order_by(MailingList.name, MailingList.slug)))
+    """Lists a visitor may choose on the form: the public ones that are not archived."""
+    return current_lists(session, public_only=True)
 
 
 def prepare(session: Session, email: str, name: str, list_ids: Sequence[int]) -> SignupRequest:
@@ -105,7 +106,7 @@ def prepare(session: Session, email: str, name: str, list_ids: Sequence[int]) ->
         raise InputError(f"name: cannot go into a mail header: it {exc}") from None
     if len(name) > 200:
         raise InputError("name: must be one line of at most 200 characters")
-    known = set(session.scalars(select(MailingList.id).where(MailingList.id.in_(list_ids))))
+    known = {found.id for found in open_lists(session)} & set(list_ids)
     if not known:
         raise InputError("lists: choose at least one list")
     requested = utcnow().isoformat(timespec="seconds")

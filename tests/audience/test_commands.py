@@ -202,3 +202,17 @@ def test_lists_show_bounced_counts_and_the_last_import(run, database_url: str) -
     last = next(line for line in lines if line.startswith("savivaldybes: last import"))
     assert "by command line, utf8_comma.csv, sha256 " in last
     assert last.endswith(": 3 added, 0 updated, 0 unchanged, 0 suppressed, 0 removed, 0 rejected")
+
+
+def test_lists_are_created_renamed_and_archived_from_the_command_line(run) -> None:  # type: ignore[no-untyped-def]
+    assert run("lists", "create", "partneriai", "--name", "Partneriai", "--public")[0] == 0
+    code, _, err = run("lists", "create", "partneriai", "--name", "Kiti")
+    assert code == 65 and err.strip() == "error: slug: a list 'partneriai' exists already"
+    assert run("lists", "rename", "partneriai", "Rėmėjai ir partneriai")[0] == 0
+    assert run("lists", "archive", "partneriai")[0] == 0
+    code, out, _ = run("lists")
+    assert code == 0 and "Rėmėjai" in out and "(archived)" in out
+    assert run("lists", "archive", "partneriai", "--undo")[0] == 0
+    assert "(archived)" not in run("lists")[1]
+    code, _, err = run("lists", "archive", "nera")
+    assert code == 66 and err.strip() == "error: no list 'nera'"

@@ -384,7 +384,7 @@ def test_a_double_click_starts_one_campaign_and_the_next_start_shows_who_got_it(
         page.goto(f"{site.url}/editor/issues/{SLUG}/campaign{query}")
         page.check("input[name=list][value=savivaldybes]")
         page.check("input[name=list][value=bibliotekos]")
-        page.click("form.stack button[type=submit]")
+        page.click("#continue")
         expect(page.locator("#recipient-count")).to_have_text("3")
 
     confirmation()

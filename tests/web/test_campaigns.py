@@ -110,7 +110,6 @@ def test_start_a_campaign_after_seeing_the_recipient_count(
     choice = {
         "csrf_token": token,
         "list": ["savivaldybes", "bibliotekos"],
-        "where": "",
         "send_at": "",
     }
     confirm = client.post(f"/editor/issues/{SLUG}/campaign", data=choice)
@@ -120,9 +119,10 @@ def test_start_a_campaign_after_seeing_the_recipient_count(
     assert smtp_sink.received == []  # nothing is sent before the confirmation
 
     narrowed = client.post(
-        f"/editor/issues/{SLUG}/campaign", data={**choice, "where": "name=Ona Onaitė"}
+        f"/editor/issues/{SLUG}/campaign",
+        data={**choice, "seg.municipality": ["Vilniaus m.", "Kauno r."], "seg.role": "meras"},
     )
-    assert lxml_html.fromstring(narrowed.text).get_element_by_id("recipient-count").text == "1"
+    assert lxml_html.fromstring(narrowed.text).get_element_by_id("recipient-count").text == "0"
 
     start = client.post(f"/editor/issues/{SLUG}/campaign/start", data=start_form(confirm.text))
     assert start.status_code == 303
@@ -158,8 +158,10 @@ def test_campaign_form_errors_are_shown(
     cases = {
         "lists: choose at least one list": {"list": []},
         "nera": {"list": ["nera"]},
-        "segment line 1": {"list": ["savivaldybes"], "where": "be lygybės"},
-        "pareigos": {"list": ["savivaldybes"], "where": "pareigos=meras"},
+        "municipality: 'Kauno\\nr.' is not one line": {
+            "list": ["savivaldybes"],
+            "seg.municipality": "Kauno\nr.",
+        },
         "send at": {"list": ["savivaldybes"], "send_at": "2001-01-01T09:00"},
     }
     for expected, values in cases.items():
@@ -269,7 +271,7 @@ def confirm(client: TestClient, token: str, lists: list[str], query: str = "") -
     """The confirmation page for these lists (sent now); its HTML."""
     answer = client.post(
         f"/editor/issues/{SLUG}/campaign{query}",
-        data={"csrf_token": token, "list": lists, "where": "", "send_at": ""},
+        data={"csrf_token": token, "list": lists, "send_at": ""},
     )
     assert answer.status_code == 200, answer.text
     return answer.text

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
@@ -22,6 +23,7 @@ from newsletter.models import ListImport, MailingList, Membership, PendingUpload
 from newsletter.settings import Settings
 from newsletter.web import create_app
 from newsletter.web.audience import uploads
+from tests.audience import workbooks
 from tests.web.conftest import EDITOR_EMAIL, EDITOR_PASSWORD, csrf_of, log_in
 from tests.web.helpers import snapshot
 
@@ -271,6 +273,45 @@ def test_a_file_over_the_limit_is_refused_beside_the_field(
     assert answer.status_code == 400
     assert 'id="file-error"' in answer.text
     assert "larger than 20 MB" in answer.text
+    assert snapshot(settings.database) == before
+
+
+def xlsx_with_formula() -> bytes:
+    book = Workbook()
+    book.active.append(["El. paštas", "Vardas"])
+    book.active.append(["ona@savivaldybe.example", "Ona"])
+    book.active.append(["petras@savivaldybe.example", '=HYPERLINK("http://x.example","Petras")'])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def test_bad_files_are_refused_naming_the_reason_and_change_nothing(
+    site: tuple[TestClient, Settings, str], tmp_path: Path
+) -> None:
+    """The cases the tests above leave out: a bomb, 60 MB, a formula in a CSV or XLSX cell."""
+    client, settings, csrf = site
+    bomb = workbooks.zip_bomb(tmp_path / "bomba.xlsx", gigabytes=1).read_bytes()
+    cases = [
+        ("bomba.xlsx", bomb, "bomba.xlsx: the workbook unpacks to 1,000 MB"),
+        ("didelis.csv", b"email\n" + b"x" * 60_000_000, "larger than 20 MB"),
+        (
+            "formule.csv",
+            b"email;name\nona@savivaldybe.example;Ona\npetras@savivaldybe.example;=1+2\n",
+            "formule.csv, line 3: a formula in column name",
+        ),
+        ("formule.xlsx", xlsx_with_formula(), "formule.xlsx, line 3: a formula in column name"),
+    ]
+    before = snapshot(settings.database)
+    for file_name, content, message in cases:
+        answer = upload(client, csrf, content, file_name=file_name)
+        assert answer.status_code == 400, file_name
+        error = re.search(
+            r'<p class="alert field-error" id="file-error" role="alert">(.*?)</p>', answer.text
+        )
+        assert error, file_name
+        assert message in error.group(1)
+        assert "Traceback" not in answer.text
     assert snapshot(settings.database) == before
 
 

@@ -218,7 +218,7 @@ def test_a_text_that_does_not_compile_is_saved_as_a_draft_and_cannot_be_sent(
         )
     confirm = client.post(
         f"/editor/issues/{SLUG}/campaign",
-        data={"csrf_token": logged_in, "list": "visi", "where": "", "send_at": ""},
+        data={"csrf_token": logged_in, "list": "visi", "send_at": ""},
     )
     assert confirm.status_code == 400
     assert "the issue does not compile" in confirm.text

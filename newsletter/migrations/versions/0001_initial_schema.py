@@ -49,8 +49,20 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("public", sa.Boolean(), nullable=False),
+        sa.Column("archived_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("slug"),
+    )
+    op.create_table(
+        "segments",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("definition", sa.JSON(), nullable=False),
+        sa.Column("created_by", sa.String(length=320), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("name"),
     )
     op.create_table(
         "list_imports",
@@ -365,6 +377,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_list_imports_list_id"))
 
     op.drop_table("list_imports")
+    op.drop_table("segments")
     op.drop_table("lists")
     with op.batch_alter_table("campaigns", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_campaigns_status"))

@@ -4,8 +4,8 @@ The pages only read forms and show results; the work is ``newsletter.audience``'
 same functions the command line calls (``subscribers import`` is ``lists.import_file``).
 """
 
-from newsletter.web.audience import lists, people
+from newsletter.web.audience import lists, manage, people
 
-routes = [*lists.routes, *people.routes]
+routes = [*lists.routes, *manage.routes, *people.routes]
 
 __all__ = ["routes"]

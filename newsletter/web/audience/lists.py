@@ -18,6 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from newsletter import db
+from newsletter.audience import segments
 from newsletter.audience.lists import (
     ImportReport,
     import_detail,
@@ -40,11 +41,15 @@ def settings_of(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _overview(settings: Settings) -> list[dict[str, Any]]:
-    """Every list with its counts and its last import, for the page."""
+def _overview(settings: Settings) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every list with its counts and its last import, and the saved segments, for the page."""
     with db.transaction(settings.database) as session:
         summaries = list_summaries(session)
         latest = last_imports(session)
+        saved = [
+            {"id": s.id, "name": s.name, "definition": s.definition}
+            for s in segments.saved(session)
+        ]
     rows = []
     for summary in summaries:
         last = latest.get(summary.slug)
@@ -55,13 +60,17 @@ def _overview(settings: Settings) -> list[dict[str, Any]]:
                 "when": last.at.astimezone().strftime("%Y-%m-%d %H:%M") if last else "",
             }
         )
-    return rows
+    return rows, saved
 
 
-async def _lists_page(request: Request, *, status_code: int = 200, **context: Any) -> Response:
-    lists = await run_in_threadpool(_overview, settings_of(request))
+async def lists_page_with(request: Request, *, status_code: int = 200, **context: Any) -> Response:
+    """The lists page, with ``context`` (a form's values and errors) over its defaults."""
+    lists, saved = await run_in_threadpool(_overview, settings_of(request))
     values: dict[str, Any] = {
         "lists": lists,
+        "saved_segments": saved,
+        "new_list": {"slug": "", "name": "", "description": "", "public": False},
+        "new_errors": {},
         "choice": {"list": "", "new_slug": "", "new_name": "", "sync": False},
         "max_mb": uploads.MAX_UPLOAD_BYTES // (1024 * 1024),
         "imported": request.query_params.get("imported", ""),
@@ -73,7 +82,7 @@ async def _lists_page(request: Request, *, status_code: int = 200, **context: An
 @editor_only
 async def lists_page(request: Request) -> Response:
     """Every list with active, unsubscribed, bounced and pending counts, and the upload form."""
-    return await _lists_page(request)
+    return await lists_page_with(request)
 
 
 def read_choice(form: FormData) -> dict[str, Any]:
@@ -119,7 +128,7 @@ async def upload(request: Request) -> Response:
     try:
         form, sent = await uploads.read_form(request)
     except uploads.UploadError as exc:
-        return await _lists_page(request, status_code=400, file_error=str(exc))
+        return await lists_page_with(request, status_code=400, file_error=str(exc))
     choice = read_choice(form)
     try:
         slug, name = target_of(choice)
@@ -128,7 +137,7 @@ async def upload(request: Request) -> Response:
         # A file's error names it (it has a path); a bad list slug or name does not.
         field = "file_error" if exc.path is not None else "list_error"
         message = describe(exc, sent.file_name)
-        return await _lists_page(request, status_code=400, choice=choice, **{field: message})
+        return await lists_page_with(request, status_code=400, choice=choice, **{field: message})
     wanted = {"slug": slug, "name": name, "sync": choice["sync"]}
     token = await run_in_threadpool(
         uploads.keep,
@@ -175,7 +184,7 @@ async def confirm(request: Request) -> Response:
         uploads.find, settings.database, request.scope["editor_id"], token
     )
     if pending is None:
-        return await _lists_page(request, status_code=410, gone=True)
+        return await lists_page_with(request, status_code=410, gone=True)
     try:
         report = await run_in_threadpool(_commit, settings, pending, request.scope["editor_email"])
     except ListChangedError as exc:
@@ -183,7 +192,7 @@ async def confirm(request: Request) -> Response:
         await run_in_threadpool(uploads.refresh, settings.database, token, fresh.fingerprint())
         return _dry_run_page(request, fresh, pending.upload.file_name, token, changed=True)
     except StateError:
-        return await _lists_page(request, status_code=410, gone=True)
+        return await lists_page_with(request, status_code=410, gone=True)
     await audited(request, "list.import", f"list:{report.slug}", **import_detail(report))
     return RedirectResponse(f"/editor/lists?imported={report.slug}", status_code=303)
 

@@ -1,0 +1,143 @@
+"""Segments: who of a campaign's lists receive it, by municipality, county, role and the rest.
+
+A segment's definition is one small structure, kept as JSON on the campaign it was used
+for and under a name in ``segments`` for reuse::
+
+    {"municipality": ["Kauno r.", "Šiaulių m."], "role": ["direktorius"]}
+
+Each field names a subscriber value (``FIELDS``) and lists the values it accepts: a person
+matches when, for every field given, their value is one of its values (AND across fields,
+OR within one). An empty definition matches everyone. ``parse_definition`` is the one
+check of what a browser or a file sends; the SQL is ``subscribers.segment_filter``, so the
+count on the form, the confirmation page, the overlap check and the outbox rows all read
+the same recipients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from newsletter.audience.subscribers import CONTROL_CHARACTERS, eligible_recipients
+from newsletter.errors import InputError, NotFoundError
+from newsletter.models import Segment, Subscriber
+
+#: The fields a segment may use, in the order the builder shows them.
+FIELDS: tuple[str, ...] = (
+    "municipality",
+    "county",
+    "role",
+    "institution",
+    "department",
+    "language",
+)
+#: Subscriber columns among them; the others are kept in ``Subscriber.attributes``.
+COLUMNS = ("municipality", "role")
+MAX_VALUES = 200  # per field: Lithuania has 60 municipalities and 10 counties
+MAX_VALUE_LENGTH = 200
+MAX_NAME = 200
+#: Values per field the builder offers (the most common first would need a count per value).
+MAX_OFFERED = 500
+
+Definition = dict[str, list[str]]
+
+
+def parse_definition(raw: Mapping[str, Any]) -> Definition:
+    """The definition in its one form (known fields, their distinct values in order).
+
+    Raises InputError naming the field for an unknown field, a value that is not text,
+    too long or holds a control character, or too many values. Empty fields are dropped.
+    """
+    if not isinstance(raw, Mapping):
+        raise InputError("segment: expected fields with lists of values")
+    definition: Definition = {}
+    for field, given in raw.items():
+        if field not in FIELDS:
+            raise InputError(f"segment: unknown field {field!r}; known: {', '.join(FIELDS)}")
+        values = [given] if isinstance(given, str) else given
+        if not isinstance(values, Sequence) or not all(isinstance(v, str) for v in values):
+            raise InputError(f"{field}: expected a list of values")
+        kept = list(dict.fromkeys(v.strip() for v in values if v.strip()))
+        _check_values(field, kept)
+        if kept:
+            definition[field] = kept
+    return {field: definition[field] for field in FIELDS if field in definition}
+
+
+def _check_values(field: str, values: list[str]) -> None:
+    if len(values) > MAX_VALUES:
+        raise InputError(f"{field}: at most {MAX_VALUES} values")
+    for value in values:
+        if len(value) > MAX_VALUE_LENGTH or CONTROL_CHARACTERS.search(value):
+            raise InputError(f"{field}: {value[:40]!r} is not one line of at most 200 characters")
+
+
+def from_form(form: Any) -> Definition:
+    """The definition of a builder form: the fields ``seg.<field>``, each with many values."""
+    return parse_definition({field: form.getlist(f"seg.{field}") for field in FIELDS})
+
+
+def field_column(field: str) -> ColumnElement[str]:
+    """The subscriber value a field names, as SQL."""
+    if field in COLUMNS:
+        return getattr(Subscriber, field)
+    return Subscriber.attributes[field].as_string()
+
+
+def offered_values(session: Session) -> dict[str, list[str]]:
+    """For each field, the values active subscribers have (sorted, at most ``MAX_OFFERED``)."""
+    offered = {}
+    for field in FIELDS:
+        column = field_column(field)
+        values = session.scalars(
+            select(column)
+            .distinct()
+            .where(Subscriber.status == "active", column.is_not(None), column != "")
+            .order_by(column)
+            .limit(MAX_OFFERED)
+        )
+        offered[field] = [v for v in values if v]
+    return offered
+
+
+def count(session: Session, list_ids: Sequence[int], definition: Definition) -> int:
+    """How many people of these lists the segment holds (as a campaign would reach them)."""
+    eligible = eligible_recipients(list_ids, definition).subquery()
+    return session.scalar(select(func.count()).select_from(eligible)) or 0
+
+
+# Named segments ---------------------------------------------------------------------
+
+
+def save(session: Session, name: str, definition: Definition, by: str = "") -> Segment:
+    """Save the definition under ``name``; InputError (``segment_name: …``) when it is taken."""
+    name = name.strip()
+    if not name or len(name) > MAX_NAME or CONTROL_CHARACTERS.search(name):
+        raise InputError(f"segment_name: give the segment a name of one line, at most {MAX_NAME}")
+    if session.scalar(select(Segment.id).where(Segment.name == name)) is not None:
+        raise InputError(f"segment_name: a segment named {name!r} exists already")
+    saved = Segment(name=name, definition=parse_definition(definition), created_by=by[:320])
+    session.add(saved)
+    session.flush()
+    return saved
+
+
+def saved(session: Session) -> list[Segment]:
+    """Every named segment, by name."""
+    return list(session.scalars(select(Segment).order_by(Segment.name)))
+
+
+def find(session: Session, segment_id: int) -> Segment:
+    """The named segment ``segment_id``; NotFoundError when there is none."""
+    found = session.get(Segment, segment_id)
+    if found is None:
+        raise NotFoundError(f"no segment {segment_id}")
+    return found
+
+
+def delete(session: Session, segment_id: int) -> None:
+    """Forget a named segment (campaigns keep the definition they were created with)."""
+    session.delete(find(session, segment_id))
