@@ -26,8 +26,10 @@ from newsletter.web import audience, auth, campaigns, editor, history, public, w
 from newsletter.web.csrf import CsrfMiddleware
 from newsletter.web.dispatch import Dispatcher
 from newsletter.web.logs import redact
+from newsletter.web.media import routes as media_routes
 from newsletter.web.preview import PreviewHub
 from newsletter.web.signup import ResendGuard
+from newsletter.web.sponsors import routes as sponsor_routes
 from newsletter.web.templating import make_templates, page
 
 log = logging.getLogger(__name__)
@@ -135,6 +137,8 @@ def create_app(settings: Settings, *, watch: bool = True) -> Starlette:
         *campaigns.routes,
         *audience.routes,
         *public.routes,
+        *media_routes,
+        *sponsor_routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     middleware = [
