@@ -278,7 +278,7 @@ async def post_sponsor(request: Request) -> Response:
 
     async def change(document: Document) -> None:
         original = str(form.get("original", ""))
-        entry = _sponsor_entry(form)
+        entry = _sponsor_entry(form, original)
         if original:
             previous = document.sponsors[_index(document.sponsors, original)]
             for key in ("logo", "logo_width", "logo_height"):
@@ -291,13 +291,16 @@ async def post_sponsor(request: Request) -> Response:
             entry.update(logo=stored.url, logo_width=stored.width, logo_height=stored.height)
         put_sponsor(document, original, entry)
 
-    return await _apply(request, form, change)
+    try:
+        return await _apply(request, form, change)
+    finally:
+        await form.close()
 
 
-def _sponsor_entry(form: FormData) -> dict[str, Any]:
-    """The sponsor's fields as typed; the id from the name when none is typed."""
+def _sponsor_entry(form: FormData, original: str) -> dict[str, Any]:
+    """The sponsor's fields as typed; with no id typed, the one it had, or one from the name."""
     name = " ".join(str(form.get("name", "")).split())
-    ident = str(form.get("id", "")).strip() or issue_files.slug_words(name)
+    ident = str(form.get("id", "")).strip() or original or issue_files.slug_words(name)
     return {
         "id": ident,
         "name": name,
