@@ -14,6 +14,7 @@
   var insertButton = document.getElementById("media-dialog-insert");
   var ACCEPTED = { "image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp" };
   var pending = null;
+  var cursor = null;
   insertButton.dataset.label = insertButton.textContent;
 
   function textarea() {
@@ -28,7 +29,7 @@
       return;
     }
     var area = textarea();
-    var start = area.selectionStart, end = area.selectionEnd;
+    var start = cursor ? cursor[0] : area.value.length, end = cursor ? cursor[1] : start;
     var before = area.value.slice(0, start);
     var block = (before && !before.endsWith("\n\n") ? (before.endsWith("\n") ? "\n" : "\n\n") : "") + text + "\n";
     area.setRangeText(block, start, end, "end");
@@ -44,6 +45,10 @@
   }
 
   function ask(file) {
+    var area = textarea();
+    // Where the text was when the image came: the dialog takes the focus, and the page
+    // may move the textarea's selection meanwhile.
+    cursor = area ? [area.selectionStart, area.selectionEnd] : null;
     pending = named(file);
     alt.value = "";
     error.textContent = "";
