@@ -55,7 +55,7 @@ def photo(target: int = 5 * 1024 * 1024) -> bytes:
     exif = Image.Exif()
     exif[0x0112] = 6
     exif[0x8825] = {1: "N", 2: (54.0, 41.0, 12.5), 3: "E", 4: (25.0, 16.0, 48.0)}
-    for quality in (95, 92, 90, 88, 85, 80, 75):
+    for quality in range(95, 50, -1):
         out = io.BytesIO()
         image.save(out, "JPEG", quality=quality, exif=exif.tobytes())
         if out.tell() <= target:

@@ -4,7 +4,7 @@ An upload is refused, with a one-line reason, when it is larger than ``MAX_INPUT
 is SVG or HTML (they can carry scripts), carries HTML, script or an archive inside an
 image (a polyglot), is not a PNG, JPEG, GIF or WebP image, is not the type its name or
 declared content type says, or would decode to more than ``MAX_PIXELS`` (a decompression
-bomb: a 20,000 × 20,000 PNG is a few hundred kilobytes on the wire and 1.6 GB in memory).
+bomb: a 20,000 × 20,000 PNG is a few hundred bytes on the wire and 1.2 GB in memory as RGB).
 The pixel count is read from the header and checked before a single pixel is decoded.
 
 What is kept is a new file written by Pillow from the decoded pixels: the orientation

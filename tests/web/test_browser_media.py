@@ -13,6 +13,7 @@ import pytest
 from newsletter import db, users
 from newsletter.settings import Settings
 from tests.conftest import ROOT
+from tests.web.axe import violations
 from tests.web.browser import browser  # noqa: F401  (fixture)
 from tests.web.conftest import EDITOR_EMAIL, EDITOR_PASSWORD
 from tests.web.issues import SLUG, write_issue
@@ -125,7 +126,11 @@ def test_paste_an_image_give_alt_text_and_see_it_in_the_preview(context, site: S
     assert opened == []
 
 
-def test_a_sponsor_added_in_the_browser_shows_in_the_preview(context, site: Site) -> None:  # noqa: F811
+def test_a_sponsor_added_in_the_browser_shows_in_the_preview(
+    context,  # noqa: F811
+    site: Site,
+    browser,  # noqa: F811
+) -> None:
     from playwright.sync_api import expect
 
     page = context.new_page()
@@ -155,3 +160,16 @@ def test_a_sponsor_added_in_the_browser_shows_in_the_preview(context, site: Site
     )
     assert page.evaluate("window.__ran") is None
     assert opened == []
+
+    # axe-core, on a phone, in a profile that lets its script in (tests/web/axe.py).
+    checking = browser.new_context(
+        locale="lt-LT", viewport={"width": 375, "height": 800}, bypass_csp=True
+    )
+    try:
+        page = checking.new_page()
+        log_in(page, site)
+        for path in ("/editor/sponsors", "/editor/media"):
+            page.goto(f"{site.url}{path}")
+            assert violations(page) == [], path
+    finally:
+        checking.close()

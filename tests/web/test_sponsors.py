@@ -147,7 +147,7 @@ def test_reorder_edit_and_delete(editing: tuple[TestClient, str], registry: Sett
     assert {s.tier for s in renamed.sponsors if s.id == "swedbank"} == {"akcijos"}
 
 
-def test_refusals_name_the_file_line_beside_the_field_and_write_nothing(
+def test_refusals_name_the_file_line_and_write_nothing_and_a_logo_needs_its_alt_text(
     editing: tuple[TestClient, str], registry: Settings
 ) -> None:
     client, token = editing
@@ -173,11 +173,7 @@ def test_refusals_name_the_file_line_beside_the_field_and_write_nothing(
     assert no_csrf.status_code == 403
     assert registry.sponsors_file.read_bytes() == before
 
-
-def test_a_logo_goes_through_the_library_with_its_alt_text_and_size(
-    editing: tuple[TestClient, str], registry: Settings
-) -> None:
-    client, token = editing
+    # A logo goes through the library, with its alt text and size.
     data = {"csrf_token": token, "loaded": loaded_of(client), "original": "teo"}
     data.update(name="TEO LT, AB", tier="main", url="https://www.teo.lt", alt="")
     logo = {"logo": ("teo.png", png((240, 80)), "image/png")}
