@@ -145,12 +145,17 @@
   button.className = "secondary";
   button.textContent = dialog.dataset.button;
   button.addEventListener("click", function () { picker.click(); });
-  var toolbar = document.getElementById("editor-toolbar-extra");
-  if (toolbar) {
-    toolbar.appendChild(button);
-  } else {
-    var area = textarea();
-    var label = area.closest("label") || area;
-    label.insertAdjacentElement("afterend", button);
+  // In the editor's toolbar when it has one (it may be built after this script runs).
+  function placeButton() {
+    var toolbar = document.getElementById("editor-toolbar-extra");
+    if (toolbar) {
+      if (button.parentNode !== toolbar) toolbar.appendChild(button);
+    } else if (!button.parentNode) {
+      var area = textarea();
+      var label = area.closest("label") || area;
+      label.insertAdjacentElement("afterend", button);
+    }
   }
+  placeButton();
+  window.addEventListener("load", placeButton);
 })();
