@@ -128,6 +128,7 @@ def test_polyglots_are_refused() -> None:
 
 def test_not_an_image_damaged_and_too_large() -> None:
     assert reason(b"%PDF-1.7\n" + os.urandom(200), "a.png") == "media.not_image"
+    assert reason(encoded(Image.new("RGB", (8, 8)), "BMP"), "a.png") == "media.not_image"
     assert reason(jpeg_with_gps((64, 64))[:300], "a.jpg") == "media.broken"
     assert reason(b"\0" * (images.MAX_INPUT_BYTES + 1), "a.png") == "media.too_large"
 
@@ -141,6 +142,9 @@ def test_webp_is_kept_as_png_or_jpeg_and_an_animated_gif_stays_animated() -> Non
     clear = clean(encoded(Image.new("RGBA", (20, 20), (0, 0, 0, 0)), "WEBP"), "a.webp")
     photo = clean(encoded(Image.new("RGB", (20, 20), "blue"), "WEBP"), "b.webp")
     assert (clear.ext, photo.ext) == ("png", "jpg")
+    pictures = [Image.new("RGB", (30, 20), colour) for colour in ("red", "blue")]
+    mpo = encoded(pictures[0], "MPO", save_all=True, append_images=pictures[1:])
+    assert clean(mpo, "IMG_0002.JPG", "image/jpeg").ext == "jpg"  # a phone's JPEG with two pictures
     frames = [Image.new("RGB", (1500, 100), (index * 40, 0, 0)) for index in range(4)]
     gif = encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=80)
     kept = clean(gif, "a.gif")
