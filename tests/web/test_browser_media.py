@@ -121,7 +121,7 @@ def test_paste_an_image_give_alt_text_and_see_it_in_the_preview(context, site: S
     page.goto(f"{site.url}/editor/media")
     expect(page.locator(".media-item .alt")).to_have_text(f"Skaitykla {XSS}")
     assert fits_a_phone(page)
-    page.screenshot(path=str(ARTIFACTS / "media-library.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "editor-media-library.png"), full_page=True)
     assert page.evaluate("window.__ran") is None
     assert opened == []
 
@@ -151,7 +151,7 @@ def test_a_sponsor_added_in_the_browser_shows_in_the_preview(
     expect(page.locator("#sponsors-saved")).to_be_visible()
     expect(main_tier.nth(1)).to_have_text(f"Kauno biblioteka {XSS}")
     assert fits_a_phone(page)
-    page.screenshot(path=str(ARTIFACTS / "sponsors.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "editor-sponsors.png"), full_page=True)
 
     page.goto(f"{site.url}/editor/issues/{SLUG}")
     email = page.frame_locator("#frame").locator("body")
