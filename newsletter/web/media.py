@@ -133,9 +133,10 @@ def checked_alt(request: Request, form: FormData) -> str:
     return alt
 
 
-async def store_upload(request: Request) -> tuple[media_store.StoredImage, str]:
+async def store_upload(
+    request: Request, form: FormData, file_name: str, data: bytes, declared: str
+) -> tuple[media_store.StoredImage, str]:
     """Check, re-encode and keep the uploaded image; return it and the alt text typed."""
-    form, file_name, data, declared = await read_upload(request)
     alt = checked_alt(request, form)
     try:
         clean = await run_in_threadpool(images.clean, data, file_name, declared)
@@ -153,12 +154,16 @@ def _wants_json(request: Request) -> bool:
 @editor_only
 async def upload(request: Request) -> Response:
     """Keep an uploaded image: JSON for the editor's script, else back to the library."""
+    form = None
     try:
-        stored, alt = await store_upload(request)
+        form, file_name, data, declared = await read_upload(request)
+        stored, alt = await store_upload(request, form, file_name, data, declared)
     except FieldError as error:
         if _wants_json(request):
             return JSONResponse({"field": error.field, "error": error.message}, status_code=400)
-        return await library_page(request, errors={error.field: error.message}, status_code=400)
+        typed = str(form.get("alt", "")) if form is not None else ""
+        errors = {error.field: error.message}
+        return await library_page(request, errors=errors, typed_alt=typed, status_code=400)
     if _wants_json(request):
         return JSONResponse(
             {
@@ -185,6 +190,7 @@ async def library_page(request: Request, *, status_code: int = 200, **context: A
         "added": request.query_params.get("added", ""),
         "deleted": request.query_params.get("deleted", ""),
         "errors": {},
+        "typed_alt": "",
         "refused": {},
         "max_mb": _input_mb(),
         "markdown_image": markdown_image,

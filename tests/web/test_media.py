@@ -108,6 +108,7 @@ def test_refusals_give_one_line_reasons_and_keep_nothing(
     page = upload(client, logged_in, svg, name="logo.svg", content_type="image/svg+xml", json=False)
     assert page.status_code == 400
     assert 'id="error-file"' in page.text and "SVG ir HTML failai nepriimami" in page.text
+    assert 'name="alt" value="Skaitytojai bibliotekoje"' in page.text  # kept as typed
     assert snapshot(web_settings.database) == before
 
 
