@@ -33,16 +33,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import web_preview_reload as reload_benchmark
 from PIL import Image, ImageFilter
 
 from newsletter import db, users
-from newsletter.settings import Secret, Settings
+from newsletter.settings import Settings
 from newsletter.web import create_app, images, media_store
 from newsletter.web.server import web_server
 
-ROOT = Path(__file__).resolve().parent.parent
-EMAIL, PASSWORD = "benchmark@example.org", "benchmark-password"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+EMAIL, PASSWORD = reload_benchmark.EMAIL, reload_benchmark.PASSWORD
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -64,20 +63,13 @@ def photo(target: int = 5 * 1024 * 1024) -> bytes:
 
 
 def settings_in(folder: Path, port: int) -> Settings:
-    issues = folder / "issues"
-    issues.mkdir()
-    (issues / "matavimas.md").write_text(
+    """The preview benchmark's settings, with one issue to edit."""
+    settings = reload_benchmark.settings_in(folder, port)
+    (settings.issues_dir / "matavimas.md").write_text(
         "---\nsubject: Bibliotekos pažangai – matavimas\ndate: 2026-02-01\n---\n# Matavimas\n",
         encoding="utf-8",
     )
-    return Settings(
-        data_dir=folder / "var",
-        issues_dir=issues,
-        templates_dir=ROOT / "templates" / "email",
-        sponsors_file=ROOT / "sponsors.yaml",
-        base_url=f"http://127.0.0.1:{port}",
-        secret_key=Secret("benchmark-secret-key-0123456789"),
-    )
+    return settings
 
 
 class Editor:
@@ -143,9 +135,7 @@ def main() -> None:
     data = photo()
     print(f"input: {len(data) / 2**20:.2f} MB JPEG, 4000 x 3000, EXIF with GPS")
     with tempfile.TemporaryDirectory() as folder:
-        from benchmarks.web_preview_reload import free_port
-
-        port = free_port()
+        port = reload_benchmark.free_port()
         settings = settings_in(Path(folder), port)
         db.migrate(settings.database)
         with db.transaction(settings.database) as session:
@@ -161,7 +151,7 @@ def main() -> None:
             editor = Editor(url)
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
-                    executable_path="/usr/bin/chromium", args=FLAGS
+                    executable_path="/usr/bin/chromium", args=reload_benchmark.FLAGS
                 )
                 page = browser.new_page()
                 page.goto(f"{url}/editor/login")

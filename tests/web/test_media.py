@@ -133,6 +133,9 @@ def test_the_library_lists_searches_escapes_and_deletes(
     )
     page = client.get("/editor/media")
     assert page.text.count('class="media-item"') == 2
+    english = client.get("/editor/media", params={"lang": "en"}).text
+    assert "Image library" in english and "Search by alt text or file name" in english
+    client.get("/editor/media", params={"lang": "lt"})
     assert XSS not in page.text
     assert "Logotipas &lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in page.text
     found = client.get("/editor/media", params={"q": "VAIKAI"})

@@ -80,6 +80,8 @@ def test_a_sponsor_added_in_the_browser_is_in_the_next_render_from_the_cli(
     assert text.startswith("# The programme's sponsors and partners")
     page = client.get("/editor/sponsors")
     assert XSS not in page.text and "Kauno biblioteka &lt;img" in page.text
+    english = client.get("/editor/sponsors", params={"lang": "en"}).text
+    assert "Sponsors and partners" in english and "Add a sponsor" in english
 
     issue = write_issue(registry.issues_dir)
     for name, value in (
