@@ -37,7 +37,7 @@
     area.focus();
   }
 
-  // A pasted image often has no useful name ("image.png"); give it one that matches its type.
+  // A pasted image may come without a file name: give it one that matches its type.
   function named(file) {
     var ext = ACCEPTED[file.type];
     if (!ext || /\.[a-z0-9]+$/i.test(file.name || "")) return file;
