@@ -16,30 +16,39 @@ from newsletter.cli.core import main
 from newsletter.compose.sponsors import load_registry
 from newsletter.models import IssueRevision
 from newsletter.settings import Settings
-from newsletter.web import create_app
 from tests.conftest import ROOT
-from tests.web.conftest import log_in
+from tests.web.conftest import EDITOR_EMAIL
 from tests.web.issues import write_issue
+from tests.web.shared import logged_in_client, module_settings
 from tests.web.test_media import assert_inert, png
 
 XSS = '<img src=x onerror="alert(1)">'
+BASE_URL = "https://naujienos.bibliotekos-pazangai.example"
 LOADED = re.compile(r'name="loaded" value="([0-9a-f]{64})"')
 
 
-@pytest.fixture
-def registry(web_settings: Settings, tmp_path: Path) -> Settings:
-    """The settings with a copy of the repository's sponsors.yaml to edit."""
-    path = tmp_path / "sponsors.yaml"
-    shutil.copy(ROOT / "sponsors.yaml", path)
-    return web_settings.replace(sponsors_file=path)
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, str, Settings]]:
+    """One app and logged-in editor for the module: (client, CSRF token, settings)."""
+    settings = module_settings(tmp_path_factory.mktemp("sponsors"), BASE_URL)
+    with logged_in_client(settings) as (client, token):
+        yield client, token, settings
 
 
 @pytest.fixture
-def editing(registry: Settings, editor: str) -> Iterator[tuple[TestClient, str]]:
-    """A logged-in client of an app on the copied registry, and its CSRF token."""
-    app = create_app(registry, watch=False)
-    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
-        yield client, log_in(client)
+def registry(shared: tuple[TestClient, str, Settings]) -> Settings:
+    """The settings, their sponsors.yaml a fresh copy of the repository's."""
+    settings = shared[2]
+    shutil.copy(ROOT / "sponsors.yaml", settings.sponsors_file)
+    for issue in settings.issues_dir.glob("*.md"):
+        issue.unlink()
+    return settings
+
+
+@pytest.fixture
+def editing(shared: tuple[TestClient, str, Settings], registry: Settings) -> tuple[TestClient, str]:
+    """The logged-in client of the app on that registry, and its CSRF token."""
+    return shared[0], shared[1]
 
 
 def loaded_of(client: TestClient) -> str:
@@ -82,6 +91,7 @@ def test_a_sponsor_added_in_the_browser_is_in_the_next_render_from_the_cli(
     assert XSS not in page.text and "Kauno biblioteka &lt;img" in page.text
     english = client.get("/editor/sponsors", params={"lang": "en"}).text
     assert "Sponsors and partners" in english and "Add a sponsor" in english
+    client.get("/editor/sponsors", params={"lang": "lt"})
 
     issue = write_issue(registry.issues_dir)
     for name, value in (
@@ -99,8 +109,15 @@ def test_a_sponsor_added_in_the_browser_is_in_the_next_render_from_the_cli(
     capsys.readouterr()
 
     with db.transaction(registry.database) as session:
-        saved = session.scalars(select(IssueRevision).where(IssueRevision.slug == ":sponsors"))
-        assert [bool(row.author) for row in saved] == [False, True]  # the old text, then ours
+        saved = session.scalars(
+            select(IssueRevision)
+            .where(IssueRevision.slug == ":sponsors")
+            .order_by(IssueRevision.id.desc())
+            .limit(2)
+        )
+        newest, before = list(saved)
+        assert (newest.text, newest.author) == (text, EDITOR_EMAIL)
+        assert (before.author, "TEO LT, AB" in before.text) == ("", True)  # the text it replaced
 
 
 def test_an_edit_on_disk_meanwhile_is_kept_and_the_form_comes_back_as_typed(
