@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import base64
 import re
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from newsletter import db, users
-from newsletter.settings import Settings
-from tests.conftest import ROOT
+from newsletter import db
 from tests.web.axe import violations
 from tests.web.browser import browser  # noqa: F401  (fixture)
-from tests.web.conftest import EDITOR_EMAIL, EDITOR_PASSWORD
 from tests.web.issues import SLUG, write_issue
 from tests.web.server import free_port, running
+from tests.web.shared import module_settings
 from tests.web.test_browser import ARTIFACTS, Site, context, log_in  # noqa: F401  (fixtures)
 from tests.web.test_images import jpeg_with_gps
 
@@ -33,18 +29,16 @@ PASTE = """([data, name, type]) => {
 }"""
 
 
-@pytest.fixture
-def site(web_settings: Settings, people: dict[str, int], tmp_path: Path) -> Iterator[Site]:
-    """The app on a free port, with an editor, one issue and a copy of the sponsor registry."""
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """The app on a free port for the module: an editor, one issue, a copy of the registry."""
     port = free_port()
-    sponsors = tmp_path / "sponsors.yaml"
-    shutil.copy(ROOT / "sponsors.yaml", sponsors)
-    settings = web_settings.replace(base_url=f"http://127.0.0.1:{port}", sponsors_file=sponsors)
-    with db.transaction(settings.database) as session:
-        users.create_user(session, EDITOR_EMAIL, EDITOR_PASSWORD)
+    url = f"http://127.0.0.1:{port}"
+    settings = module_settings(tmp_path_factory.mktemp("browser-media"), url)
     issue = write_issue(settings.issues_dir)
     with running(settings, port) as access_log:
-        yield Site(f"http://127.0.0.1:{port}", settings, issue, access_log)
+        yield Site(url, settings, issue, access_log)
+    db.dispose(settings.database)
 
 
 def watch_dialogs(page) -> list[str]:
@@ -151,7 +145,7 @@ def test_a_sponsor_added_in_the_browser_shows_in_the_preview(
     expect(page.locator("#sponsors-saved")).to_be_visible()
     expect(main_tier.nth(1)).to_have_text(f"Kauno biblioteka {XSS}")
     assert fits_a_phone(page)
-    page.screenshot(path=str(ARTIFACTS / "editor-sponsors.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "editor-sponsors.png"))
 
     page.goto(f"{site.url}/editor/issues/{SLUG}")
     email = page.frame_locator("#frame").locator("body")
@@ -163,11 +157,13 @@ def test_a_sponsor_added_in_the_browser_shows_in_the_preview(
 
     # axe-core, on a phone, in a profile that lets its script in (tests/web/axe.py).
     checking = browser.new_context(
-        locale="lt-LT", viewport={"width": 375, "height": 800}, bypass_csp=True
+        locale="lt-LT",
+        viewport={"width": 375, "height": 800},
+        bypass_csp=True,
+        storage_state=context.storage_state(),  # logged in already
     )
     try:
         page = checking.new_page()
-        log_in(page, site)
         for path in ("/editor/sponsors", "/editor/media"):
             page.goto(f"{site.url}{path}")
             assert violations(page) == [], path
