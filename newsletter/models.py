@@ -395,6 +395,8 @@ class IssueDraft(Base):
     text: Mapped[str] = mapped_column(Text)
     loaded: Mapped[str] = mapped_column(String(64))
     saved_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class UserRole(Base):
     """One role an editor holds: author, sender, list_keeper or admin (``users.ROLES``)."""
 
@@ -447,3 +449,28 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class MediaImage(Base):
+    """An image of the library, re-encoded on upload and kept here under its SHA-256.
+
+    Kept in the database, not on one web process's disk, so every web process serves the
+    same files and a database backup holds them. ``sha256`` is that of ``content``, the
+    bytes served at ``/media/<sha256>.<ext>``; the original file name and the alt text
+    are kept as typed (the pages escape them).
+    """
+
+    __tablename__ = "media_images"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    ext: Mapped[str] = mapped_column(String(8))
+    content_type: Mapped[str] = mapped_column(String(50))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)  # bytes of ``content``
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    file_name: Mapped[str] = mapped_column(String(300), default="")
+    alt: Mapped[str] = mapped_column(String(500), default="")
+    uploaded_by: Mapped[str] = mapped_column(String(320), default="")
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -10,13 +10,17 @@ relative link that cannot be made absolute, a link to localhost, no unsubscribe 
 unresolved placeholders, placeholder regions left open or never opened, and "TK"
 markers. Warnings: a subject shorter than 10 or longer than 78 characters, no preheader,
 ``http://`` links or images, links without text or with "click here" text, skipped
-heading levels, raw HTML that rendering removes.
+heading levels, raw HTML that rendering removes, an image over 200 KB.
+
+Rendering does no I/O, and neither does lint: an image's size is known only when the
+caller passes it (``image_sizes``, bytes by absolute URL; the web app passes those of its
+image library, which it reads from the database). Other images are not fetched.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -31,6 +35,8 @@ from newsletter.errors import IssueError
 from newsletter.settings import Settings
 
 MAX_HTML_BYTES = 102 * 1024  # Gmail shows "[Message clipped]" beyond this
+# An image larger than this is slow on a phone's connection and counts against data plans.
+MAX_IMAGE_BYTES = 200 * 1024
 SUBJECT_MIN, SUBJECT_MAX = 10, 78
 VAGUE_LINK_TEXT = frozenset(
     {"click here", "here", "spauskite čia", "paspauskite čia", "spausk čia", "spauskite", "čia"}
@@ -74,12 +80,15 @@ class Block:
 
 
 def lint_file(
-    path: Path, settings: Settings, compiled: CompiledIssue | None = None
+    path: Path,
+    settings: Settings,
+    compiled: CompiledIssue | None = None,
+    image_sizes: Mapping[str, int] | None = None,
 ) -> list[Finding]:
     """Check an issue file; a compile error becomes one error finding.
 
     Pass ``compiled`` when the issue was just compiled, to check that result instead of
-    compiling again.
+    compiling again, and ``image_sizes`` (bytes by absolute URL) for the images it knows.
     """
     try:
         source = read_issue(path)
@@ -87,14 +96,21 @@ def lint_file(
             compiled = compile_source(source, settings)
     except IssueError as exc:
         return [Finding("error", exc.path or str(path), exc.line or 1, exc.reason)]
-    return lint_issue(source, compiled, settings.base_url, display=str(path))
+    return lint_issue(
+        source, compiled, settings.base_url, display=str(path), image_sizes=image_sizes
+    )
 
 
 def lint_issue(
-    source: IssueSource, compiled: CompiledIssue, base_url: str, *, display: str = ""
+    source: IssueSource,
+    compiled: CompiledIssue,
+    base_url: str,
+    *,
+    display: str = "",
+    image_sizes: Mapping[str, int] | None = None,
 ) -> list[Finding]:
     """Check a read and compiled issue (no I/O); findings in line order, errors first on ties."""
-    checker = _Checker(source, base_url, display or str(source.path))
+    checker = _Checker(source, base_url, display or str(source.path), image_sizes or {})
     checker.front_matter()
     checker.body()
     checker.output(compiled)
@@ -105,8 +121,11 @@ def lint_issue(
 class _Checker:
     """Collects findings for one issue."""
 
-    def __init__(self, source: IssueSource, base_url: str, display: str) -> None:
+    def __init__(
+        self, source: IssueSource, base_url: str, display: str, image_sizes: Mapping[str, int]
+    ) -> None:
         self.source = source
+        self.image_sizes = image_sizes
         self.base_url = base_url
         self.display = display
         self.findings: list[Finding] = []
@@ -187,6 +206,17 @@ class _Checker:
         if not (element.get("alt") or "").strip():
             self.error(line, f"image {src!r} has no alt text")
         self.url(src, line, "image")
+        self.image_size(markdown.absolute_url(self.base_url, src), line)
+
+    def image_size(self, url: str, line: int) -> None:
+        """Warn about an image whose size is known and over ``MAX_IMAGE_BYTES``."""
+        size = self.image_sizes.get(url, 0)
+        if size > MAX_IMAGE_BYTES:
+            self.warning(
+                line,
+                f"image {url} is {size / 1024:.0f} KB; keep images under "
+                f"{MAX_IMAGE_BYTES // 1024} KB (slow on phones)",
+            )
 
     def url(self, url: str, line: int, what: str) -> None:
         """Check one URL written in the body."""
@@ -287,6 +317,8 @@ class _Checker:
             self.template_url(url, element.tag)
             if element.tag == "img" and not (element.get("alt") or "").strip():
                 self.error(1, f"template image {element.get('src')!r} has no alt text")
+            if element.tag == "img":
+                self.image_size(url, 1)
 
     def template_url(self, url: str, tag: str) -> None:
         """Check a URL that the template or the sponsor registry put in the email."""

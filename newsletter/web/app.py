@@ -36,8 +36,10 @@ from newsletter.web import (
 from newsletter.web.csrf import CsrfMiddleware
 from newsletter.web.dispatch import Dispatcher
 from newsletter.web.logs import redact
+from newsletter.web.media import routes as media_routes
 from newsletter.web.preview import PreviewHub
 from newsletter.web.signup import ResendGuard
+from newsletter.web.sponsors import routes as sponsor_routes
 from newsletter.web.templating import make_templates, page
 
 log = logging.getLogger(__name__)
@@ -147,6 +149,8 @@ def create_app(settings: Settings, *, watch: bool = True) -> Starlette:
         *audience.routes,
         *admin.routes,
         *public.routes,
+        *media_routes,
+        *sponsor_routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     auth.guard_routes(routes)  # every editor route behind permissions.ROUTES

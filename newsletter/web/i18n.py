@@ -629,6 +629,130 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "export.whole": ("— visas sąrašas —", "— the whole list —"),
     "export.csv": ("Atsisiųsti CSV", "Download CSV"),
     "export.xlsx": ("Atsisiųsti XLSX", "Download XLSX"),
+    # The image library (web/media.py) and the editor's image dialog (static/media.js).
+    "nav.media": ("Paveikslėliai", "Images"),
+    "media.title": ("Paveikslėlių biblioteka", "Image library"),
+    "media.upload": ("Įkelti paveikslėlį", "Upload an image"),
+    "media.file": ("Paveikslėlis (PNG, JPEG, GIF, WebP)", "Image (PNG, JPEG, GIF, WebP)"),
+    "media.help": (
+        "Iki {mb} MB. Paveikslėlis įrašomas iš naujo: pasukamas pagal EXIF, sumažinamas iki "
+        "1200 px pločio, pašalinami metaduomenys (ir GPS vieta).",
+        "Up to {mb} MB. The image is written anew: turned upright from its EXIF, shrunk to "
+        "1200 px wide, its metadata (the GPS position too) removed.",
+    ),
+    "media.alt": ("Alternatyvusis tekstas", "Alt text"),
+    "media.alt_help": (
+        "Ką paveikslėlis rodo tiems, kurie jo nemato (ekrano skaitytuvai, išjungti paveikslėliai).",
+        "What the image shows, for those who cannot see it (screen readers, images turned off).",
+    ),
+    "media.insert": ("Įterpti", "Insert"),
+    "media.cancel": ("Atšaukti", "Cancel"),
+    "media.uploading": ("Įkeliama…", "Uploading…"),
+    "media.added": ("Paveikslėlis įkeltas.", "The image was uploaded."),
+    "media.deleted": ("Paveikslėlis ištrintas.", "The image was deleted."),
+    "media.search": ("Ieškoti pagal aprašymą ar failo vardą", "Search by alt text or file name"),
+    "media.search_button": ("Ieškoti", "Search"),
+    "media.none": ("Paveikslėlių nėra.", "There are no images."),
+    "media.delete": ("Ištrinti", "Delete"),
+    "media.copy": ("Markdown", "Markdown"),
+    "media.dialog_title": ("Paveikslėlio aprašymas", "Describe the image"),
+    "media.failed": (
+        "Nepavyko įkelti. Patikrinkite ryšį ir bandykite dar kartą.",
+        "The upload failed. Check the connection and try again.",
+    ),
+    "media.too_large": ("Failas didesnis nei {limit} MB.", "The file is larger than {limit} MB."),
+    "media.output_large": (
+        "Net įrašytas iš naujo paveikslėlis didesnis nei {limit} MB; įkelkite JPEG.",
+        "Even written anew the image is larger than {limit} MB; upload it as JPEG.",
+    ),
+    "media.markup": (
+        "SVG ir HTML failai nepriimami: juose gali būti scenarijų.",
+        "SVG and HTML files are refused: they can carry scripts.",
+    ),
+    "media.polyglot": (
+        "Paveikslėlyje įterpta HTML, scenarijus ar archyvas; failas nepriimtas.",
+        "The image carries HTML, script or an archive inside; the file is refused.",
+    ),
+    "media.not_image": (
+        "Tai ne PNG, JPEG, GIF ar WebP paveikslėlis.",
+        "Not a PNG, JPEG, GIF or WebP image.",
+    ),
+    "media.broken": (
+        "Paveikslėlis sugadintas arba nepilnas.",
+        "The image is damaged or cut short.",
+    ),
+    "media.bad_name": (
+        "Failo vardas turi baigtis .png, .jpg, .gif arba .webp.",
+        "The file name must end in .png, .jpg, .gif or .webp.",
+    ),
+    "media.mismatch": (
+        "Failas yra {detected} paveikslėlis, bet pavadintas ar siunčiamas kaip {named}.",
+        "The file is a {detected} image but is named or sent as {named}.",
+    ),
+    "media.bomb": (
+        "Paveikslėlyje per daug taškų (daugiausia {limit} megapikselių).",
+        "The image has too many pixels (at most {limit} megapixels).",
+    ),
+    "media.no_file": ("Pasirinkite paveikslėlio failą.", "Choose an image file."),
+    "media.alt_required": (
+        "Parašykite alternatyvųjį tekstą: ką paveikslėlis rodo.",
+        "Write the alt text: what the image shows.",
+    ),
+    "media.alt_long": ("Ne daugiau kaip {limit} simbolių.", "At most {limit} characters."),
+    "media.in_use": (
+        "Neištrinta: paveikslėlį naudoja išsiųstas siuntimas ({subjects}).",
+        "Not deleted: a sent campaign uses the image ({subjects}).",
+    ),
+    # The sponsor registry in the browser (web/sponsors.py).
+    "nav.sponsors": ("Rėmėjai", "Sponsors"),
+    "sponsors.title": ("Rėmėjai ir partneriai", "Sponsors and partners"),
+    "sponsors.saved": (
+        "Išsaugota. Kitas numerio atvaizdavimas parodys naują rėmėjų bloką.",
+        "Saved. The next render of an issue shows the new sponsor block.",
+    ),
+    "sponsors.file_error": ("Rėmėjų failo klaida", "Error in the sponsor file"),
+    "sponsors.conflict": (
+        "Kol redagavote, rėmėjų failas pasikeitė, todėl niekas neišsaugota. Žemiau – dabartinis "
+        "failas ir jūsų įvestos reikšmės; patikrinkite ir išsaugokite dar kartą.",
+        "The sponsor file changed while you were editing, so nothing was saved. Below are the "
+        "current file and the values you typed; check them and save again.",
+    ),
+    "sponsors.gone": (
+        "Šio įrašo faile nebėra; puslapis atnaujintas.",
+        "This entry is no longer in the file; the page shows it as it is now.",
+    ),
+    "sponsors.name": ("Pavadinimas", "Name"),
+    "sponsors.id": ("Trumpas pavadinimas (id)", "Short name (id)"),
+    "sponsors.id_help": (
+        "a–z, 0–9, - ir _; tuščias – sudaromas iš pavadinimo. Numeriai jį nurodo savo „sponsors“ sąraše.",
+        "a–z, 0–9, - and _; left empty, it is made from the name. Issues name it in their “sponsors” list.",
+    ),
+    "sponsors.tier": ("Grupė", "Tier"),
+    "sponsors.url": ("Svetainė", "Website"),
+    "sponsors.logo": (
+        "Logotipas (įkeliamas į paveikslėlių biblioteką)",
+        "Logo (uploaded to the image library)",
+    ),
+    "sponsors.remove_logo": ("Pašalinti logotipą", "Remove the logo"),
+    "sponsors.alt": ("Logotipo alternatyvusis tekstas", "Logo alt text"),
+    "sponsors.alt_help": (
+        "Būtinas įkeliant logotipą; be jo rodomas pavadinimas.",
+        "Required when a logo is uploaded; otherwise the name is used.",
+    ),
+    "sponsors.save": ("Išsaugoti", "Save"),
+    "sponsors.edit": ("Redaguoti", "Edit"),
+    "sponsors.edit_tier": ("Redaguoti grupę", "Edit the tier"),
+    "sponsors.delete": ("Ištrinti", "Delete"),
+    "sponsors.up": ("Aukštyn", "Up"),
+    "sponsors.down": ("Žemyn", "Down"),
+    "sponsors.add": ("Pridėti rėmėją", "Add a sponsor"),
+    "sponsors.add_tier": ("Pridėti grupę", "Add a tier"),
+    "sponsors.tier_id": ("Grupės trumpas pavadinimas (id)", "Tier's short name (id)"),
+    "sponsors.size": ("Logotipų dydis", "Logo size"),
+    "sponsors.default": (
+        "numatytoji (rodoma, kai numeris nenurodo)",
+        "default (shown when an issue does not say)",
+    ),
     "footer.text": (
         "Projektas „Bibliotekos pažangai“",
         "The “Bibliotekos pažangai” programme",

@@ -12,6 +12,7 @@ from newsletter.compose.lint import Finding, lint_file
 from newsletter.compose.lint import lint_issue as lint_source
 from newsletter.compose.render import CompiledIssue
 from newsletter.settings import Settings
+from newsletter.web import media_store
 
 __all__ = ["Finding", "compile_issue", "compile_text", "inside_folder", "lint_issue"]
 
@@ -22,8 +23,9 @@ def compile_issue(path: Path, settings: Settings) -> CompiledIssue:
 
 
 def lint_issue(path: Path, compiled: CompiledIssue, settings: Settings) -> list[Finding]:
-    """The preflight findings of the issue just compiled, in line order."""
-    return lint_file(path, settings, compiled)
+    """The preflight findings of the issue just compiled, in line order; the sizes of the
+    library's images it shows come from the database."""
+    return lint_file(path, settings, compiled, media_store.image_sizes(settings, compiled.html))
 
 
 def compile_text(text: str, path: Path, settings: Settings) -> tuple[CompiledIssue, list[Finding]]:
@@ -33,4 +35,8 @@ def compile_text(text: str, path: Path, settings: Settings) -> tuple[CompiledIss
     """
     source = parse_issue(text, path)
     compiled = compile_source(source, settings)
-    return compiled, lint_source(source, compiled, settings.base_url, display=str(path))
+    sizes = media_store.image_sizes(settings, compiled.html)
+    findings = lint_source(
+        source, compiled, settings.base_url, display=str(path), image_sizes=sizes
+    )
+    return compiled, findings

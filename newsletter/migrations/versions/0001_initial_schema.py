@@ -319,6 +319,24 @@ def upgrade() -> None:
         batch_op.create_index("ix_audit_log_at", ["at"], unique=False)
         batch_op.create_index(batch_op.f("ix_audit_log_action"), ["action"], unique=False)
 
+    op.create_table(
+        "media_images",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("ext", sa.String(length=8), nullable=False),
+        sa.Column("content_type", sa.String(length=50), nullable=False),
+        sa.Column("content", sa.LargeBinary(), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("width", sa.Integer(), nullable=False),
+        sa.Column("height", sa.Integer(), nullable=False),
+        sa.Column("file_name", sa.String(length=300), nullable=False),
+        sa.Column("alt", sa.String(length=500), nullable=False),
+        sa.Column("uploaded_by", sa.String(length=320), nullable=False),
+        sa.Column("uploaded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("sha256"),
+    )
+
     # ### end Alembic commands ###
 
 
@@ -335,6 +353,7 @@ def downgrade() -> None:
 
     op.drop_table("campaign_approvals")
     op.drop_table("user_roles")
+    op.drop_table("media_images")
     with op.batch_alter_table("issue_revisions", schema=None) as batch_op:
         batch_op.drop_index("ix_issue_revisions_slug_id")
 
