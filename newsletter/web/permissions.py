@@ -63,6 +63,15 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/editor/issues/{slug}/live-frame"): WRITE,
     ("POST", "/editor/issues/{slug}/draft"): WRITE,
     ("POST", "/editor/issues/{slug}/draft/discard"): WRITE,
+    # the image library and the sponsor registry (media.py, sponsors.py)
+    ("GET", "/editor/media"): VIEW,
+    ("POST", "/editor/media"): WRITE,
+    ("POST", "/editor/media/{sha256}/delete"): WRITE,
+    ("GET", "/editor/sponsors"): VIEW,
+    ("POST", "/editor/sponsors/tier"): WRITE,
+    ("POST", "/editor/sponsors/sponsor"): WRITE,
+    ("POST", "/editor/sponsors/move"): WRITE,
+    ("POST", "/editor/sponsors/delete"): WRITE,
     # sending (campaigns.py, approvals.py)
     ("GET", "/editor/issues/{slug}/test"): WRITE,
     ("POST", "/editor/issues/{slug}/test"): WRITE,

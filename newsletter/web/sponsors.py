@@ -30,7 +30,7 @@ from newsletter.compose import sponsors as registry_file
 from newsletter.errors import IssueError
 from newsletter.web import i18n, images, issue_files, media, media_store, revisions
 from newsletter.web.audience.uploads import safe_file_name
-from newsletter.web.auth import editor_only
+from newsletter.web.auth import audited, editor_only
 from newsletter.web.editor import settings_of
 from newsletter.web.templating import page
 
@@ -247,6 +247,7 @@ async def _apply(request: Request, form: FormData, change: Any) -> Response:
         if where:
             errors[where] = errors["form"]
         return await sponsors_page(request, status_code=400, form=typed, errors=errors)
+    await audited(request, "sponsors.save", f"file:{path.name}")
     return RedirectResponse("/editor/sponsors?saved=1", status_code=303)
 
 
