@@ -38,6 +38,7 @@ from sqlalchemy import (
     exists,
     false,
     func,
+    insert,
     select,
     true,
     update,
@@ -294,8 +295,9 @@ def record_event(
     text_version: str = "",
 ) -> None:
     """Append one consent event (the table is never updated, only appended to)."""
-    session.add(
-        ConsentEvent(
+    # One INSERT, not an ORM object and a flush: a third of a one-click unsubscribe's time.
+    session.execute(
+        insert(ConsentEvent).values(
             subscriber_id=subscriber_id,
             list_id=list_id,
             kind=kind,
@@ -304,7 +306,6 @@ def record_event(
             detail=dict(detail or {}),
         )
     )
-    session.flush()
 
 
 def unsubscribe(
@@ -317,6 +318,9 @@ def unsubscribe(
     unsubscribing from all also suppresses the address. Returns True when something
     changed; an unknown subscriber or list is no change (the web page must not tell).
     """
+    if list_id is not None and _leave_list(session, subscriber_id, list_id):
+        record_event(session, subscriber_id, "unsubscribe", source, list_id=list_id)
+        return True
     take_write_lock(session)
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is None:
@@ -339,6 +343,25 @@ def unsubscribe(
         membership.status = "unsubscribed"
     record_event(session, subscriber_id, "unsubscribe", source, list_id=list_id)
     return True
+
+
+def _leave_list(session: Session, subscriber_id: int, list_id: int) -> bool:
+    """Mark the membership unsubscribed in one UPDATE; False when none was left to mark.
+
+    The common one-click case in one statement, which is also the transaction's first
+    write (so it takes SQLite's write lock before anything is read).
+    """
+    return bool(
+        session.execute(
+            update(Membership)
+            .where(
+                Membership.subscriber_id == subscriber_id,
+                Membership.list_id == list_id,
+                Membership.status != "unsubscribed",
+            )
+            .values(status="unsubscribed")
+        ).rowcount
+    )
 
 
 def _unsubscribe_all(session: Session, key: bytes, subscriber: Subscriber, source: str) -> bool:
