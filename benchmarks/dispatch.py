@@ -1,10 +1,13 @@
 """Dispatch throughput: a whole campaign through the database and the sender (a Celery
 worker, or the embedded in-process sender), against the raw limit of the same SMTP sink.
 
-Run: ``.venv/bin/python benchmarks/dispatch.py [--recipients 10000] [--runs 3] [--concurrency N]``
-(``--postgres`` to use a throwaway database on the local PostgreSQL instead of a SQLite file;
-``--sender embedded`` for ``embedded.run_campaign``, what ``newsletter send`` does without
-Redis, in this process; ``--sink smtp-sink`` for Postfix's sink instead of aiosmtpd).
+Run: ``.venv/bin/python benchmarks/dispatch.py [--recipients 10000] [--runs 3]
+[--senders embedded,celery-1,celery-2]`` (``--postgres`` to use a throwaway database on the
+local PostgreSQL instead of a SQLite file; ``embedded`` is ``embedded.run_campaign``, what
+``newsletter send`` does without Redis, in this process, and ``celery-N`` a real ``celery
+worker -c N``, started for its measurement and stopped after it; ``--sink smtp-sink`` for
+Postfix's sink instead of aiosmtpd; ``--no-raw`` to leave the raw measurement out, which
+holds every prebuilt message in memory, for a peak-memory run at a large count).
 
 Both measurements of a run use the same sink, in its own process (``benchmarks/processes.py``):
 
@@ -25,18 +28,23 @@ The two measurements, interleaved run by run:
   checking, building, sending and recording every row, or ``embedded.run_campaign``
   doing the same in this process, until the sink holds every message.
 
-Prints each run and the medians: both rates, their ratio (the median of the runs'
-ratios), the time per recipient spent building in the raw path, the sender's CPU time
-per recipient (the worker's processes, or this process for the embedded sender: what
-the system costs beyond the sink, whatever the sink's speed), and for Celery the
-worker's peak memory (the high-water RSS, ``VmHWM``, of each process in the worker's
-process group: what ``ru_maxrss`` reports once it exits).
+Each run measures raw, then every sender in turn (interleaved, so a busy moment of the
+machine falls on all of them alike). Prints each run and, per sender, the medians: the
+rate, its ratio to raw (the median of the runs' ratios), its ratio to ``celery-1`` (×N,
+the scaling of worker processes), the sender's CPU time per recipient (the worker's
+processes, or this process for the embedded sender; the database server's own CPU is not
+in it) beside raw smtplib's own (the CPU of the sending loop alone, prebuilt messages),
+and the peak memory (the high-water RSS, ``VmHWM``, of the worker's processes, what
+``ru_maxrss`` reports once they exit; for the embedded sender this process's
+``ru_maxrss``, which includes the raw path's prebuilt messages unless ``--no-raw``).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import resource
 import smtplib
 import statistics
 import sys
@@ -68,8 +76,8 @@ AnySink = Sink | PostfixSink
 
 def raw_run(
     settings: Settings, compiled: object, sink: AnySink, recipients: list[str]
-) -> tuple[float, float]:
-    """Pre-build every message, push them over one smtplib connection; (rate, build ms)."""
+) -> tuple[float, float, float]:
+    """Pre-build every message, push them over one smtplib connection; (rate, build ms, CPU s)."""
     factory = MessageFactory(compiled, settings, campaign_id=999_999, list_id_header="savivaldybes")  # type: ignore[arg-type]
     started = time.perf_counter()
     built = []
@@ -88,11 +96,13 @@ def raw_run(
     connection = smtplib.SMTP("127.0.0.1", sink.port, timeout=30)
     connection.ehlo()
     started = time.monotonic()
+    cpu_before = time.process_time()
     for address, data in built:
         connection.sendmail(settings.from_address, [address], data)
+    cpu = time.process_time() - cpu_before
     finished = sink.wait_for(len(built), 60)
     connection.quit()
-    return len(built) / (finished - started), build_ms
+    return len(built) / (finished - started), build_ms, cpu
 
 
 def system_run(
@@ -132,21 +142,56 @@ def system_run(
     return expected / (finished - started), materialised, cpu, (messages, distinct, extra)
 
 
+def start_worker(settings: Settings, folder: Path, concurrency: int) -> Worker:
+    """A fresh ``celery worker -c N`` (with beat, for the reconciler), ready to consume."""
+    worker = Worker(
+        settings,
+        folder,
+        f"worker-c{concurrency}",
+        concurrency=concurrency,
+        queues="newsletter.send,newsletter.tick",
+        beat=True,
+    )
+    worker.wait_ready()
+    return worker
+
+
+def measure(
+    name: str, settings: Settings, compiled: object, sink: AnySink, count: int, folder: Path
+) -> tuple[float, float, float, float, tuple[int, int | None, int]]:
+    """One sender's run: (rate, materialise s, CPU s, peak MB, sink counts)."""
+    if name == "embedded":
+        rate, materialised, cpu, counts = system_run(settings, compiled, sink, count, None)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return rate, materialised, cpu, peak, counts
+    worker = start_worker(settings, folder, int(name.removeprefix("celery-")))
+    try:
+        rate, materialised, cpu, counts = system_run(settings, compiled, sink, count, worker)
+        peak = sum(worker.peaks_mb().values())
+    finally:
+        worker.stop()
+    return rate, materialised, cpu, peak, counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--senders", default="embedded,celery-1,celery-2")
     parser.add_argument("--postgres", action="store_true", help="use the local PostgreSQL")
     parser.add_argument("--sink", choices=("aiosmtpd", "smtp-sink"), default="aiosmtpd")
-    parser.add_argument("--sender", choices=("celery", "embedded"), default="celery")
+    parser.add_argument("--no-raw", action="store_true", help="measure the senders only")
     parser.add_argument("--issue", type=Path, default=ISSUE, help="the issue file to send")
     args = parser.parse_args()
+    senders = args.senders.split(",")
+    if any(n != "embedded" and not re.fullmatch(r"celery-\d+", n) for n in senders):
+        raise SystemExit("--senders: embedded or celery-N, comma-separated")
 
     folder = Path(tempfile.mkdtemp(prefix="newsletter-bench-"))
     sink: AnySink = PostfixSink() if args.sink == "smtp-sink" else Sink()
     postgres = PostgresDatabase() if args.postgres else None
-    redis_server = RedisServer().start() if args.sender == "celery" else None
+    celery = any(name.startswith("celery") for name in senders)
+    redis_server = RedisServer().start() if celery else None
     settings = Settings(
         data_dir=folder,
         database_url=postgres.url if postgres else f"sqlite:///{folder / 'bench.db'}",
@@ -168,64 +213,68 @@ def main() -> None:
             Recipient(email=recipients[0])
         )[1]
     )
-    sender = f"worker -c {args.concurrency}" if args.sender == "celery" else "embedded"
     print(
-        f"{args.recipients} recipients, message {size / 1024:.0f} KB, {sender}, "
-        f"database {settings.database.split(':')[0]}, sink {sink.name}"
+        f"{args.recipients} recipients, message {size / 1024:.0f} KB, "
+        f"database {settings.database.split(':')[0]}, sink {sink.name}, "
+        f"{os.cpu_count()} cores (shared: quote the medians)"
     )
-    worker = None
-    if args.sender == "celery":
-        worker = Worker(
-            settings,
-            folder,
-            "worker",
-            concurrency=args.concurrency,
-            queues="newsletter.send,newsletter.tick",
-            beat=True,
-        )
-    peak: dict[int, float] = {}
+    figures: dict[str, dict[str, list[float]]] = {n: {} for n in ["raw", *senders]}
+
+    def note(name: str, **values: float) -> None:
+        for key, value in values.items():
+            figures[name].setdefault(key, []).append(value)
+
     try:
-        if worker is not None:
-            worker.wait_ready()
-        raws, systems, ratios, builds, cpus = [], [], [], [], []
         for run in range(1, args.runs + 1):
-            raw, build_ms = raw_run(settings, compiled, sink, recipients)
-            rate, materialised, cpu, (messages, distinct, extra) = system_run(
-                settings, compiled, sink, args.recipients, worker
-            )
-            cpu_ms = cpu / args.recipients * 1000
-            cpus.append(cpu_ms)
-            raws.append(raw)
-            systems.append(rate)
-            ratios.append(rate / raw)
-            builds.append(build_ms)
-            shown = "?" if distinct is None else str(distinct)
-            print(
-                f"run {run}: raw {raw:7.0f} msg/s   system {rate:7.0f} msg/s   ratio {rate / raw:.2f}   "
-                f"sender CPU {cpu_ms:.2f} ms/recipient   "
-                f"materialise {materialised:.2f} s   received {messages} ({shown} distinct, {extra} extra)"
-            )
-        if worker is not None:
-            peak = worker.peaks_mb()
+            raw = 0.0
+            if not args.no_raw:
+                raw, build_ms, raw_cpu = raw_run(settings, compiled, sink, recipients)
+                note("raw", rate=raw, cpu=raw_cpu / args.recipients * 1000, build=build_ms)
+                print(
+                    f"run {run}: raw {raw:7.0f} msg/s, smtplib CPU {figures['raw']['cpu'][-1]:.2f} ms/recipient"
+                )
+            for name in senders:
+                rate, materialised, cpu, peak, (messages, distinct, extra) = measure(
+                    name, settings, compiled, sink, args.recipients, folder
+                )
+                cpu_ms = cpu / args.recipients * 1000
+                note(name, rate=rate, cpu=cpu_ms, peak=peak, ratio=rate / raw if raw else 0.0)
+                shown = "?" if distinct is None else str(distinct)
+                print(
+                    f"run {run}: {name:9} {rate:7.0f} msg/s  ratio {rate / raw if raw else 0:.2f}  "
+                    f"CPU {cpu_ms:.2f} ms/recipient  peak {peak:.0f} MB  "
+                    f"materialise {materialised:.2f} s  received {messages} ({shown} distinct, {extra} extra)",
+                    flush=True,
+                )
     finally:
-        if worker is not None:
-            worker.stop()
         if redis_server is not None:
             redis_server.stop()
         if postgres:
             db.engine_for(postgres.url).dispose()
             postgres.drop()
         sink.stop()
-    print(
-        f"median of {args.runs}: raw {statistics.median(raws):.0f} msg/s, "
-        f"system {statistics.median(systems):.0f} msg/s, ratio {statistics.median(ratios):.2f}"
-    )
-    print(f"raw path build time: {statistics.median(builds):.3f} ms per recipient (median of runs)")
-    print(f"sender CPU (user + system): {statistics.median(cpus):.2f} ms per recipient")
-    if peak:
-        processes = ", ".join(f"{mb:.0f}" for mb in sorted(peak.values(), reverse=True))
+    report(figures, senders, args.runs)
+
+
+def report(figures: dict[str, dict[str, list[float]]], senders: list[str], runs: int) -> None:
+    """The medians per sender."""
+    median = statistics.median
+    print(f"medians of {runs} runs:")
+    raw = figures["raw"]
+    if raw:
         print(
-            f"worker peak memory (VmHWM per process, MB): {processes}; tree total {sum(peak.values()):.0f} MB"
+            f"  raw smtplib  {median(raw['rate']):7.0f} msg/s  smtplib CPU {median(raw['cpu']):.2f} "
+            f"ms/recipient  build {median(raw['build']):.3f} ms/recipient"
+        )
+    base = figures.get("celery-1", {}).get("rate")
+    for name in senders:
+        got = figures[name]
+        scaling = f"  x{median(got['rate']) / median(base):.2f} of celery-1" if base else ""
+        above = f" ({median(got['cpu']) - median(raw['cpu']):+.2f} above smtplib)" if raw else ""
+        ratio = f"  ratio {median(got['ratio']):.2f}" if raw else ""
+        print(
+            f"  {name:12} {median(got['rate']):7.0f} msg/s{ratio}{scaling}  CPU {median(got['cpu']):.2f} "
+            f"ms/recipient{above}  peak {median(got['peak']):.0f} MB"
         )
 
 

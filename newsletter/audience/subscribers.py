@@ -38,6 +38,7 @@ from sqlalchemy import (
     exists,
     false,
     func,
+    insert,
     select,
     true,
     update,
@@ -245,6 +246,74 @@ def receiving(
     return found.first()
 
 
+def receiving_many(
+    session: Session, key: bytes, recipients: Sequence[tuple[int | None, int | None, str]]
+) -> list[Row[tuple[str, str]] | None]:
+    """``receiving`` for several ``(subscriber_id, list_id, email)``, in two statements.
+
+    The answers come in the order asked; each is what ``receiving`` would answer in the
+    same transaction (the same conditions, read from the same snapshot).
+    """
+    addresses = [_receivable_address(*wanted) for wanted in recipients]
+    digests = {address: email_hmac(key, address) for address in addresses if address}
+    if not digests:
+        return [None] * len(recipients)
+    connection = session.connection()
+    ids = sorted(
+        {subscriber for (subscriber, _, _), a in zip(recipients, addresses, strict=True) if a}
+    )
+    people = {
+        (row.id, row.list_id): row
+        for row in connection.execute(_receiving_many_statement(), {"p_ids": ids})
+    }
+    suppressed = set(
+        connection.execute(_suppressed_statement(), {"p_hmacs": list(digests.values())}).scalars()
+    )
+    answers: list[Row[tuple[str, str]] | None] = []
+    for (subscriber_id, list_id, _), address in zip(recipients, addresses, strict=True):
+        person = people.get((subscriber_id, list_id)) if address else None
+        allowed = person is not None and person.email == address
+        answers.append(person if allowed and digests[address] not in suppressed else None)
+    return answers
+
+
+def _receivable_address(subscriber_id: int | None, list_id: int | None, email: str) -> str | None:
+    """The normalised address of a recipient who may be checked, else None (never receives)."""
+    if subscriber_id is None or list_id is None:
+        return None
+    try:
+        return normalise_email(email)
+    except InputError:
+        return None
+
+
+@cache
+def _receiving_many_statement() -> Select[Any]:
+    """Active people with their active memberships, for ``receiving_many``."""
+    return (
+        select(
+            Subscriber.id,
+            Membership.list_id,
+            Subscriber.email,
+            Subscriber.name,
+            Subscriber.municipality,
+        )
+        .join(Membership, Membership.subscriber_id == Subscriber.id)
+        .where(
+            Subscriber.id.in_(bindparam("p_ids", expanding=True)),
+            Subscriber.status == "active",
+            Membership.status == "active",
+        )
+    )
+
+
+@cache
+def _suppressed_statement() -> Select[Any]:
+    return select(Suppression.email_hmac).where(
+        Suppression.email_hmac.in_(bindparam("p_hmacs", expanding=True))
+    )
+
+
 @cache
 def _receiving_statement() -> Select[tuple[str, str]]:
     """The check of ``receiving``, built once with bound parameters.
@@ -306,8 +375,9 @@ def record_event(
     text_version: str = "",
 ) -> None:
     """Append one consent event (the table is never updated, only appended to)."""
-    session.add(
-        ConsentEvent(
+    # One INSERT, not an ORM object and a flush: a third of a one-click unsubscribe's time.
+    session.execute(
+        insert(ConsentEvent).values(
             subscriber_id=subscriber_id,
             list_id=list_id,
             kind=kind,
@@ -316,7 +386,6 @@ def record_event(
             detail=dict(detail or {}),
         )
     )
-    session.flush()
 
 
 def unsubscribe(
@@ -336,6 +405,9 @@ def unsubscribe(
     changed; an unknown subscriber or list is no change (the web page must not tell).
     ``detail`` (e.g. who asked, and why) goes into the consent event.
     """
+    if list_id is not None and _leave_list(session, subscriber_id, list_id):
+        record_event(session, subscriber_id, "unsubscribe", source, list_id=list_id, detail=detail)
+        return True
     take_write_lock(session)
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is None:
@@ -358,6 +430,25 @@ def unsubscribe(
         membership.status = "unsubscribed"
     record_event(session, subscriber_id, "unsubscribe", source, list_id=list_id, detail=detail)
     return True
+
+
+def _leave_list(session: Session, subscriber_id: int, list_id: int) -> bool:
+    """Mark the membership unsubscribed in one UPDATE; False when none was left to mark.
+
+    The common one-click case in one statement, which is also the transaction's first
+    write (so it takes SQLite's write lock before anything is read).
+    """
+    return bool(
+        session.execute(
+            update(Membership)
+            .where(
+                Membership.subscriber_id == subscriber_id,
+                Membership.list_id == list_id,
+                Membership.status != "unsubscribed",
+            )
+            .values(status="unsubscribed")
+        ).rowcount
+    )
 
 
 def _unsubscribe_all(

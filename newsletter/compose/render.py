@@ -84,6 +84,12 @@ class CompiledIssue:
         """
         return self._html_plan.fill(values), self._text_plan.fill(values)
 
+    def personalise_parts(
+        self, values: Mapping[str, str]
+    ) -> tuple[list[tuple[bool, str]], list[tuple[bool, str]]]:
+        """``personalise`` as ``(is_literal, text)`` pieces (see ``FillPlan.fill_parts``)."""
+        return self._html_plan.fill_parts(values), self._text_plan.fill_parts(values)
+
     @property
     def slot_names(self) -> frozenset[str]:
         """Names of every placeholder the HTML or text uses."""

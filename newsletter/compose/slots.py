@@ -153,7 +153,16 @@ class FillPlan:
 
     def fill(self, values: Mapping[str, str]) -> str:
         """Return the document with every slot filled; missing values count as ''."""
-        parts: list[str] = []
+        return "".join(text for _literal, text in self.fill_parts(values))
+
+    def fill_parts(self, values: Mapping[str, str]) -> list[tuple[bool, str]]:
+        """The filled document as ``(is_literal, text)`` pieces, in order.
+
+        Literal pieces are this plan's own strings, the same objects for every
+        recipient, so a caller can encode each once (the message body's
+        quoted-printable, ``newsletter.delivery.message``); the others are filled values.
+        """
+        parts: list[tuple[bool, str]] = []
         skipping: str | None = None
         depth = 0  # regions of the skipped name opened inside the skipped one
         for kind, text, escape in self.ops:
@@ -164,13 +173,13 @@ class FillPlan:
                     skipping, depth = (None, 0) if depth == 0 else (skipping, depth - 1)
                 continue
             if kind == LITERAL:
-                parts.append(text)
+                parts.append((True, text))
             elif kind == SLOT:
                 value = values.get(text) or ""
-                parts.append(escape(value) if escape is not None and value else value)
+                parts.append((False, escape(value) if escape is not None and value else value))
             elif kind == IF_SET and not values.get(text):
                 skipping, depth = text, 0
-        return "".join(parts)
+        return parts
 
 
 def _closed_regions_only(ops: list[Op]) -> tuple[Op, ...]:

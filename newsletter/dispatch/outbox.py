@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -151,7 +151,17 @@ def _is_claimable_statement() -> Select[Any]:
 
 @functools.cache
 def _claim_statement() -> Update:
-    target = select(table.c.id).where(table.c.id == bindparam("p_row"), *_claimable(_NOW))
+    return _claim_update(table.c.id == bindparam("p_row"))
+
+
+@functools.cache
+def _claim_many_statement() -> Update:
+    return _claim_update(table.c.id.in_(bindparam("p_rows", expanding=True)))
+
+
+def _claim_update(which: ColumnElement[bool]) -> Update:
+    """The claim's conditional UPDATE … RETURNING for the rows ``which`` selects."""
+    target = select(table.c.id).where(which, *_claimable(_NOW))
     target = target.with_for_update(skip_locked=True)  # dropped on SQLite: see claim()
     return (
         update(table)
@@ -170,6 +180,7 @@ def _claim_statement() -> Update:
             table.c.email,
             table.c.attempts,
             table.c.uncertain_before,
+            table.c.id,
         )
     )
 
@@ -206,6 +217,27 @@ def claim(
     return Claim(row_id, row[0], row[1], row[2], row[3], row[4], bool(row[5]))
 
 
+def claim_many(
+    session: Executor, row_ids: Sequence[int], lease_seconds: float, now: datetime | None = None
+) -> list[Claim]:
+    """Take those of the rows that are claimable now, in one statement; in ``row_ids`` order.
+
+    The same conditional UPDATE … RETURNING as ``claim``, for several rows: a row another
+    worker holds or finished is left out, never taken twice.
+    """
+    now = now or utcnow()
+    lease = now + timedelta(seconds=lease_seconds)
+    parameters = {"p_rows": list(row_ids), "p_now": now, "p_lease": lease}
+    found = _core(session).execute(_claim_many_statement(), parameters)
+    claims = {row[6]: Claim(row[6], *row[:5], bool(row[5])) for row in found}
+    return [claims[row_id] for row_id in row_ids if row_id in claims]
+
+
+def release(session: Executor, held: Claim) -> bool:
+    """Give back a claimed row that was never handed to the server, its attempt uncounted."""
+    return _record(session, held, state=QUEUED, lease_until=None, attempts=held.attempt - 1)
+
+
 #: Columns that may quote the recipient's address (a server's reply, an error text).
 QUOTING = frozenset({"smtp_reply", "last_error"})
 
@@ -235,7 +267,8 @@ def _fenced_statement(names: frozenset[str], clear_lost_note: bool) -> Update:
         .where(
             table.c.id == bindparam("p_id"),
             table.c.attempts == bindparam("p_attempt"),
-            table.c.state.in_((SENDING, QUEUED)),
+            # Not IN (…): an expanding list cannot go into an executemany.
+            or_(table.c.state == SENDING, table.c.state == QUEUED),
         )
         .values(values)
     )
@@ -251,6 +284,14 @@ def _record(
     possible-duplicate mark the reconciler set is taken back. When the person was
     erased meanwhile, the reply and error are stored without their address.
     """
+    statement, parameters = _fenced(held, clear_lost_note, values)
+    return _core(session).execute(statement, parameters).rowcount == 1
+
+
+def _fenced(
+    held: Claim, clear_lost_note: bool, values: dict[str, object]
+) -> tuple[Update, dict[str, object]]:
+    """The fenced UPDATE that writes ``values`` for ``held``, and its parameters."""
     values.setdefault("uncertain_before", held.uncertain_before)
     values["updated_at"] = utcnow()
     statement = _fenced_statement(frozenset(values), clear_lost_note)
@@ -258,7 +299,7 @@ def _record(
     for name in QUOTING.intersection(values):
         parameters[f"e_{name}"] = scrub_address(str(values[name]), held.email)
     parameters.update(p_id=held.row_id, p_attempt=held.attempt)
-    return _core(session).execute(statement, parameters).rowcount == 1
+    return statement, parameters
 
 
 def mark_sent(session: Executor, held: Claim, message_id: str, reply: str) -> bool:
@@ -267,17 +308,32 @@ def mark_sent(session: Executor, held: Claim, message_id: str, reply: str) -> bo
     ``last_error`` stays as the log of why earlier attempts did not succeed, except the
     worker-lost note the reconciler wrote after this very attempt's lease ran out.
     """
-    return _record(
-        session,
-        held,
-        clear_lost_note=not held.uncertain_before,
-        state=SENT,
-        lease_until=None,
-        message_id=message_id,
-        smtp_code=_code_of(reply),
-        smtp_reply=reply[:1000],
-        sent_at=utcnow(),
-    )
+    return _record(session, held, not held.uncertain_before, **_sent(message_id, reply))
+
+
+def mark_sent_many(session: Executor, accepted: Sequence[tuple[Claim, str, str]]) -> int:
+    """``mark_sent`` for several ``(claim, message_id, reply)``; how many were recorded.
+
+    One executemany per statement shape: psycopg sends its statements in one pipeline,
+    one round trip instead of one per row (SQLite runs them in-process anyway).
+    """
+    groups: dict[Update, list[dict[str, object]]] = {}
+    for held, message_id, reply in accepted:
+        statement, parameters = _fenced(held, not held.uncertain_before, _sent(message_id, reply))
+        groups.setdefault(statement, []).append(parameters)
+    return sum(_core(session).execute(s, rows).rowcount for s, rows in groups.items())
+
+
+def _sent(message_id: str, reply: str) -> dict[str, object]:
+    """The columns ``mark_sent`` writes."""
+    return {
+        "state": SENT,
+        "lease_until": None,
+        "message_id": message_id,
+        "smtp_code": _code_of(reply),
+        "smtp_reply": reply[:1000],
+        "sent_at": utcnow(),
+    }
 
 
 def mark_failed(

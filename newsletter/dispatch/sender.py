@@ -1,16 +1,23 @@
 """Send outbox rows: the plain function behind the Celery task and the in-process runner.
 
-For each row: when a rate limit applies, re-read it and skip it if it is done or not
-due, then wait for a token; claim it (``queued → sending`` with a lease, a conditional
-update that finds nothing when the row is done) and check, in the same transaction,
-that the recipient may still receive mail; build the message (one ``MessageFactory`` per
-campaign per process); hand it to the transport; record the outcome, fenced by the
-attempt number. Without a rate limit the outcome is written in the next row's claim
-transaction (one commit per recipient), and always before ``send_rows`` returns.
+Without a rate limit, rows go in batches of ``CLAIM_BATCH``: one transaction writes the
+previous batch's outcomes, claims the batch (``queued → sending`` with a lease, one
+conditional UPDATE … RETURNING that leaves out rows done or held elsewhere) and checks
+that each recipient may still receive mail (two SELECTs); then each message is built
+(one ``MessageFactory`` per campaign per process) and handed to the transport, and its
+outcome, fenced by the attempt number, waits for the next batch's transaction (and is
+always written before ``send_rows`` returns). One commit per batch instead of one per
+recipient.
 
-The claim comes after the rate limiter so a lease is never spent waiting for a token, and
-one process sends one message at a time: that bounds the window in which a crash leaves
-a message accepted but not recorded to one row per worker process.
+With a rate limit, one row at a time: re-read it and skip it if it is done or not due,
+wait for a token, then claim and check it, so a lease is never spent waiting for a token.
+
+The window in which a crash leaves a message accepted but not recorded is therefore one
+batch per worker process (one row when rate limited): those rows stay ``sending`` and
+are reported as possible duplicates once their lease ends. An unsubscribe or erasure
+committed before a batch's claim is honoured for every row of it; one committed while
+the batch is being sent (a few milliseconds) can miss that batch's rows, and an erasure
+reports them as in flight.
 
 The campaign is paused, with the reason, when the server refuses our own setup (login,
 sender) or when ``SILENT_SERVER_TIMEOUTS`` sends in a row got no answer at all.
@@ -29,7 +36,12 @@ from dataclasses import dataclass
 from sqlalchemy import Row, select, update
 from sqlalchemy.orm import Session
 
-from newsletter.audience.subscribers import is_suppressed, receiving, record_bounce
+from newsletter.audience.subscribers import (
+    is_suppressed,
+    receiving,
+    receiving_many,
+    record_bounce,
+)
 from newsletter.audience.tokens import make_token, preferences_url, unsubscribe_url, view_url
 from newsletter.compose.render import CompiledIssue
 from newsletter.db import database_error, engine_for
@@ -50,6 +62,9 @@ from newsletter.settings import Settings
 log = logging.getLogger(__name__)
 
 SKIPPED = "skipped"
+# Rows claimed, checked and recorded per transaction when no rate limit applies: the
+# bound on rows left ``sending`` (reported as possible duplicates) by a crashed worker.
+CLAIM_BATCH = 10
 # Campaigns whose factory (header templates, encoded subject, DKIM key) stays built;
 # a worker rarely serves more than one or two campaigns at a time.
 FACTORY_CACHE = 8
@@ -91,6 +106,8 @@ class _Unwritten:
     held: outbox.Claim
     write: Callable[[Session], bool]
     outcome: Outcome
+    # (message_id, reply) of a message the server accepted: written with the others sent.
+    accepted: tuple[str, str] | None = None
 
 
 class Sender:
@@ -111,7 +128,9 @@ class Sender:
         self._factories: OrderedDict[int, MessageFactory] = OrderedDict()
         # Outcomes wait for the next claim's commit only when no token wait comes between.
         self._defer = isinstance(self.limiter, NoLimit)
-        self._unwritten: _Unwritten | None = None
+        self._unwritten: list[_Unwritten] = []
+        # Set when a send paused the campaign: the rest of the batch is given back.
+        self._halted = False
         # Sends in a row that timed out, across campaigns: the server is the same.
         self._timeouts = 0
         # One session for every transaction of this sender: making a Session per step
@@ -153,12 +172,16 @@ class Sender:
         report = on_outcome or _ignore
         started = time.monotonic()
         left: list[int] = []
+        step = CLAIM_BATCH if self._defer else 1
         try:
-            for index, row_id in enumerate(row_ids):
+            for index in range(0, len(row_ids), step):
                 if budget_seconds is not None and time.monotonic() - started > budget_seconds:
                     left = list(row_ids[index:])
                     break
-                self._attempt(row_id, report)
+                if self._defer:
+                    self._attempt_batch(row_ids[index : index + step], report)
+                else:
+                    self._attempt(row_ids[index], report)
         except BaseException as exc:
             # A database that stopped answering cannot take the outcome now: it stays in
             # hand and the next transaction writes it (fenced by its attempt), so a send
@@ -198,6 +221,75 @@ class Sender:
         if recipient is None:
             report(Outcome(row_id, outbox.SUPPRESSED, NOT_ALLOWED))
             return
+        self._send_claimed(held, factory, recipient, report)
+
+    def _attempt_batch(self, row_ids: Sequence[int], report: Callable[[Outcome], None]) -> None:
+        """Claim and check rows in one transaction (with the last outcomes), then send each.
+
+        Rows claimed but not handed to the server when an error or a pause stops the
+        batch are given back, their attempt uncounted.
+        """
+        with self._transaction() as session:
+            written = self._write_unwritten(session)
+            claims = outbox.claim_many(session, row_ids, self.settings.lease_seconds)
+            factories = {c: self._factory(session, c) for c in {h.campaign_id for h in claims}}
+            recipients = self._allowed_recipients(session, claims, factories)
+            for held, recipient in zip(claims, recipients, strict=True):
+                if recipient is None:
+                    outbox.mark_suppressed(session, held, NOT_ALLOWED)
+        self._written(written, report)
+        claimed = {held.row_id for held in claims}
+        for row_id in row_ids:
+            if row_id not in claimed:
+                report(Outcome(row_id, SKIPPED))
+        to_send = []
+        for held, recipient in zip(claims, recipients, strict=True):
+            if recipient is None:
+                report(Outcome(held.row_id, outbox.SUPPRESSED, NOT_ALLOWED))
+            else:
+                to_send.append((held, recipient))
+        self._send_batch(to_send, factories, report)
+
+    def _send_batch(
+        self,
+        to_send: list[tuple[outbox.Claim, Recipient]],
+        factories: dict[int, MessageFactory],
+        report: Callable[[Outcome], None],
+    ) -> None:
+        """Send claimed rows in order; give back those not reached when something stops it."""
+        self._halted = False
+        done = 0
+        try:
+            for held, recipient in to_send:
+                if self._halted:
+                    break
+                done += 1
+                self._send_claimed(held, factories[held.campaign_id], recipient, report)
+        finally:
+            if done < len(to_send):
+                self._give_back([held for held, _ in to_send[done:]])
+
+    def _give_back(self, claims: list[outbox.Claim]) -> None:
+        """Put claimed rows that were never sent back to ``queued``; logged if impossible.
+
+        If the database cannot take it, the rows stay ``sending`` until their lease ends
+        and are then reported as possible duplicates: never lost.
+        """
+        try:
+            with self._transaction() as session:
+                for held in claims:
+                    outbox.release(session, held)
+        except Exception:
+            log.exception("rows %s: not given back", [held.row_id for held in claims])
+
+    def _send_claimed(
+        self,
+        held: outbox.Claim,
+        factory: MessageFactory,
+        recipient: Recipient,
+        report: Callable[[Outcome], None],
+    ) -> None:
+        """Build and send one claimed row; its outcome is recorded or held for the next commit."""
         try:
             message = self._build(factory, recipient)
         except NewsletterError as exc:
@@ -211,11 +303,11 @@ class Sender:
 
     # Outcomes not yet written ----------------------------------------------------------
     #
-    # Without a rate limit, the outcome of a send is written in the transaction that
-    # claims the next row, right after the send, instead of in one of its own: half the
-    # commits per recipient. The window in which a crash leaves a message accepted but
-    # not recorded stays what it was: one row per process, the one still ``sending``.
-    # With a rate limit the next claim waits for a token, so outcomes are written at once.
+    # Without a rate limit, the outcomes of a batch are written in the transaction that
+    # claims the next batch, instead of one transaction each. The window in which a
+    # crash leaves a message accepted but not recorded is the batch still ``sending``:
+    # the previous batch's outcomes commit with its claim. With a rate limit the next
+    # claim waits for a token, so outcomes are written at once.
 
     def _record(
         self,
@@ -223,36 +315,46 @@ class Sender:
         write: Callable[[Session], bool],
         outcome: Outcome,
         report: Callable[[Outcome], None],
+        accepted: tuple[str, str] | None = None,
     ) -> None:
         """Write one outcome with the next claim (or at once, when rate limited)."""
         if self._defer:
-            self._unwritten = _Unwritten(held, write, outcome)
+            self._unwritten.append(_Unwritten(held, write, outcome, accepted))
             return
         self._record_now(held, write)
         report(outcome)
 
-    def _write_unwritten(self, session: Session) -> _Unwritten | None:
-        """Write the held-back outcome in ``session``'s transaction; the caller commits."""
-        unwritten = self._unwritten
-        if unwritten is not None and unwritten.write(session) is False:
-            _log_outlived(unwritten.held)
+    def _write_unwritten(self, session: Session) -> list[_Unwritten]:
+        """Write the held-back outcomes in ``session``'s transaction; the caller commits."""
+        unwritten = list(self._unwritten)
+        accepted = [(one.held, *one.accepted) for one in unwritten if one.accepted]
+        recorded = outbox.mark_sent_many(session, accepted) if accepted else 0
+        if 0 <= recorded < len(accepted):
+            log.warning(
+                "%d of %d sends outlived their lease; results not recorded",
+                len(accepted) - recorded,
+                len(accepted),
+            )
+        for one in unwritten:
+            if one.accepted is None and one.write(session) is False:
+                _log_outlived(one.held)
         return unwritten
 
-    def _written(self, written: _Unwritten | None, report: Callable[[Outcome], None]) -> None:
-        """The transaction holding ``written`` committed: forget it and report it."""
-        if written is not None:
-            self._unwritten = None
-            report(written.outcome)
+    def _written(self, written: list[_Unwritten], report: Callable[[Outcome], None]) -> None:
+        """The transaction holding ``written`` committed: forget them and report them."""
+        del self._unwritten[: len(written)]
+        for one in written:
+            report(one.outcome)
 
     def _write_unwritten_alone(
         self, report: Callable[[Outcome], None], quietly: bool = False
     ) -> None:
-        """Write the held-back outcome in a transaction of its own.
+        """Write the held-back outcomes in a transaction of their own.
 
         ``quietly`` when another exception is on its way out: a failure here is logged
         (the row stays ``sending`` and its lease expiry reports it) instead of hiding it.
         """
-        if self._unwritten is None:
+        if not self._unwritten:
             return
         try:
             with self._transaction() as session:
@@ -260,8 +362,9 @@ class Sender:
         except Exception:
             if not quietly:
                 raise
-            log.exception("row %s: outcome not recorded", self._unwritten.held.row_id)
-            self._unwritten = None
+            lost = [one.held.row_id for one in self._unwritten]
+            log.exception("rows %s: outcomes not recorded", lost)
+            self._unwritten = []
             return
         self._written(written, report)
 
@@ -273,6 +376,25 @@ class Sender:
             _log_outlived(held)
 
     # Steps -----------------------------------------------------------------------------
+
+    def _allowed_recipients(
+        self,
+        session: Session,
+        claims: list[outbox.Claim],
+        factories: dict[int, MessageFactory],
+    ) -> list[Recipient | None]:
+        """``_allowed_recipient`` for each claim; list copies checked together, in two reads."""
+        listed = [held for held in claims if not factories[held.campaign_id].test]
+        wanted = [(held.subscriber_id, held.list_id, held.email) for held in listed]
+        people = dict(zip(listed, receiving_many(session, self.key, wanted), strict=True))
+        answers: list[Recipient | None] = []
+        for held in claims:
+            if held in people:
+                person = people[held]
+                answers.append(None if person is None else self._recipient(held, person))
+            else:
+                answers.append(self._allowed_recipient(session, held, factories[held.campaign_id]))
+        return answers
 
     def _allowed_recipient(
         self, session: Session, held: outbox.Claim, factory: MessageFactory
@@ -320,7 +442,11 @@ class Sender:
         self._timeouts = 0
         outcome = Outcome(held.row_id, outbox.SENT, reply)
         self._record(
-            held, lambda s: outbox.mark_sent(s, held, message.message_id, reply), outcome, report
+            held,
+            lambda s: outbox.mark_sent(s, held, message.message_id, reply),
+            outcome,
+            report,
+            accepted=(message.message_id, reply),
         )
 
     def _refused(
@@ -358,6 +484,7 @@ class Sender:
             log.warning("campaign %s paused: %s", held.campaign_id, reason)
             self._record_now(held, lambda s: self._pause_after(s, write, held, reason))
             report(outcome)
+            self._halted = True
             return
         self._record(held, write, outcome, report)
 

@@ -351,3 +351,38 @@ def test_a_send_time_with_an_offset_starts_at_that_moment(
     before, after = (due.astimezone(UTC) + timedelta(seconds=s) for s in (-60, 1))
     assert campaign.start_due(fast, now=before) == []
     assert campaign.start_due(fast, now=after) == [created.campaign_id]
+
+
+def test_a_batch_claim_takes_only_claimable_rows_in_the_order_asked(
+    fast: Settings, issue: CompiledIssue
+) -> None:
+    campaign_id = _campaign(fast, issue, 4)
+    first, second, third, fourth = (row.id for row in rows(fast.database, campaign_id))
+    assert _claim(fast, second) is not None  # held by another worker
+    with transaction(fast.database) as session:
+        taken = outbox.claim_many(session, [fourth, second, first], fast.lease_seconds)
+    assert [held.row_id for held in taken] == [fourth, first]
+    assert all(held.attempt == 1 for held in taken)
+    with transaction(fast.database) as session:
+        assert outbox.release(session, taken[0]), "a row never sent goes back"
+    found = {row.id: row for row in rows(fast.database, campaign_id)}
+    assert (found[fourth].state, found[fourth].attempts) == ("queued", 0)
+    assert (found[first].state, found[third].state) == ("sending", "queued")
+
+
+def test_batch_results_are_fenced_by_their_attempts(fast: Settings, issue: CompiledIssue) -> None:
+    campaign_id = _campaign(fast, issue, 3)
+    ids = [row.id for row in rows(fast.database, campaign_id)]
+    with transaction(fast.database) as session:
+        held = outbox.claim_many(session, ids, fast.lease_seconds)
+    _age_leases(fast, campaign_id)
+    with transaction(fast.database) as session:
+        outbox.expire_leases(session, fast.max_attempts)
+    newer = _claim(fast, ids[0])  # another worker took the first row meanwhile
+    assert newer is not None
+    accepted = [(claim, f"<m{claim.row_id}@x>", "250 OK") for claim in held]
+    with transaction(fast.database) as session:
+        assert outbox.mark_sent_many(session, accepted) == 2
+    found = {row.id: row for row in rows(fast.database, campaign_id)}
+    assert found[ids[0]].state == "sending" and found[ids[0]].attempts == 2
+    assert all(found[i].state == "sent" and not found[i].uncertain_before for i in ids[1:])

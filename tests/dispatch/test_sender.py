@@ -14,7 +14,7 @@ from newsletter.delivery.message import message_id
 from newsletter.delivery.transport import MemoryTransport
 from newsletter.dispatch import campaign, outbox
 from newsletter.dispatch.embedded import run_campaign
-from newsletter.dispatch.sender import Outcome, Sender
+from newsletter.dispatch.sender import CLAIM_BATCH, Outcome, Sender
 from newsletter.errors import (
     DeliveryConfigError,
     PermanentDeliveryError,
@@ -102,7 +102,9 @@ def test_an_unknown_outcome_is_retried_once_and_reported(
 def test_an_unsubscribe_during_the_campaign_is_honoured(
     fast: Settings, issue: CompiledIssue
 ) -> None:
-    campaign_id = _start(fast, issue, 10)
+    """Honoured for every row claimed after it: the last one is in a later batch."""
+    people = 2 * CLAIM_BATCH + 5
+    campaign_id = _start(fast, issue, people)
     last = rows(fast.database, campaign_id)[-1]
 
     class UnsubscribesMidway(MemoryTransport):
@@ -114,7 +116,7 @@ def test_an_unsubscribe_during_the_campaign_is_honoured(
 
     transport = UnsubscribesMidway()
     finished = _run(fast, campaign_id, transport)
-    assert finished.counts["sent"] == 9 and finished.counts["suppressed"] == 1
+    assert finished.counts["sent"] == people - 1 and finished.counts["suppressed"] == 1
     assert last.email not in {recipient for _, recipient, _ in transport.sent}
     assert rows(fast.database, campaign_id)[-1].state == "suppressed"
 
@@ -196,8 +198,8 @@ def test_a_row_already_done_is_skipped(fast: Settings, issue: CompiledIssue) -> 
 def test_outcomes_are_written_with_the_next_claim_and_never_left_behind(
     fast: Settings, issue: CompiledIssue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    campaign_id = _start(fast, issue, 3)
-    first, second, third = (row.id for row in rows(fast.database, campaign_id))
+    campaign_id = _start(fast, issue, 2 + CLAIM_BATCH)
+    first, second, *rest = (row.id for row in rows(fast.database, campaign_id))
     sender = Sender(fast, transport=MemoryTransport())
     seen: list[tuple[int, str, str]] = []
 
@@ -208,17 +210,18 @@ def test_outcomes_are_written_with_the_next_claim_and_never_left_behind(
 
     assert sender.send_rows([first, second], on_outcome=look) == []
     assert seen == [(first, "sent", "sent"), (second, "sent", "sent")]
-    assert states(fast.database, campaign_id) == {"sent": 2, "queued": 1}
+    assert states(fast.database, campaign_id) == {"sent": 2, "queued": CLAIM_BATCH}
 
-    # The claim of the next row fails after a send: that send is still recorded, alone.
-    claim = outbox.claim
+    # The claim of the next batch fails after a batch was sent: its sends are still
+    # recorded, alone.
+    claim_many = outbox.claim_many
 
-    def broken_claim(session: object, row_id: int, *args: object, **kwargs: object) -> object:
-        if row_id == first:
+    def broken_claim(session: object, row_ids: list[int], *args: object) -> object:
+        if first in row_ids:
             raise RuntimeError("database went away")
-        return claim(session, row_id, *args, **kwargs)  # type: ignore[arg-type]
+        return claim_many(session, row_ids, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(outbox, "claim", broken_claim)
+    monkeypatch.setattr(outbox, "claim_many", broken_claim)
     with pytest.raises(RuntimeError, match="database went away"):
-        sender.send_rows([third, first])
-    assert states(fast.database, campaign_id) == {"sent": 3}
+        sender.send_rows([*rest, first])
+    assert states(fast.database, campaign_id) == {"sent": 2 + CLAIM_BATCH}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from newsletter import db
 from newsletter.audience import tokens
 from newsletter.models import (
     ConsentEvent,
+    MailingList,
     Membership,
     OutboxRow,
     Subscriber,
@@ -20,7 +22,8 @@ from newsletter.models import (
     utcnow,
 )
 from newsletter.settings import Settings
-from newsletter.web import create_app
+from newsletter.web import create_app, public
+from tests.dispatch.support import add_people
 from tests.web.conftest import csrf_of
 from tests.web.helpers import compiled_issue, snapshot, store_campaign
 
@@ -94,6 +97,30 @@ def test_one_click_post_works_without_cookies_from_any_origin(
             assert not mail_provider.cookies
     assert membership_status(web_settings, people["jonas"], people["towns"]) == "unsubscribed"
     assert events(web_settings, people["jonas"]) == [("unsubscribe", "one-click")]
+
+
+def test_concurrent_one_clicks_are_each_recorded_once(web_settings: Settings) -> None:
+    """20 threads unsubscribing at once, as under a provider's burst: every one recorded."""
+    ids = add_people(web_settings.database, 20, ("savivaldybes",), prefix="skubus")
+    with db.transaction(web_settings.database) as session:
+        list_id = session.scalar(select(MailingList.id).where(MailingList.slug == "savivaldybes"))
+    links = [token_for(web_settings, person, list_id) for person in ids] * 2  # each twice
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda t: public._unsubscribe(web_settings, t, "one-click"), links))
+    assert all(answers)
+    with db.transaction(web_settings.database) as session:
+        statuses = session.scalars(select(Membership.status).where(Membership.list_id == list_id))
+        assert set(statuses) == {"unsubscribed"}
+    assert all(events(web_settings, person) == [("unsubscribe", "one-click")] for person in ids)
+
+
+def test_one_click_for_a_list_never_joined_is_remembered(
+    web_settings: Settings, people: dict[str, int]
+) -> None:
+    token = token_for(web_settings, people["rasa"], people["towns"])
+    assert public._unsubscribe(web_settings, token, "one-click")
+    assert membership_status(web_settings, people["rasa"], people["towns"]) == "unsubscribed"
+    assert not public._unsubscribe(web_settings, token_for(web_settings, 999, None), "one-click")
 
 
 def test_one_click_as_multipart_form_data(
