@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.audience.subscribers import eligible_recipients, normalise_email, resolve_lists
 from newsletter.db import engine_for, transaction
-from newsletter.dispatch import lease, outbox, overlap
+from newsletter.dispatch import clicks, lease, outbox, overlap
 from newsletter.errors import InputError, NotFoundError, StateError
 from newsletter.models import Campaign, Membership, OutboxRow, Subscriber, utcnow
 from newsletter.settings import Settings
@@ -225,6 +225,8 @@ def _insert_draft(
             )
             session.add(row)
             session.flush()
+            if clicks.counting(settings):
+                row.compiled = clicks.attach_links(session, settings, row.id, compiled).to_dict()
             return row.id, list_ids
     except IntegrityError:
         # The start token is the only unique value here; under the lock this is a backstop.

@@ -22,7 +22,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from newsletter.db import database_error
 from newsletter.settings import Settings
-from newsletter.web import audience, auth, campaigns, editor, history, public, writing
+from newsletter.web import (
+    audience,
+    auth,
+    campaigns,
+    clicks,
+    editor,
+    feed,
+    history,
+    public,
+    statement,
+    writing,
+)
 from newsletter.web.csrf import CsrfMiddleware
 from newsletter.web.dispatch import Dispatcher
 from newsletter.web.logs import redact
@@ -134,7 +145,10 @@ def create_app(settings: Settings, *, watch: bool = True) -> Starlette:
         *editor.routes,
         *campaigns.routes,
         *audience.routes,
+        *feed.routes,  # before public's: /archive/feed.xml is not an issue
         *public.routes,
+        *clicks.routes,
+        *statement.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     middleware = [

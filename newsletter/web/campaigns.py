@@ -29,7 +29,7 @@ from newsletter.dispatch import campaign, outbox, overlap
 from newsletter.errors import AlreadySentError, InputError, NewsletterError, NotFoundError
 from newsletter.models import MailingList, utcnow
 from newsletter.settings import Settings
-from newsletter.web import i18n
+from newsletter.web import clicks, i18n
 from newsletter.web.auth import editor_only
 from newsletter.web.dispatch import Dispatcher
 from newsletter.web.preview import PreviewState
@@ -302,6 +302,7 @@ async def dashboard(request: Request) -> Response:
     data = _row(now)
     when = now.send_at.astimezone().strftime("%Y-%m-%d %H:%M") if now.send_at else ""
     context = {"c": data, "send_at": when, "status_labels": status_labels(request)}
+    context["clicks"] = await run_in_threadpool(clicks.panel, settings_of(request), now.campaign_id)
     return page(request, "editor/dashboard.html", context)
 
 
