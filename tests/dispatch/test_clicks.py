@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from email import message_from_bytes, policy
 
+import pytest
 from sqlalchemy import func, insert, select
 
+from newsletter.cli.core import main
 from newsletter.compose.render import CompiledIssue
 from newsletter.db import transaction
 from newsletter.dispatch import campaign, clicks
 from newsletter.dispatch.clicks import Event, scanner_flags, tally
 from newsletter.models import Campaign, CampaignLink, ClickEvent, ClickSalt, utcnow
 from newsletter.settings import Settings
+from tests.conftest import ROOT
 from tests.dispatch.support import add_people
 
 COUNTED = re.compile(r'href="(https://naujienos\.bibliotekos-pazangai\.example/c/[^"]+)"')
@@ -131,3 +135,36 @@ def test_past_days_are_folded_into_the_counts_and_their_salts_dropped(
     [teo_lt] = [entry for entry in clicks.sponsor_clicks(settings) if entry.sponsor == "TEO LT, AB"]
     assert [(i.campaign_id, i.clicks) for i in teo_lt.issues] == [(campaign_id, 4)]
     assert f'\r\n"TEO LT, AB",{campaign_id},' in clicks.sponsor_csv([teo_lt])
+
+
+def test_sent_mail_carries_the_same_counted_links_for_everyone(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in {
+        "DATA_DIR": settings.data_dir,
+        "SECRET_KEY": settings.secret_key.reveal(),
+        "BASE_URL": settings.base_url,
+        "TEMPLATES_DIR": settings.templates_dir,
+        "SPONSORS_FILE": settings.sponsors_file,
+        "CLICK_COUNTING": "aggregate",
+    }.items():
+        monkeypatch.setenv(f"NEWSLETTER_{name}", str(value))
+    assert main(["migrate"]) == 0
+    add_people(settings.database, 3)
+    issue = ROOT / "issues" / "2026-11-partnerystes-iniciatyvos.md"
+    assert main(["send", str(issue), "--list", "savivaldybes"]) == 0
+    bodies = [
+        message_from_bytes(path.read_bytes(), policy=policy.default)
+        .get_body(("html",))
+        .get_content()
+        for path in sorted(settings.outbox.glob("*.eml"))
+    ]
+    counted = {tuple(COUNTED.findall(body)) for body in bodies}
+    assert len(bodies) == 3 and len(counted) == 1 and len(counted.pop()) == 3
+    unsubscribe = {re.search(r'href="([^"]*/u/[^"]*)"', body).group(1) for body in bodies}
+    assert len(unsubscribe) == 3  # each person's own, untouched
+    capsys.readouterr()
+    assert main(["campaign", "clicks", "1", "--csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == ",".join(clicks.CAMPAIGN_COLUMNS)
+    assert lines[2].startswith("2,https://www.teo.lt,")
