@@ -93,7 +93,9 @@ def set_up_demo(settings: Settings, folder: Path) -> None:
 def targets(settings: Settings) -> tuple[str, str]:
     """The paths of the campaign's first counted link and of one recipient's unsubscribe page."""
     with db.transaction(settings.database) as session:
-        link = session.execute(select(CampaignLink).order_by(CampaignLink.number).limit(1)).scalar_one()
+        link = session.execute(
+            select(CampaignLink).order_by(CampaignLink.number).limit(1)
+        ).scalar_one()
         member = session.execute(select(Membership).limit(1)).scalar_one()
         path = clicks.click_path(clicks.link_key(settings.key()), link.campaign_id, link.number)
         token = tokens.make_token(settings.key(), member.subscriber_id, member.list_id)
@@ -142,7 +144,13 @@ def run_wrk(url: str, seconds: int, connections: int) -> dict[str, float]:
     p99 = milliseconds(re.search(r"99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
     done = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    return {"rate": rate, "p50": p50, "p99": p99, "requests": done, "errors": int(bad.group(1)) if bad else 0}
+    return {
+        "rate": rate,
+        "p50": p50,
+        "p99": p99,
+        "requests": done,
+        "errors": int(bad.group(1)) if bad else 0,
+    }
 
 
 def main() -> None:
@@ -162,7 +170,9 @@ def main() -> None:
         try:
             for round_number in range(1, args.rounds + 1):
                 for what, path in (("redirect", redirect), ("unsubscribe", unsubscribe)):
-                    result = run_wrk(f"http://127.0.0.1:{port}{path}", args.seconds, args.connections)
+                    result = run_wrk(
+                        f"http://127.0.0.1:{port}{path}", args.seconds, args.connections
+                    )
                     results[what].append(result)
                     print(
                         f"round {round_number} {what:<11} {result['rate']:8.0f} req/s  "
@@ -172,7 +182,9 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(15)
-        print(f"\nmedians of {args.rounds} rounds, {args.connections} connections, {args.seconds} s each:")
+        print(
+            f"\nmedians of {args.rounds} rounds, {args.connections} connections, {args.seconds} s each:"
+        )
         for what, runs in results.items():
             print(
                 f"  {what:<11} {statistics.median(r['rate'] for r in runs):8.0f} req/s  "
@@ -180,6 +192,8 @@ def main() -> None:
                 f"p99 {statistics.median(r['p99'] for r in runs):6.2f} ms"
             )
         answered = sum(r["requests"] - r["errors"] for r in results["redirect"])
+        # wrk does not count the requests still in flight when it stops (at most one per
+        # connection per run), which the server may have answered and counted.
         print(f"redirects answered {answered:.0f}, clicks recorded {clicks_recorded(settings)}")
 
 

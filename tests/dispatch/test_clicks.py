@@ -15,6 +15,7 @@ from newsletter.compose.render import CompiledIssue
 from newsletter.db import transaction
 from newsletter.dispatch import campaign, clicks
 from newsletter.dispatch.clicks import Event, scanner_flags, tally
+from newsletter.errors import ConfigError
 from newsletter.models import Campaign, CampaignLink, ClickEvent, ClickSalt, utcnow
 from newsletter.settings import Settings
 from tests.conftest import ROOT
@@ -168,3 +169,8 @@ def test_sent_mail_carries_the_same_counted_links_for_everyone(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == ",".join(clicks.CAMPAIGN_COLUMNS)
     assert lines[2].startswith("2,https://www.teo.lt,")
+
+
+def test_an_unknown_counting_mode_is_one_line_naming_the_setting() -> None:
+    with pytest.raises(ConfigError, match=r"^NEWSLETTER_CLICK_COUNTING must be off or aggregate"):
+        Settings(click_counting="per-person")
