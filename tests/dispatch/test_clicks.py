@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from email import message_from_bytes, policy
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import OperationalError
 
 from newsletter.cli.core import main
 from newsletter.compose.render import CompiledIssue
@@ -174,3 +176,11 @@ def test_sent_mail_carries_the_same_counted_links_for_everyone(
 def test_an_unknown_counting_mode_is_one_line_naming_the_setting() -> None:
     with pytest.raises(ConfigError, match=r"^NEWSLETTER_CLICK_COUNTING must be off or aggregate"):
         Settings(click_counting="per-person")
+
+
+def test_a_click_that_cannot_be_written_raises_in_its_request(tmp_path: Path) -> None:
+    writer = clicks.ClickWriter(f"sqlite:///{tmp_path / 'no-schema.db'}")
+    row = {"campaign_id": 1, "number": 1, "at": utcnow(), "visitor": "v", "head": False}
+    for _ in range(2):  # the writer goes on after a failed batch
+        with pytest.raises(OperationalError, match="no such table: click_events"):
+            writer.write(row)
