@@ -1,9 +1,10 @@
 """Benchmark: the counted-link redirect against the unsubscribe page, under wrk, same run.
 
-    .venv/bin/python benchmarks/clicks.py [--rounds 3] [--seconds 10] [--connections 20]
+    .venv/bin/python benchmarks/clicks.py [--rounds 3] [--seconds 10] [--connections 20] [--postgres]
 
 Sets up the demo data (``newsletter demo``: the sample lists and the December issue,
-sent to var/outbox/) in a temporary folder on SQLite with
+sent to var/outbox/) in a temporary folder on SQLite (``--postgres``: a throwaway
+database on the local PostgreSQL) with
 ``NEWSLETTER_CLICK_COUNTING=aggregate``, serves it with ``newsletter web`` (one uvicorn
 process), and runs Debian's ``wrk`` (20 connections, 10 s) against a counted link
 (``/c/…``: one indexed read, one insert, a 302) and a recipient's unsubscribe page
@@ -37,6 +38,10 @@ from newsletter.models import CampaignLink, ClickEvent, Membership
 from newsletter.settings import Secret, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support.services import PostgresDatabase  # noqa: E402
+
 NEWSLETTER = Path(sys.executable).with_name("newsletter")
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -48,8 +53,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def demo_settings(folder: Path, port: int) -> Settings:
+def demo_settings(folder: Path, port: int, database_url: str) -> Settings:
     return Settings(
+        database_url=database_url,
         data_dir=folder / "var",
         issues_dir=ROOT / "issues",
         templates_dir=ROOT / "templates" / "email",
@@ -64,6 +70,7 @@ def environment(settings: Settings) -> dict[str, str]:
     return {
         **os.environ,
         "NEWSLETTER_DATA_DIR": str(settings.data_dir),
+        "NEWSLETTER_DATABASE_URL": settings.database_url,
         "NEWSLETTER_ISSUES_DIR": str(settings.issues_dir),
         "NEWSLETTER_TEMPLATES_DIR": str(settings.templates_dir),
         "NEWSLETTER_SPONSORS_FILE": str(settings.sponsors_file),
@@ -173,11 +180,23 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=20)
+    parser.add_argument("--postgres", action="store_true", help="use the local PostgreSQL")
     args = parser.parse_args()
+    postgres = PostgresDatabase() if args.postgres else None
+    try:
+        run(args, postgres.url if postgres else "")
+    finally:
+        if postgres:
+            db.engine_for(postgres.url).dispose()
+            postgres.drop()
+
+
+def run(args: argparse.Namespace, database_url: str) -> None:
+    """Set up the demo, serve it, and run wrk in turns against the two pages."""
     with tempfile.TemporaryDirectory(prefix="clicks-bench-") as name:
         folder = Path(name)
         port = free_port()
-        settings = demo_settings(folder, port)
+        settings = demo_settings(folder, port, database_url)
         set_up_demo(settings, folder)
         redirect, unsubscribe = targets(settings)
         server = serve(settings, port, folder)
