@@ -272,17 +272,25 @@ def burst_threshold(links: int) -> int:
 
 
 def scanner_flags(clicks: Sequence[Event], threshold: int) -> list[bool]:
-    """For one client's clicks in time order: which are a scanner's (HEAD, or in a burst)."""
+    """For one client's clicks in time order: which are a scanner's (HEAD, or in a burst).
+
+    A window of ``BURST_SECONDS`` slides over the clicks, keeping how often each link is
+    in it, so a client with thousands of clicks costs a pass, not a pass per click.
+    """
     flags = [click.head for click in clicks]
-    end = 0
+    inside: Counter[int] = Counter()
+    end = marked = 0  # the window is clicks[start:end]; flags[:marked] are settled
     for start, first in enumerate(clicks):
-        end = max(end, start)
-        while end + 1 < len(clicks) and (
-            (clicks[end + 1].at - first.at).total_seconds() <= BURST_SECONDS
-        ):
+        while end < len(clicks) and (clicks[end].at - first.at).total_seconds() <= BURST_SECONDS:
+            inside[clicks[end].number] += 1
             end += 1
-        if len({click.number for click in clicks[start : end + 1]}) >= threshold:
-            flags[start : end + 1] = [True] * (end + 1 - start)
+        if len(inside) >= threshold:
+            begin = max(start, marked)
+            flags[begin:end] = [True] * (end - begin)
+            marked = end
+        inside[first.number] -= 1
+        if not inside[first.number]:
+            del inside[first.number]
     return flags
 
 

@@ -37,6 +37,9 @@ def events(times: list[float], numbers: list[int], *, visitor: str = "a", head: 
 def test_a_client_fetching_most_links_within_seconds_is_a_scanner() -> None:
     burst = events([0, 0.2, 0.4, 0.6, 0.9], [1, 2, 3, 4, 5])
     assert scanner_flags(burst, clicks.burst_threshold(6)) == [True] * 5
+    # The same client coming back a minute later reads like a person again.
+    later = events([0, 0.2, 0.4, 0.6, 60, 61], [1, 2, 3, 4, 2, 1])
+    assert scanner_flags(later, clicks.burst_threshold(6)) == [True] * 4 + [False] * 2
     reader = events([0, 40, 95], [2, 5, 2], visitor="b")
     assert scanner_flags(reader, clicks.burst_threshold(6)) == [False] * 3
     counted = tally([*burst, *reader, *events([1], [3], visitor="c", head=True)], {1: 6})
