@@ -25,10 +25,10 @@ from newsletter.web.templating import page
 
 NO_STORE = {"cache-control": "no-store"}
 # The bar chart: one bar per link, its label above it.
-CHART_WIDTH = 600
+CHART_WIDTH = 400  # user units; shown at most this many CSS pixels wide
 BAR_HEIGHT = 18
 ROW_HEIGHT = 44
-LABEL_CHARACTERS = 60
+LABEL_CHARACTERS = 48
 
 
 def settings_of(request: Request) -> Settings:
