@@ -8,7 +8,8 @@ A campaign moves along::
                           resume: running that no live process sends ──▶ running
                           cancel: draft/scheduled/running/paused ──▶ cancelled
 
-Creating a campaign stores the compiled issue on it and materialises one outbox row per
+Creating a campaign stores the compiled issue on it (with click counting on, its links
+replaced once by the campaign's counted links, ``clicks``) and materialises one outbox row per
 eligible recipient with set-based ``INSERT … SELECT`` statements (no Python loop per
 recipient). Pause and cancel act within one send: every claim checks that the campaign
 is running, so only a message already in a worker's hands goes out after them.
