@@ -474,3 +474,65 @@ class MediaImage(Base):
     alt: Mapped[str] = mapped_column(String(500), default="")
     uploaded_by: Mapped[str] = mapped_column(String(320), default="")
     uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# Aggregate click counting (``newsletter/dispatch/clicks.py``): counts per link, never
+# per person. The salted hash of a click's client lives a day in ``click_events`` and
+# is then folded into the counts; the salt is in another table and replaced daily.
+
+
+class CampaignLink(Base):
+    """One counted link of a campaign's issue (``/c/<campaign>/<number>/<signature>``)."""
+
+    __tablename__ = "campaign_links"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)  # the only place the redirect may lead
+    text: Mapped[str] = mapped_column(String(500), default="")
+    section: Mapped[str] = mapped_column(String(300), default="")
+    sponsor: Mapped[str] = mapped_column(String(200), default="")
+    # Folded in from click_events of past days; today's are counted from the events.
+    clicks: Mapped[int] = mapped_column(Integer, default=0)
+    scanner_clicks: Mapped[int] = mapped_column(Integer, default=0)
+    readers: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CampaignReaders(Base):
+    """The estimate of distinct readers of a campaign's links, summed over past days."""
+
+    __tablename__ = "campaign_readers"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    readers: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ClickEvent(Base):
+    """One request of a counted link; insert-only, so concurrent clicks are all counted.
+
+    ``visitor`` is a hash of the client's address and user agent under the day's salt:
+    it tells one client's clicks apart within the day and nothing once the salt is gone.
+    """
+
+    __tablename__ = "click_events"
+    __table_args__ = (Index("ix_click_events_campaign_at", "campaign_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    visitor: Mapped[str] = mapped_column(String(32))
+    head: Mapped[bool] = mapped_column(Boolean, default=False)  # a HEAD request: a scanner
+
+
+class ClickSalt(Base):
+    """The day's random salt of the visitor hash; deleted when the next day's is made."""
+
+    __tablename__ = "click_salts"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    salt: Mapped[str] = mapped_column(String(64))

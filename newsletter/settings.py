@@ -52,6 +52,10 @@ def _hidden_url(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
+# NEWSLETTER_CLICK_COUNTING: off, or aggregate (counts per link, never per person).
+CLICK_COUNTING = ("off", "aggregate")
+
+
 def setting(default: Any, doc: str) -> Any:
     """Declare a settings field with its one-line documentation (shown in ``.env.example``)."""
     return field(default=default, metadata={"doc": doc})
@@ -137,6 +141,15 @@ class Settings:
     dkim_key_file: Path = setting(Path(""), "PEM private key for DKIM; empty disables signing.")
     dkim_selector: str = setting("", "DKIM selector.")
     dkim_domain: str = setting("", "DKIM signing domain; empty means the From domain.")
+    # What readers did (aggregate counts only) and the public pages
+    click_counting: str = setting(
+        "off",
+        "aggregate counts clicks per link (links rewritten once per campaign); off rewrites nothing.",
+    )
+    accessibility_file: Path = setting(
+        Path(""),
+        "Markdown file of the accessibility statement; empty shows the built-in LT/EN text.",
+    )
 
     def __post_init__(self) -> None:
         if self.rate < 0:
@@ -165,6 +178,10 @@ class Settings:
             )
         if self.redis_url and urlsplit(self.redis_url).scheme not in ("redis", "rediss"):
             raise ConfigError(f"{PREFIX}REDIS_URL must start with redis:// or rediss://")
+        if self.click_counting not in CLICK_COUNTING:
+            raise ConfigError(
+                f"{PREFIX}CLICK_COUNTING must be off or aggregate, not {self.click_counting!r}"
+            )
 
     # Derived values -------------------------------------------------------------------
 

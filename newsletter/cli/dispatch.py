@@ -22,7 +22,7 @@ from rich.table import Table
 from newsletter import audit
 from newsletter.cli.core import Context, console, pass_context
 from newsletter.db import transaction
-from newsletter.dispatch import approval, campaign, outbox, overlap
+from newsletter.dispatch import approval, campaign, clicks, outbox, overlap
 from newsletter.errors import InputError, IssueError, SendingElsewhereError
 from newsletter.models import utcnow
 from newsletter.settings import Settings
@@ -460,6 +460,32 @@ def report_command(ctx: Context, campaign_id: int, as_csv: bool) -> None:
     for line in lines:
         table.add_row(*_cells(line)[:6])
     console.print(table)
+
+
+@campaign_group.command("clicks")
+@click.argument("campaign_id", type=int)
+@click.option("--csv", "as_csv", is_flag=True, help="Write CSV to standard output.")
+@pass_context
+def clicks_command(ctx: Context, campaign_id: int, as_csv: bool) -> None:
+    """Readers' clicks per link (NEWSLETTER_CLICK_COUNTING=aggregate), scanners apart."""
+    report = clicks.campaign_clicks(ctx.settings, campaign_id)
+    if as_csv:
+        sys.stdout.write(clicks.campaign_csv(report))
+        return
+    table = Table("#", "text", "section", "sponsor", "clicks", "readers", "scanners")
+    for link in report.links:
+        table.add_row(
+            str(link.number),
+            link.text or link.url,
+            link.section,
+            link.sponsor,
+            *(str(n) for n in (link.clicks, link.readers, link.scanner_clicks)),
+        )
+    console.print(table)
+    console.print(
+        f"{report.clicks} clicks, about {report.readers} distinct readers; "
+        f"{report.scanner_clicks} requests of scanners not counted"
+    )
 
 
 def _cells(line: campaign.ReportLine) -> list[str]:

@@ -9,7 +9,8 @@ A campaign moves along::
                           resume: running that no live process sends ──▶ running
                           cancel: draft/awaiting/scheduled/running/paused ──▶ cancelled
 
-Creating a campaign stores the compiled issue on it and materialises one outbox row per
+Creating a campaign stores the compiled issue on it (with click counting on, its links
+replaced once by the campaign's counted links, ``clicks``) and materialises one outbox row per
 eligible recipient with set-based ``INSERT … SELECT`` statements (no Python loop per
 recipient). Pause and cancel act within one send: every claim checks that the campaign
 is running, so only a message already in a worker's hands goes out after them.
@@ -42,7 +43,7 @@ from newsletter.audience.subscribers import (
     resolve_lists,
 )
 from newsletter.db import engine_for, transaction
-from newsletter.dispatch import approval, lease, outbox, overlap
+from newsletter.dispatch import approval, clicks, lease, outbox, overlap
 from newsletter.errors import InputError, NotFoundError, StateError
 from newsletter.models import Campaign, Membership, OutboxRow, Subscriber, utcnow
 from newsletter.settings import Settings
@@ -247,6 +248,8 @@ def _insert_draft(
             )
             session.add(row)
             session.flush()
+            if clicks.counting(settings):
+                row.compiled = clicks.attach_links(session, settings, row.id, compiled).to_dict()
             return row.id, list_ids
     except IntegrityError:
         # The start token is the only unique value here; under the lock this is a backstop.

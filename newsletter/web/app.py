@@ -28,9 +28,12 @@ from newsletter.web import (
     audience,
     auth,
     campaigns,
+    clicks,
     editor,
+    feed,
     history,
     public,
+    statement,
     writing,
 )
 from newsletter.web.csrf import CsrfMiddleware
@@ -148,9 +151,12 @@ def create_app(settings: Settings, *, watch: bool = True) -> Starlette:
         *campaigns.routes,
         *audience.routes,
         *admin.routes,
-        *public.routes,
         *media_routes,
         *sponsor_routes,
+        *clicks.routes,
+        *feed.routes,  # before public's: /archive/feed.xml is not an issue
+        *public.routes,
+        *statement.routes,
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     auth.guard_routes(routes)  # every editor route behind permissions.ROUTES

@@ -31,7 +31,7 @@ from newsletter.dispatch import approval, campaign, outbox, overlap
 from newsletter.errors import AlreadySentError, InputError, NewsletterError, NotFoundError
 from newsletter.models import utcnow
 from newsletter.settings import Settings
-from newsletter.web import i18n, permissions, revisions
+from newsletter.web import clicks, i18n, permissions, revisions
 from newsletter.web.auth import audited, can, editor_only, forbidden
 from newsletter.web.dispatch import Dispatcher
 from newsletter.web.preview import PreviewState
@@ -465,6 +465,7 @@ async def dashboard(request: Request) -> Response:
         )
         context["revision"]["url"] = link
     context["standing"] = await approval_of(request, now)
+    context["clicks"] = await run_in_threadpool(clicks.panel, settings_of(request), now.campaign_id)
     return page(request, "editor/dashboard.html", context)
 
 

@@ -9,6 +9,7 @@ URL on its own (not in the sandboxed iframe) gets a document where scripts are o
 from __future__ import annotations
 
 import re
+from html import escape
 
 from starlette.responses import HTMLResponse
 
@@ -28,6 +29,17 @@ def open_links_outside(html: str) -> str:
     if match is None:
         return _BASE + html
     return html[: match.end()] + _BASE + html[match.end() :]
+
+
+def with_description(html: str, description: str) -> str:
+    """Return ``html`` with ``<meta name="description">`` first in its head (archive pages)."""
+    if not description or '<meta name="description"' in html:
+        return html
+    meta = f'<meta name="description" content="{escape(description, quote=True)}">'
+    match = _HEAD.search(html)
+    if match is None:
+        return meta + html
+    return html[: match.end()] + meta + html[match.end() :]
 
 
 def email_response(html: str, *, status_code: int = 200) -> HTMLResponse:

@@ -825,6 +825,51 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "approve.diff": ("Skirtumai nuo paskutinio išsiųsto", "Changes since the last issue sent"),
     "approve.diff_against": ("Lyginama su", "Compared with"),
     "approve.nothing_sent": ("Dar niekas neišsiųsta.", "Nothing has been sent yet."),
+    # Clicks, sponsor report, archive feed, accessibility statement
+    "nav.sponsor_report": ("Rėmėjų ataskaita", "Sponsor report"),
+    "clicks.title": ("Paspaudimai", "Clicks"),
+    "clicks.summary": (
+        "Skaitytojų paspaudimų: {clicks}; skirtingų skaitytojų (įvertis): {readers}; "
+        "saugumo skenerių užklausų (neįskaičiuotos): {scanners}.",
+        "Readers' clicks: {clicks}; distinct readers (an estimate): {readers}; "
+        "security scanners' requests (not counted): {scanners}.",
+    ),
+    "clicks.chart_title": ("Paspaudimai pagal nuorodą", "Clicks per link"),
+    "clicks.chart_desc": (
+        "Stulpelinė diagrama: kiekvienos nuorodos skaitytojų paspaudimai. Tie patys skaičiai – lentelėje po ja.",
+        "Bar chart: readers' clicks on each link. The table below gives the same figures.",
+    ),
+    "clicks.table": ("Paspaudimai pagal nuorodą", "Clicks per link"),
+    "clicks.link": ("Nuoroda", "Link"),
+    "clicks.section": ("Skyrius", "Section"),
+    "clicks.sponsor": ("Rėmėjas", "Sponsor"),
+    "clicks.clicks": ("Paspaudimai", "Clicks"),
+    "clicks.readers": ("Skaitytojai", "Readers"),
+    "clicks.scanners": ("Skeneriai", "Scanners"),
+    "clicks.csv": ("Atsisiųsti CSV", "Download CSV"),
+    "clicks.per_sponsor": ("Paspaudimai pagal rėmėją", "Clicks per sponsor"),
+    "sponsor_report.title": ("Rėmėjų nuorodų paspaudimai", "Clicks on sponsors' links"),
+    "sponsor_report.total": ("iš viso {clicks}", "{clicks} in all"),
+    "sponsor_report.in_issue": ("{clicks} paspaud. numeryje", "{clicks} clicks in"),
+    "sponsor_report.empty": (
+        "Rėmėjų nuorodų paspaudimų dar nėra.",
+        "No clicks on sponsors' links yet.",
+    ),
+    "sponsor_report.counting_off": (
+        "Paspaudimai neskaičiuojami: nustatykite NEWSLETTER_CLICK_COUNTING=aggregate.",
+        "Clicks are not counted: set NEWSLETTER_CLICK_COUNTING=aggregate.",
+    ),
+    "archive.description": (
+        "Išsiųsti projekto „Bibliotekos pažangai“ naujienlaiškiai.",
+        "Newsletters sent by the “Bibliotekos pažangai” programme.",
+    ),
+    "archive.feed": ("RSS srautas", "RSS feed"),
+    "footer.accessibility": ("Prieinamumo deklaracija", "Accessibility statement"),
+    "accessibility.title": ("Prieinamumo deklaracija", "Accessibility statement"),
+    "accessibility.description": (
+        "Kaip šios svetainės puslapiai atitinka prieinamumo reikalavimus ir kaip pranešti apie kliūtis.",
+        "How this site's pages meet accessibility requirements, and how to report a barrier.",
+    ),
 }
 
 

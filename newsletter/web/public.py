@@ -27,7 +27,7 @@ from newsletter.models import Campaign, MailingList, Membership, OutboxRow, Subs
 from newsletter.settings import Settings
 from newsletter.web import i18n, personal, signup
 from newsletter.web.auth import client_ip
-from newsletter.web.email_view import email_response
+from newsletter.web.email_view import email_response, with_description
 from newsletter.web.templating import page
 
 log = logging.getLogger(__name__)
@@ -224,7 +224,7 @@ def _sent_issue(settings: Settings, campaign_id: int, token: str | None) -> str 
             return None
         compiled = CompiledIssue.from_dict(campaign.compiled)
     html, _text = compiled.personalise(values)
-    return html
+    return with_description(html, compiled.preheader)
 
 
 def _was_sent(session: Session, campaign_id: int, subscriber_id: int) -> bool:

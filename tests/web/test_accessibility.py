@@ -91,6 +91,8 @@ def test_every_public_page_has_no_axe_violations(
     assert_accessible(page, "archive in English")
     page.goto(f"{url}/archive/{campaign}")
     assert_accessible(page, "an archived issue")
+    page.goto(f"{url}/accessibility")
+    assert_accessible(page, "the accessibility statement")
     page.goto(f"{url}/v/{campaign}/{token}")
     expect(page.locator("body")).to_contain_text("Ona Onaitė")
     assert_accessible(page, "view in browser")

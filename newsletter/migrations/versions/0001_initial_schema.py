@@ -336,6 +336,48 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("sha256"),
     )
+    # Aggregate click counting
+    op.create_table(
+        "campaign_links",
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("url", sa.Text(), nullable=False),
+        sa.Column("text", sa.String(length=500), nullable=False),
+        sa.Column("section", sa.String(length=300), nullable=False),
+        sa.Column("sponsor", sa.String(length=200), nullable=False),
+        sa.Column("clicks", sa.Integer(), nullable=False),
+        sa.Column("scanner_clicks", sa.Integer(), nullable=False),
+        sa.Column("readers", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("campaign_id", "number"),
+    )
+    op.create_table(
+        "campaign_readers",
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("readers", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("campaign_id"),
+    )
+    op.create_table(
+        "click_events",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("number", sa.Integer(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("visitor", sa.String(length=32), nullable=False),
+        sa.Column("head", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("click_events", schema=None) as batch_op:
+        batch_op.create_index("ix_click_events_campaign_at", ["campaign_id", "at"], unique=False)
+
+    op.create_table(
+        "click_salts",
+        sa.Column("day", sa.String(length=10), nullable=False),
+        sa.Column("salt", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("day"),
+    )
 
     # ### end Alembic commands ###
 
@@ -354,6 +396,13 @@ def downgrade() -> None:
     op.drop_table("campaign_approvals")
     op.drop_table("user_roles")
     op.drop_table("media_images")
+    op.drop_table("click_salts")
+    with op.batch_alter_table("click_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_click_events_campaign_at")
+
+    op.drop_table("click_events")
+    op.drop_table("campaign_readers")
+    op.drop_table("campaign_links")
     with op.batch_alter_table("issue_revisions", schema=None) as batch_op:
         batch_op.drop_index("ix_issue_revisions_slug_id")
 
