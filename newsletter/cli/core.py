@@ -76,7 +76,7 @@ def migrate_command(ctx: Context) -> None:
     )
 
 
-COMMAND_MODULES = ("compose", "audience", "dispatch", "web", "demo")
+COMMAND_MODULES = ("compose", "audience", "dispatch", "bounces", "web", "demo")
 
 
 def register(group: click.Group) -> None:
