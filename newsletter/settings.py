@@ -184,7 +184,9 @@ class Settings:
                 f"{PREFIX}BOUNCE_THRESHOLD and {PREFIX}SOFT_BOUNCE_THRESHOLD must be at least 1"
             )
         if self.soft_bounce_days < 1:
-            raise ConfigError(f"{PREFIX}SOFT_BOUNCE_DAYS must be at least 1, not {self.soft_bounce_days}")
+            raise ConfigError(
+                f"{PREFIX}SOFT_BOUNCE_DAYS must be at least 1, not {self.soft_bounce_days}"
+            )
         if self.bounce_fetch_seconds <= 0:
             raise ConfigError(f"{PREFIX}BOUNCE_FETCH_SECONDS must be more than 0")
         if self.bounce_address and not BOUNCE_ADDRESS.fullmatch(self.bounce_address):

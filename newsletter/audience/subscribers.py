@@ -59,6 +59,7 @@ from newsletter.models import (
     PendingUpload,
     Subscriber,
     Suppression,
+    utcnow,
 )
 
 #: Subscriber columns a segment may name directly.

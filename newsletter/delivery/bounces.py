@@ -108,7 +108,9 @@ def _classify(message: Message, raw: bytes, fingerprint: str) -> Report:
     message_ids = _quoted_message_ids(message, raw)
     leads = {"addressed_to": addressed_to, "message_ids": message_ids}
     report_type = message.get_param("report-type", "", header="content-type")
-    report_type = str(report_type).lower() if message.get_content_type() == "multipart/report" else ""
+    report_type = (
+        str(report_type).lower() if message.get_content_type() == "multipart/report" else ""
+    )
     if report_type == "delivery-status" or _part(message, "message/delivery-status"):
         return Report(BOUNCE, fingerprint, _dsn_findings(message), detector="dsn", **leads)
     if report_type == "feedback-report" or _part(message, "message/feedback-report"):

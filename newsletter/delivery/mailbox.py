@@ -14,10 +14,9 @@ Knows nothing of the database.
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import re
-import socket
-import ssl
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -141,10 +140,14 @@ def parse_imap_url(url: str) -> ImapAccount:
     if starttls and parts.scheme == "imaps":
         raise ConfigError(f"{_SETTING}: imaps:// is already encrypted; drop starttls=1")
     if not parts.username or parts.password is None:
-        raise ConfigError(f"{_SETTING} needs a user name and password: imaps://user:pass@host/INBOX")
+        raise ConfigError(
+            f"{_SETTING} needs a user name and password: imaps://user:pass@host/INBOX"
+        )
     folder = unquote(parts.path.lstrip("/")) or "INBOX"
     if not re.fullmatch(r"[\w .\-/]{1,200}", folder):
-        raise ConfigError(f"{_SETTING}: the folder {folder!r} has characters IMAP would need quoted")
+        raise ConfigError(
+            f"{_SETTING}: the folder {folder!r} has characters IMAP would need quoted"
+        )
     return ImapAccount(
         parts.hostname,
         port,
@@ -178,7 +181,9 @@ class ImapMailbox:
         try:
             imap = self._connect()
         except (OSError, imaplib.IMAP4.error) as exc:
-            raise MailboxError(f"{_SETTING}: cannot reach the IMAP server at {where}: {exc}") from None
+            raise MailboxError(
+                f"{_SETTING}: cannot reach the IMAP server at {where}: {exc}"
+            ) from None
         self._imap = imap
         try:
             imap.login(account.username, account.password.reveal())
@@ -209,20 +214,20 @@ class ImapMailbox:
         imap, self._imap = self._imap, None
         if imap is None:
             return
-        try:
+        with contextlib.suppress(OSError, imaplib.IMAP4.error):
             imap.logout()
-        except (OSError, imaplib.IMAP4.error):
-            pass
 
     def _call(self, command: str, *args: str) -> list[bytes]:
         """Run one command; MailboxError unless the server answers OK."""
         assert self._imap is not None, "use ImapMailbox as a context manager"
         try:
             status, data = getattr(self._imap, command)(*args)
-        except (OSError, imaplib.IMAP4.error, ssl.SSLError, socket.timeout) as exc:
+        except (OSError, imaplib.IMAP4.error) as exc:  # ssl and timeouts are OSErrors
             raise MailboxError(f"{_SETTING}: IMAP {command.upper()} failed: {exc}") from None
         if status != "OK":
-            raise MailboxError(f"{_SETTING}: IMAP {command.upper()} answered {status}: {data!r}"[:300])
+            raise MailboxError(
+                f"{_SETTING}: IMAP {command.upper()} answered {status}: {data!r}"[:300]
+            )
         return list(data)
 
     def _separator(self) -> str:
