@@ -191,7 +191,8 @@ class ImapMailbox:
             self.__exit__()
             raise ConfigError(f"{_SETTING}: the IMAP server at {where} refused the login") from None
         self._call("select", _quoted(account.folder))
-        self._can_move = "MOVE" in imap.capabilities
+        # What the server offers once logged in (the greeting's list may be shorter).
+        self._can_move = b"MOVE" in b" ".join(self._call("capability")).upper().split()
         separator = self._separator()
         for name in (PROCESSED, UNMATCHED):
             target = f"{account.folder}{separator}{name}"
