@@ -61,7 +61,7 @@ from newsletter.delivery.bounces import (
 from newsletter.delivery.mailbox import PROCESSED, UNMATCHED, ImapMailbox, read_messages
 from newsletter.delivery.verp import row_of
 from newsletter.dispatch import outbox
-from newsletter.errors import ConfigError
+from newsletter.errors import ConfigError, MailboxError
 from newsletter.models import BounceEvent, OutboxRow, utcnow
 from newsletter.settings import Settings
 
@@ -292,3 +292,17 @@ def fetch(settings: Settings) -> Tally:
     if tally.read:
         log.info("bounce mailbox: %s", tally)
     return tally
+
+
+def scheduled_fetch(settings: Settings) -> Tally | None:
+    """The scheduler's fetch: a mailbox that does not answer is logged, never fatal.
+
+    Nothing is lost meanwhile: the reports wait in the mailbox for the next run.
+    """
+    if not settings.bounce_imap_url:
+        return None
+    try:
+        return fetch(settings)
+    except (MailboxError, ConfigError) as exc:
+        log.warning("bounce mailbox not read: %s", exc)
+        return None
