@@ -205,6 +205,7 @@ class PostfixRelay:
         self.port = free_port()
         self.plain_port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="newsletter-postfix-"))
+        self.dir.chmod(0o755)  # the postfix user's daemons reach their queue through it
         self.conf = self.dir / "conf"
         self.log = self.dir / "maillog"
         self.process: subprocess.Popen[bytes] | None = None
@@ -239,6 +240,7 @@ class PostfixRelay:
             "smtp_tls_security_level": "none",
             "smtpd_tls_security_level": "none",
             "maillog_file": self.log,
+            "maillog_file_prefixes": self.dir,  # the default allows only /var and /dev/stdout
             "alias_maps": "",
             "alias_database": "",
             "local_recipient_maps": "",
@@ -259,13 +261,15 @@ class PostfixRelay:
 
     def start(self) -> PostfixRelay:
         self._write_config()
-        self.process = subprocess.Popen(
-            [POSTFIX, "-c", str(self.conf), "start-fg"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        _wait_for_port(self.port, self.process, "postfix", self.log)
+        output = self.dir / "postfix.out"
+        with open(output, "wb") as out:  # postfix-script's own complaints, before its log
+            self.process = subprocess.Popen(
+                [POSTFIX, "-c", str(self.conf), "start-fg"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        _wait_for_port(self.port, self.process, "postfix", output)
         return self
 
     def stop(self) -> None:
