@@ -216,8 +216,9 @@ def _first_time(session: Session, fingerprint: str, row: OutboxRow, finding: Fin
             at=utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["fingerprint"])
+        .returning(BounceEvent.id)  # rowcount is -1 on PostgreSQL for an ORM insert
     )
-    return session.execute(statement).rowcount == 1
+    return session.execute(statement).first() is not None
 
 
 def _apply_policy(

@@ -7,8 +7,8 @@ that arrives after the client has timed out: the message *was* delivered).
 ``SmtpSink.stall_rcpt(address)`` (or ``stall_mail``) holds the RCPT TO (or MAIL FROM) of
 one address until released, and ``accept_reply`` may quote the recipient, as many
 servers do. ``SmtpSink(dsn=True)`` advertises DSN and keeps the RET/NOTIFY parameters
-(``Received.mail_options``, ``rcpt_options``). ``SmtpSink(pipelining=True)`` advertises PIPELINING (RFC 2920; aiosmtpd
-reads pipelined commands in order but does not say so) and records, at each MAIL FROM,
+(``Received.mail_options``, ``rcpt_options``). ``SmtpSink(pipelining=True)`` advertises
+PIPELINING (RFC 2920; aiosmtpd reads pipelined commands in order but does not say so) and records, at each MAIL FROM,
 the commands already waiting behind it; ``refuse_rcpt(address, reply)`` answers the
 RCPT TO of one address with that reply. ``SilentServer`` accepts
 connections and never answers at all.
