@@ -104,8 +104,9 @@ def _fingerprint(raw: bytes) -> str:
 
 
 def _classify(message: Message, raw: bytes, fingerprint: str) -> Report:
-    addressed_to = _addressed_to(message)
-    message_ids = _quoted_message_ids(message, raw)
+    original = _original_headers(message)
+    addressed_to = _addressed_to(message, original)
+    message_ids = _quoted_message_ids(message, raw, original)
     leads = {"addressed_to": addressed_to, "message_ids": message_ids}
     report_type = message.get_param("report-type", "", header="content-type")
     report_type = (
@@ -114,7 +115,7 @@ def _classify(message: Message, raw: bytes, fingerprint: str) -> Report:
     if report_type == "delivery-status" or _part(message, "message/delivery-status"):
         return Report(BOUNCE, fingerprint, _dsn_findings(message), detector="dsn", **leads)
     if report_type == "feedback-report" or _part(message, "message/feedback-report"):
-        found = _complaint(message)
+        found = _complaint(message, original)
         return Report(FEEDBACK, fingerprint, found, detector="arf", **leads)
     if _looks_automatic(message) and not _from_daemon(message):
         return Report(AUTOREPLY, fingerprint, **leads)
@@ -190,15 +191,14 @@ def _one_line(text: str) -> str:
 # RFC 5965 ---------------------------------------------------------------------------
 
 
-def _complaint(message: Message) -> tuple[Finding, ...]:
+def _complaint(message: Message, original: Message | None) -> tuple[Finding, ...]:
     """The complaining recipient: Original-Rcpt-To, else the quoted message's To."""
     part = _part(message, "message/feedback-report")
     fields = _field_blocks(part)[0] if part is not None and _field_blocks(part) else Message()
     feedback = _one_line(str(fields.get("feedback-type", "abuse"))).lower() or "abuse"
     recipient = _plain_address(str(fields.get("original-rcpt-to", "")))
-    if not recipient:
-        original = _original_headers(message)
-        recipient = _plain_address(str(original.get("to", ""))) if original is not None else ""
+    if not recipient and original is not None:
+        recipient = _plain_address(str(original.get("to", "")))
     if not recipient:
         return ()
     agent = _one_line(str(fields.get("user-agent", "")))
@@ -222,13 +222,12 @@ def _original_headers(message: Message) -> Message | None:
 # What leads back to our message -------------------------------------------------------
 
 
-def _addressed_to(message: Message) -> tuple[str, ...]:
+def _addressed_to(message: Message, original: Message | None) -> tuple[str, ...]:
     """Where the report was delivered, and the quoted original's Return-Path (ARF)."""
     found: list[str] = []
     for name in _DELIVERED_TO:
         for value in message.get_all(name, []):
             found += [address.lower() for _, address in getaddresses([str(value)]) if address]
-    original = _original_headers(message)
     if original is not None:
         found += [_plain_address(str(v)) for v in original.get_all("return-path", [])]
     feedback = _part(message, "message/feedback-report")
@@ -237,10 +236,9 @@ def _addressed_to(message: Message) -> tuple[str, ...]:
     return tuple(dict.fromkeys(a for a in found if a))
 
 
-def _quoted_message_ids(message: Message, raw: bytes) -> tuple[str, ...]:
+def _quoted_message_ids(message: Message, raw: bytes, original: Message | None) -> tuple[str, ...]:
     """Message-IDs in the report other than its own: the original's, quoted back."""
     own = str(message.get("message-id", "")).strip()
-    original = _original_headers(message)
     found = [str(original.get("message-id", "")).strip()] if original is not None else []
     # Bounces that quote the original as plain text (qmail, Exim, Exchange).
     body = re.split(rb"\r?\n\r?\n", raw, maxsplit=1)[-1][:200_000].decode("latin-1")
