@@ -242,3 +242,22 @@ def test_an_mbox_is_read_one_message_at_a_time(tmp_path: Path) -> None:
     tracemalloc.stop()
     assert count == 1000
     assert peak < size / 50  # about one message held at a time, not the whole file
+
+
+def test_celery_beat_reads_the_bounce_mailbox_only_when_there_is_one(settings: Settings) -> None:
+    from newsletter.dispatch.tasks import BOUNCES_TASK, TICK_QUEUE, make_app
+
+    broker = settings.replace(redis_url="redis://127.0.0.1:1/0")  # never connected here
+    without = make_app(broker)
+    assert set(without.conf.beat_schedule) == {"tick"}
+    mailbox = broker.replace(
+        bounce_imap_url="imaps://u:p@mail.example/INBOX", bounce_fetch_seconds=120
+    )
+    app = make_app(mailbox)
+    entry = app.conf.beat_schedule["bounces"]
+    assert (entry["task"], entry["schedule"], entry["options"]["queue"]) == (
+        BOUNCES_TASK,
+        120,
+        TICK_QUEUE,
+    )
+    assert BOUNCES_TASK in app.tasks

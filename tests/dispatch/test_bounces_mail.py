@@ -200,3 +200,40 @@ def _log_tail(lab: MailLab) -> str:
     assert lab.postfix is not None
     log = lab.postfix.log
     return log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
+
+
+def test_the_scheduler_reads_the_mailbox_and_a_mailbox_it_cannot_use_is_one_line(
+    lab: MailLab,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from newsletter.dispatch.embedded import serve
+    from newsletter.errors import ConfigError, MailboxError
+    from tests.support.smtp import free_port
+
+    assert lab.dovecot is not None
+    url = f"sqlite:///{tmp_path / 'scheduler.db'}"
+    db.migrate(url)
+    settings = settings.replace(
+        database_url=url, bounce_address=BOUNCE_ADDRESS, bounce_imap_url=lab.dovecot.imap_url
+    )
+    stray = fixture("exim.eml")  # a bounce of a message this database never sent
+    lab.dovecot.append(stray)
+    serve(settings, sleep=lambda _: None, rounds=1)
+    assert lab.dovecot.messages("INBOX") == []
+    assert stray.replace(b"\n", b"\r\n") in lab.dovecot.messages("INBOX.unmatched")
+
+    wrong_password = lab.dovecot.imap_url.replace(Dovecot.password, "neteisingas")
+    closed = f"imap://bounces:x@127.0.0.1:{free_port()}/INBOX"
+    for imap_url, code, words in (
+        (wrong_password, ConfigError.exit_code, "refused the login"),
+        (closed, MailboxError.exit_code, "cannot reach the IMAP server"),
+    ):
+        values = {"bounce_imap_url": imap_url}
+        for name, value in worker_env(settings, **values).items():
+            monkeypatch.setenv(name, value)
+        assert main(["bounces", "fetch"]) == code
+        error = capsys.readouterr().err.strip()
+        assert words in error and len(error.splitlines()) == 1 and "neteisingas" not in error
