@@ -691,8 +691,8 @@ def erase_subscriber(session: Session, key: bytes, address: str) -> Erasure:
     return Erasure(
         held=subscriber_id is not None,
         outbox_rows=len(rows),
-        stopped=sum(state == "queued" for _, state, _, _ in rows),
-        in_flight=tuple(row_id for row_id, state, _, _ in rows if state == "sending"),
+        stopped=sum(state == "queued" for _, state, *_ in rows),
+        in_flight=tuple(row_id for row_id, state, *_ in rows if state == "sending"),
     )
 
 

@@ -51,6 +51,7 @@ from newsletter.db import transaction
 from newsletter.delivery.bounces import (
     AUTOREPLY,
     COMPLAINT,
+    FEEDBACK,
     HARD,
     SOFT,
     UNKNOWN,
@@ -110,8 +111,8 @@ def apply_report(session: Session, settings: Settings, key: bytes, report: Repor
     if report.kind == UNKNOWN:
         return NOT_MATCHED
     matches = _matches(session, settings, key, report)
-    if not matches:
-        return NOT_MATCHED if report.findings else IGNORED
+    if not matches:  # a complaint always names someone: one we cannot find is unmatched
+        return NOT_MATCHED if report.findings or report.kind == FEEDBACK else IGNORED
     results = [_count(session, settings, key, report, row, finding) for row, finding in matches]
     counted = [r for r in results if r != DUPLICATE]
     return max(counted, key=_RANK.__getitem__) if counted else DUPLICATE

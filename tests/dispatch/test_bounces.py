@@ -261,3 +261,17 @@ def test_celery_beat_reads_the_bounce_mailbox_only_when_there_is_one(settings: S
         TICK_QUEUE,
     )
     assert BOUNCES_TASK in app.tasks
+
+
+def test_erasure_scrubs_the_address_from_a_bounce_diagnostic(sent: Sent, tmp_path: Path) -> None:
+    from newsletter.audience.subscribers import erase_subscriber
+
+    email = sent.emails[2]
+    bounces.read_file(sent.settings, mbox(tmp_path / "in.mbox", sent.bounce("exim.eml", 2)))
+    with transaction(sent.settings.database) as session:
+        detail = session.scalar(select(OutboxRow.bounce_detail).where(OutboxRow.email == email))
+        assert detail is not None and email in detail  # Exim quotes the address
+        erase_subscriber(session, sent.settings.key(), email)
+    with transaction(sent.settings.database) as session:
+        details = list(session.scalars(select(OutboxRow.bounce_detail)))
+    assert all(email not in d for d in details) and any("User unknown" in d for d in details)
