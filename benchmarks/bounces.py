@@ -148,12 +148,12 @@ def child(database: str, mbox: str, trace: bool) -> None:
     settings = settings_for(f"sqlite:///{database}")
     if trace:
         tracemalloc.start()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     tally = bounces.read_file(settings, mbox)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     peak = tracemalloc.get_traced_memory()[1] if trace else 0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": elapsed, "hard": tally.hard, "read": tally.read,
+    print(json.dumps({"seconds": elapsed, "cpu": cpu, "hard": tally.hard, "read": tally.read,
                       "rss_kb": rss, "traced_peak": peak}))  # fmt: skip
 
 
@@ -174,6 +174,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--traced-up-to", type=int, default=1000,
+        help="also run sizes up to this under tracemalloc (it doubles the time)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.child:
         child(*args.child, args.trace)
@@ -183,16 +187,21 @@ def main() -> None:
             folder = Path(tmp)
             template, mbox = prepare(folder, count)
             runs = [run_child(template, mbox, folder, trace=False) for _ in range(args.runs)]
-            traced = run_child(template, mbox, folder, trace=True)
+            traced = (
+                run_child(template, mbox, folder, trace=True)
+                if count <= args.traced_up_to
+                else None
+            )
             assert all(r["hard"] == count and r["read"] == count for r in runs), runs
             rate = statistics.median(count / r["seconds"] for r in runs)
             rss = statistics.median(r["rss_kb"] for r in runs) / 1024
             each = ", ".join(f"{count / r['seconds']:,.0f}" for r in runs)
+            cpu_ms = statistics.median(r["cpu"] for r in runs) / count * 1000
+            peak = f"; traced Python peak {traced['traced_peak'] / 1e6:.1f} MB" if traced else ""
             print(
                 f"{count:>6} DSNs ({mbox.stat().st_size / 1e6:.1f} MB mbox): "
                 f"median {rate:,.0f} DSNs/s over {args.runs} runs "
-                f"({each}); "
-                f"peak RSS {rss:.0f} MB; traced Python peak {traced['traced_peak'] / 1e6:.1f} MB"
+                f"({each}); CPU {cpu_ms:.1f} ms per DSN; peak RSS {rss:.0f} MB{peak}"
             )
 
 

@@ -66,12 +66,10 @@ def row_of(bounce_address: str, key: bytes, address: str) -> int | None:
     token of another secret or a changed character gives None. Never raises.
     """
     local, _, domain = bounce_address.lower().rpartition("@")
-    found = re.fullmatch(
-        rf"{re.escape(local)}\+([a-z2-7]+)@{re.escape(domain)}", address.strip().strip("<>").lower()
-    )
-    if found is None or not _TOKEN.fullmatch(found.group(1)):
+    their_local, _, their_domain = address.strip().strip("<>").lower().rpartition("@")
+    prefix, plus, token = their_local.partition("+")
+    if (prefix, plus, their_domain) != (local, "+", domain) or not _TOKEN.fullmatch(token):
         return None
-    token = found.group(1)
     try:
         data = base64.b32decode(token.upper() + "=" * (-len(token) % 8))
     except (binascii.Error, ValueError):
