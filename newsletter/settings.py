@@ -314,7 +314,7 @@ class Settings:
 
 
 #: The bounce address: room is left in the local part for ``+`` and the VERP token (at most
-#: 31 characters), within the 64 that RFC 5321 allows.
+#: 29 characters), within the 64 that RFC 5321 allows.
 BOUNCE_ADDRESS = re.compile(r"[A-Za-z0-9._-]{1,32}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 IMAP_SCHEMES = ("imap", "imaps")
 

@@ -343,7 +343,19 @@ def unsubscribe(
     return True
 
 
-def _unsubscribe_all(session: Session, key: bytes, subscriber: Subscriber, source: str) -> bool:
+def _unsubscribe_all(
+    session: Session,
+    key: bytes,
+    subscriber: Subscriber,
+    source: str,
+    *,
+    kind: str = "unsubscribe",
+    detail: Mapping[str, Any] | None = None,
+) -> bool:
+    """Leave every list and suppress the address; the event (``kind``) only on a change.
+
+    A complaint suppresses with its own reason, so the suppression list says why.
+    """
     changed = session.execute(
         update(Membership)
         .where(Membership.subscriber_id == subscriber.id, Membership.status != "unsubscribed")
@@ -352,10 +364,11 @@ def _unsubscribe_all(session: Session, key: bytes, subscriber: Subscriber, sourc
     was_active = subscriber.status == "active"
     if was_active:
         subscriber.status = "unsubscribed"
-    suppress(session, email_hmac(key, subscriber.email), "unsubscribed")
+    reason = "complaint" if kind == "complaint" else "unsubscribed"
+    suppress(session, email_hmac(key, subscriber.email), reason)
     if not (changed or was_active):
         return False
-    record_event(session, subscriber.id, "unsubscribe", source, detail={"scope": "all"})
+    record_event(session, subscriber.id, kind, source, detail={"scope": "all", **(detail or {})})
     return True
 
 
@@ -458,25 +471,9 @@ def record_complaint(session: Session, key: bytes, subscriber_id: int, detail: s
     subscriber = session.get(Subscriber, subscriber_id)
     if subscriber is None:
         return False
-    changed = session.execute(
-        update(Membership)
-        .where(Membership.subscriber_id == subscriber.id, Membership.status != "unsubscribed")
-        .values(status="unsubscribed")
-    ).rowcount
-    was_active = subscriber.status == "active"
-    if was_active:
-        subscriber.status = "unsubscribed"
-    suppress(session, email_hmac(key, subscriber.email), "complaint")
-    if not (changed or was_active):
-        return False
-    record_event(
-        session,
-        subscriber.id,
-        "complaint",
-        "feedback loop",
-        detail={"scope": "all", "report": detail[:500]},
+    return _unsubscribe_all(
+        session, key, subscriber, "feedback loop", kind="complaint", detail={"report": detail[:500]}
     )
-    return True
 
 
 # Privacy: export and erasure ----------------------------------------------------------

@@ -28,7 +28,7 @@ def test_a_return_path_names_its_row_and_stays_within_64_characters(row_id: int)
 def test_the_longest_bounce_local_part_the_settings_allow_still_fits() -> None:
     local = "b" * 32
     address = return_path(f"{local}@naujienos.example", KEY, 2**63 - 1)
-    assert len(address.split("@")[0]) == 64
+    assert len(address.split("@")[0]) <= 64
 
 
 def test_a_changed_forged_or_foreign_token_names_no_row() -> None:
