@@ -237,3 +237,19 @@ def test_the_scheduler_reads_the_mailbox_and_a_mailbox_it_cannot_use_is_one_line
         assert main(["bounces", "fetch"]) == code
         error = capsys.readouterr().err.strip()
         assert words in error and len(error.splitlines()) == 1 and "neteisingas" not in error
+
+
+def test_without_move_a_message_is_copied_then_only_its_own_uid_expunged(lab: MailLab) -> None:
+    from newsletter.delivery.mailbox import PROCESSED, ImapMailbox
+
+    assert lab.dovecot is not None
+    lab.dovecot.append(UNRELATED)
+    lab.dovecot.append(fixture("qmail.eml"))
+    with ImapMailbox(lab.dovecot.imap_url, timeout=10) as mailbox:
+        mailbox._can_move = False  # as on a server without RFC 6851
+        first = mailbox.uids()[0]
+        mailbox.move(first, PROCESSED)
+        assert len(mailbox.uids()) == 1
+    assert UNRELATED in lab.dovecot.messages("INBOX.processed")
+    left = lab.dovecot.messages("INBOX")
+    assert len(left) == 1 and b"qmail-send" in left[0]
