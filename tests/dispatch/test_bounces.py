@@ -275,3 +275,29 @@ def test_erasure_scrubs_the_address_from_a_bounce_diagnostic(sent: Sent, tmp_pat
     with transaction(sent.settings.database) as session:
         details = list(session.scalars(select(OutboxRow.bounce_detail)))
     assert all(email not in d for d in details) and any("User unknown" in d for d in details)
+
+
+def test_the_dashboard_counts_the_messages_that_bounced_later_in_both_languages(
+    sent: Sent, tmp_path: Path
+) -> None:
+    from lxml import html as lxml_html
+    from starlette.testclient import TestClient
+
+    from newsletter import users
+    from newsletter.web import create_app
+    from tests.web.conftest import EDITOR_EMAIL, EDITOR_PASSWORD, log_in
+
+    bounces.read_file(sent.settings, mbox(tmp_path / "in.mbox", sent.bounce("qmail.eml", 0)))
+    with transaction(sent.settings.database) as session:
+        users.create_user(session, EDITOR_EMAIL, EDITOR_PASSWORD)
+    app = create_app(sent.settings, watch=False)
+    labels = {}
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
+        log_in(client)
+        for lang in ("lt", "en"):
+            page = client.get(f"/editor/campaigns/{sent.campaign_id}?lang={lang}")
+            cell = lxml_html.fromstring(page.text).get_element_by_id("count-bounced_later")
+            labels[lang] = (cell.getprevious().text_content(), cell.text_content())
+        report = client.get(f"/editor/campaigns/{sent.campaign_id}/report.csv").text
+    assert labels == {"lt": ("Grįžo vėliau", "1"), "en": ("Bounced later", "1")}
+    assert "bounced later" in report and "User unknown" in report
