@@ -26,6 +26,7 @@ Every class says what the caller should do about it::
         ├── PermanentDeliveryError  give up on this recipient (5xx); counts as a hard bounce
         └── UncertainDeliveryError  the server may have accepted the message (timeout after DATA):
                                     do not mark it sent or failed; report it
+    MailboxError                    the bounce mailbox could not be read now: nothing was lost, run again
 
 The command line shows these in exactly one place (``newsletter.cli.core.main``) as a single
 line and exits with ``exit_code``; any other exception is a bug and keeps its traceback.
@@ -201,3 +202,13 @@ class PermanentDeliveryError(DeliveryError):
 
 class UncertainDeliveryError(DeliveryError):
     """The message data was sent but no final reply came: it may have been delivered."""
+
+
+class MailboxError(NewsletterError):
+    """The bounce mailbox (IMAP) did not answer or refused a command; run again later.
+
+    Every report read before it is recorded and moved, and a report recorded but not yet
+    moved is counted once when it is read again.
+    """
+
+    exit_code = 75  # EX_TEMPFAIL

@@ -209,7 +209,7 @@ class ConsentEvent(Base):
         ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
     )
     list_id: Mapped[int | None] = mapped_column(ForeignKey("lists.id", ondelete="SET NULL"))
-    # import | subscribe | confirm | unsubscribe | preferences | bounce | admin
+    # import | subscribe | confirm | unsubscribe | preferences | bounce | complaint | admin
     kind: Mapped[str] = mapped_column(String(30))
     source: Mapped[str] = mapped_column(String(300), default="")  # file name, form, command
     text_version: Mapped[str] = mapped_column(String(50), default="")
@@ -311,6 +311,34 @@ class OutboxRow(Base):
     # An earlier attempt ended without a known outcome (worker lost, or a timeout after
     # DATA): if this row is sent, the recipient may hold two copies.
     uncertain_before: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A bounce or complaint that came back by mail after the server accepted the message
+    # (``newsletter bounces``): when, hard | soft | complaint, and the report's diagnostic.
+    bounced_at: Mapped[datetime | None] = mapped_column(default=None)
+    bounce_kind: Mapped[str] = mapped_column(String(20), default="")
+    bounce_detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class BounceEvent(Base):
+    """One bounce or complaint read from the bounce mailbox, against one outbox row.
+
+    ``fingerprint`` (the report's identity and the row) is unique, so a report read twice
+    counts once. Soft bounces are counted from here over a window. No address is kept.
+    """
+
+    __tablename__ = "bounce_events"
+    __table_args__ = (Index("ix_bounce_events_subscriber_kind_at", "subscriber_id", "kind", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    outbox_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outbox.id", ondelete="CASCADE"), index=True
+    )
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(20))  # hard | soft | complaint
+    status: Mapped[str] = mapped_column(String(20), default="")  # RFC 3463, e.g. 5.1.1
+    at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class User(Base):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -150,6 +151,24 @@ class Settings:
         Path(""),
         "Markdown file of the accessibility statement; empty shows the built-in LT/EN text.",
     )
+    # Bounces and complaints that come back by mail
+    bounce_address: str = setting(
+        "",
+        "Envelope sender for VERP: bounce@domain makes it bounce+<token>@domain per message; "
+        "empty means the From address.",
+    )
+    bounce_imap_url: str = setting(
+        "",
+        "Mailbox the DSNs land in: imaps://user:pass@host/INBOX (imap://…?starttls=1); "
+        "empty: no fetching.",
+    )
+    soft_bounce_threshold: int = setting(
+        3, "Soft bounces (4.x.x) within SOFT_BOUNCE_DAYS after which an address is suppressed."
+    )
+    soft_bounce_days: int = setting(30, "The window over which soft bounces are counted.")
+    bounce_fetch_seconds: float = setting(
+        300.0, "How often the scheduler reads the bounce mailbox."
+    )
 
     def __post_init__(self) -> None:
         if self.rate < 0:
@@ -181,6 +200,31 @@ class Settings:
         if self.click_counting not in CLICK_COUNTING:
             raise ConfigError(
                 f"{PREFIX}CLICK_COUNTING must be off or aggregate, not {self.click_counting!r}"
+            )
+        self._check_bounce_settings()
+
+    def _check_bounce_settings(self) -> None:
+        """One line naming the bounce setting that cannot work."""
+        if self.bounce_threshold < 1 or self.soft_bounce_threshold < 1:
+            raise ConfigError(
+                f"{PREFIX}BOUNCE_THRESHOLD and {PREFIX}SOFT_BOUNCE_THRESHOLD must be at least 1"
+            )
+        if self.soft_bounce_days < 1:
+            raise ConfigError(
+                f"{PREFIX}SOFT_BOUNCE_DAYS must be at least 1, not {self.soft_bounce_days}"
+            )
+        if self.bounce_fetch_seconds <= 0:
+            raise ConfigError(f"{PREFIX}BOUNCE_FETCH_SECONDS must be more than 0")
+        if self.bounce_address and not BOUNCE_ADDRESS.fullmatch(self.bounce_address):
+            raise ConfigError(
+                f"{PREFIX}BOUNCE_ADDRESS {self.bounce_address!r} must be a plain ASCII address "
+                "whose local part has at most 32 letters, digits, dots, hyphens or underscores "
+                "(no +: the token follows it)"
+            )
+        if self.bounce_imap_url and urlsplit(self.bounce_imap_url).scheme not in IMAP_SCHEMES:
+            raise ConfigError(
+                f"{PREFIX}BOUNCE_IMAP_URL must look like imaps://user:pass@host/INBOX, not "
+                f"{_hidden_url(self.bounce_imap_url)!r}"
             )
 
     # Derived values -------------------------------------------------------------------
@@ -293,6 +337,12 @@ class Settings:
             if name in source:
                 values[f.name] = _convert(name, source[name], f.type)
         return cls(**values)
+
+
+#: The bounce address: room is left in the local part for ``+`` and the VERP token (at most
+#: 29 characters), within the 64 that RFC 5321 allows.
+BOUNCE_ADDRESS = re.compile(r"[A-Za-z0-9._-]{1,32}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+IMAP_SCHEMES = ("imap", "imaps")
 
 
 # Host names that resolve only inside a local network, never for a recipient's mail

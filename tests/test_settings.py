@@ -133,3 +133,46 @@ def test_a_flag_setting_takes_yes_or_no_words() -> None:
         assert Settings.from_env(environ=environ, env_file=None).allow_insecure_base_url is value
     with pytest.raises(ConfigError, match="NEWSLETTER_ALLOW_INSECURE_BASE_URL must be 1 or 0"):
         Settings.from_env(environ={"NEWSLETTER_ALLOW_INSECURE_BASE_URL": "gal"}, env_file=None)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"NEWSLETTER_BOUNCE_ADDRESS": "bounce"}, "NEWSLETTER_BOUNCE_ADDRESS 'bounce' must be"),
+        ({"NEWSLETTER_BOUNCE_ADDRESS": "a+b@naujienos.example"}, "no \\+"),
+        ({"NEWSLETTER_BOUNCE_ADDRESS": "b" * 33 + "@naujienos.example"}, "at most 32"),
+        ({"NEWSLETTER_BOUNCE_IMAP_URL": "pop3://u:p@host/INBOX"}, "must look like imaps://"),
+        ({"NEWSLETTER_BOUNCE_THRESHOLD": "0"}, "must be at least 1"),
+        ({"NEWSLETTER_SOFT_BOUNCE_THRESHOLD": "0"}, "must be at least 1"),
+        ({"NEWSLETTER_SOFT_BOUNCE_DAYS": "0"}, "SOFT_BOUNCE_DAYS must be at least 1"),
+        ({"NEWSLETTER_SOFT_BOUNCE_DAYS": "mėnuo"}, "SOFT_BOUNCE_DAYS must be a int"),
+        ({"NEWSLETTER_BOUNCE_FETCH_SECONDS": "0"}, "BOUNCE_FETCH_SECONDS must be more than 0"),
+    ],
+)
+def test_bad_bounce_settings_are_refused_in_one_line(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        Settings.from_env(environ=environ, env_file=None)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("imaps://host/INBOX", "needs a user name and password"),
+        ("imaps://u:p@host:x/INBOX", "port that is not a number"),
+        ("imaps://u:p@host/INBOX?starttls=1", "already encrypted"),
+        ("imap://u:p@host/INBOX?tls=1", "unknown option 'tls'"),
+        ('imap://u:p@host/"INBOX"', "characters IMAP would need quoted"),
+    ],
+)
+def test_a_bounce_mailbox_url_that_cannot_work_names_the_setting(url: str, message: str) -> None:
+    from newsletter.delivery.mailbox import parse_imap_url
+
+    with pytest.raises(ConfigError, match=message) as caught:
+        parse_imap_url(url)
+    assert str(caught.value).startswith("NEWSLETTER_BOUNCE_IMAP_URL")
+
+
+def test_the_bounce_mailbox_password_is_hidden() -> None:
+    settings = Settings(bounce_imap_url="imaps://bounces:slaptas@mail.example/INBOX")
+    assert "slaptas" not in settings.describe()["NEWSLETTER_BOUNCE_IMAP_URL"]

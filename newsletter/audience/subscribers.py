@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ from newsletter import db
 from newsletter.errors import InputError, NotFoundError
 from newsletter.headers import CONTROL_CHARACTERS
 from newsletter.models import (
+    BounceEvent,
     Campaign,
     ConsentEvent,
     MailingList,
@@ -59,6 +60,7 @@ from newsletter.models import (
     PendingUpload,
     Subscriber,
     Suppression,
+    utcnow,
 )
 
 #: Subscriber columns a segment may name directly.
@@ -413,7 +415,7 @@ def unsubscribe(
     if subscriber is None:
         return False
     if list_id is None:
-        return _unsubscribe_all(session, key, subscriber, source, detail or {})
+        return _unsubscribe_all(session, key, subscriber, source, detail=detail)
     if session.get(MailingList, list_id) is None:
         return False
     membership = session.scalar(
@@ -452,8 +454,18 @@ def _leave_list(session: Session, subscriber_id: int, list_id: int) -> bool:
 
 
 def _unsubscribe_all(
-    session: Session, key: bytes, subscriber: Subscriber, source: str, detail: Mapping[str, Any]
+    session: Session,
+    key: bytes,
+    subscriber: Subscriber,
+    source: str,
+    *,
+    kind: str = "unsubscribe",
+    detail: Mapping[str, Any] | None = None,
 ) -> bool:
+    """Leave every list and suppress the address; the event (``kind``) only on a change.
+
+    A complaint suppresses with its own reason, so the suppression list says why.
+    """
     changed = session.execute(
         update(Membership)
         .where(Membership.subscriber_id == subscriber.id, Membership.status != "unsubscribed")
@@ -462,10 +474,11 @@ def _unsubscribe_all(
     was_active = subscriber.status == "active"
     if was_active:
         subscriber.status = "unsubscribed"
-    suppress(session, email_hmac(key, subscriber.email), "unsubscribed")
+    reason = "complaint" if kind == "complaint" else "unsubscribed"
+    suppress(session, email_hmac(key, subscriber.email), reason)
     if not (changed or was_active):
         return False
-    record_event(session, subscriber.id, "unsubscribe", source, detail={"scope": "all", **detail})
+    record_event(session, subscriber.id, kind, source, detail={"scope": "all", **(detail or {})})
     return True
 
 
@@ -520,16 +533,56 @@ def record_bounce(
         .execution_options(synchronize_session=False)
     )
     subscriber = session.get(Subscriber, subscriber_id, populate_existing=True)
-    if subscriber is None or subscriber.bounce_count < threshold or subscriber.status == "bounced":
+    if subscriber is None or subscriber.bounce_count < threshold:
+        return
+    _mark_bounced(session, key, subscriber, {"bounces": subscriber.bounce_count, "reply": detail})
+
+
+def _mark_bounced(
+    session: Session, key: bytes, subscriber: Subscriber, detail: dict[str, Any]
+) -> None:
+    """Mark the subscriber bounced and suppress the address (once), with a consent event."""
+    if subscriber.status == "bounced":
         return
     subscriber.status = "bounced"
     suppress(session, email_hmac(key, subscriber.email), "bounced")
-    record_event(
-        session,
-        subscriber.id,
-        "bounce",
-        "dispatch",
-        detail={"bounces": subscriber.bounce_count, "reply": detail[:500]},
+    detail["reply"] = str(detail.get("reply", ""))[:500]
+    record_event(session, subscriber.id, "bounce", "dispatch", detail=detail)
+
+
+def record_soft_bounce(
+    session: Session, key: bytes, subscriber_id: int, threshold: int, days: int, detail: str
+) -> None:
+    """At ``threshold`` soft bounces within ``days`` days, mark the subscriber bounced.
+
+    The soft bounces are the ``bounce_events`` rows of kind ``soft``, the one just
+    recorded included, so each report is counted once however often it is read.
+    """
+    since = utcnow() - timedelta(days=days)
+    count = session.scalar(
+        select(func.count()).where(
+            BounceEvent.subscriber_id == subscriber_id,
+            BounceEvent.kind == "soft",
+            BounceEvent.at >= since,
+        )
+    )
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None or (count or 0) < threshold:
+        return
+    _mark_bounced(session, key, subscriber, {"soft_bounces": count, "days": days, "reply": detail})
+
+
+def record_complaint(session: Session, key: bytes, subscriber_id: int, detail: str) -> bool:
+    """A spam complaint: unsubscribe from every list at once and suppress, with a consent event.
+
+    Returns True when something changed (a second report of the same person changes nothing).
+    """
+    take_write_lock(session)
+    subscriber = session.get(Subscriber, subscriber_id)
+    if subscriber is None:
+        return False
+    return _unsubscribe_all(
+        session, key, subscriber, "feedback loop", kind="complaint", detail={"report": detail[:500]}
     )
 
 
@@ -706,7 +759,13 @@ def erase_subscriber(session: Session, key: bytes, address: str) -> Erasure:
     if subscriber_id is not None:
         theirs = theirs | (OutboxRow.subscriber_id == subscriber_id)
     rows = session.execute(
-        select(OutboxRow.id, OutboxRow.state, OutboxRow.last_error, OutboxRow.smtp_reply)
+        select(
+            OutboxRow.id,
+            OutboxRow.state,
+            OutboxRow.last_error,
+            OutboxRow.smtp_reply,
+            OutboxRow.bounce_detail,
+        )
         .where(theirs)
         .order_by(OutboxRow.id)
         .with_for_update()
@@ -715,7 +774,7 @@ def erase_subscriber(session: Session, key: bytes, address: str) -> Erasure:
     session.execute(
         update(Suppression).where(Suppression.email_hmac == digest).values(reason="erased")
     )
-    for row_id, state, last_error, smtp_reply in rows:
+    for row_id, state, last_error, smtp_reply, bounce_detail in rows:
         session.execute(
             update(OutboxRow)
             .where(OutboxRow.id == row_id)
@@ -724,6 +783,7 @@ def erase_subscriber(session: Session, key: bytes, address: str) -> Erasure:
                 subscriber_id=None,
                 last_error=scrub_address(last_error or "", email),
                 smtp_reply=scrub_address(smtp_reply or "", email),
+                bounce_detail=scrub_address(bounce_detail or "", email),
                 state="suppressed" if state == "queued" else state,
             )
         )
@@ -738,8 +798,8 @@ def erase_subscriber(session: Session, key: bytes, address: str) -> Erasure:
     return Erasure(
         held=subscriber_id is not None,
         outbox_rows=len(rows),
-        stopped=sum(state == "queued" for _, state, _, _ in rows),
-        in_flight=tuple(row_id for row_id, state, _, _ in rows if state == "sending"),
+        stopped=sum(state == "queued" for _, state, *_ in rows),
+        in_flight=tuple(row_id for row_id, state, *_ in rows if state == "sending"),
     )
 
 

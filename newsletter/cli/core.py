@@ -76,7 +76,7 @@ def migrate_command(ctx: Context) -> None:
     )
 
 
-COMMAND_MODULES = ("compose", "audience", "dispatch", "web", "demo", "audit")
+COMMAND_MODULES = ("compose", "audience", "dispatch", "bounces", "web", "demo", "audit")
 
 
 def register(group: click.Group) -> None:

@@ -456,9 +456,9 @@ def report_command(ctx: Context, campaign_id: int, as_csv: bool) -> None:
         sys.stdout.write(campaign.report_csv(lines))
         return
     header = campaign.REPORT_COLUMNS
-    table = Table(*header[:6])
+    table = Table(*header[:6], "bounce")
     for line in lines:
-        table.add_row(*_cells(line)[:6])
+        table.add_row(*_cells(line)[:6], line.bounce)
     console.print(table)
 
 

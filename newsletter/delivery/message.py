@@ -49,6 +49,7 @@ import dkim.crypto
 import idna
 
 from newsletter.delivery.transport import WireMessage
+from newsletter.delivery.verp import return_path
 from newsletter.errors import ConfigError, InputError, IssueError, PermanentDeliveryError
 from newsletter.headers import UnsafeValueError, check_header_text
 from newsletter.settings import PREFIX, Settings
@@ -395,6 +396,8 @@ class MessageFactory:
         self._dkim = DkimSigner.from_settings(settings, self.domain)
         # The quoted-printable of each literal piece of the issue, encoded once.
         self._encoded: dict[str, bytes] = {}
+        self._bounce_address = settings.bounce_address
+        self._verp_key = settings.key()
 
     def _fixed_head(self, compiled: Personalisable, settings: Settings, list_id: str) -> str:
         """Encode From, Reply-To, Subject and List-Id once for the whole campaign."""
@@ -427,10 +430,17 @@ class MessageFactory:
             return f"Content-Language: {lang}\r\n"
         return ""
 
-    def envelope(self, recipient: Recipient) -> tuple[str, str]:
-        """Return ``(mail_from, rcpt_to)`` for the transport: plain ASCII addresses."""
+    def envelope(self, recipient: Recipient, row_id: int | None = None) -> tuple[str, str]:
+        """Return ``(mail_from, rcpt_to)`` for the transport: plain ASCII addresses.
+
+        With a bounce address set, the sender is the VERP return path naming ``row_id``
+        (``newsletter.delivery.verp``), so the bounce leads back to the row.
+        """
+        mail_from = self.mail_from
+        if self._bounce_address and row_id is not None:
+            mail_from = return_path(self._bounce_address, self._verp_key, row_id)
         try:
-            return self.mail_from, ascii_address(recipient.email)
+            return mail_from, ascii_address(recipient.email)
         except UnsafeValueError as exc:
             raise PermanentDeliveryError(
                 f"recipient {_shown(recipient.email)}: email {exc}"

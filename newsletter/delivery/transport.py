@@ -110,7 +110,12 @@ def transport_for(settings: Settings) -> Transport:
         if problem:
             return RefusingTransport(problem)
         ca_file = settings.smtp_ca_file if str(settings.smtp_ca_file) not in ("", ".") else None
-        return SmtpTransport(settings.smtp_url, timeout=settings.smtp_timeout, ca_file=ca_file)
+        return SmtpTransport(
+            settings.smtp_url,
+            timeout=settings.smtp_timeout,
+            ca_file=ca_file,
+            dsn=bool(settings.bounce_address),
+        )
     return DirectoryTransport(settings.outbox)
 
 
@@ -323,8 +328,11 @@ class SmtpTransport:
     what bounds the uncertain window to one message per worker.
     """
 
-    def __init__(self, url: str, *, timeout: float = 30.0, ca_file: Path | None = None) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 30.0, ca_file: Path | None = None, dsn: bool = False
+    ) -> None:
         self.server = parse_smtp_url(url)
+        self.dsn = dsn  # ask for RET=HDRS and NOTIFY=FAILURE where the server offers DSN
         self.timeout = timeout
         self.tls = tls_context(ca_file)
         self._connection: smtplib.SMTP | None = None
@@ -397,10 +405,11 @@ class SmtpTransport:
         if self._connection is None:
             self._connection = self._connect()
         connection = self._connection
+        options = _dsn_options(connection) if self.dsn else _NO_OPTIONS
         if connection.has_extn("pipelining"):
-            self._pipelined_envelope(connection, mail_from, recipient)
+            self._pipelined_envelope(connection, mail_from, recipient, options)
         else:
-            self._envelope(connection, mail_from, recipient)
+            self._envelope(connection, mail_from, recipient, options)
         connection.send(payload)
         self._step = _Step.REPLY
         code, reply = connection.getreply()
@@ -408,16 +417,20 @@ class SmtpTransport:
             raise smtplib.SMTPDataError(code, reply)
         return f"{code} {_text(reply)}"
 
-    def _envelope(self, connection: smtplib.SMTP, mail_from: str, recipient: str) -> None:
+    def _envelope(
+        self, connection: smtplib.SMTP, mail_from: str, recipient: str, options: _Options
+    ) -> None:
         """MAIL, RCPT and DATA one at a time, each waiting for its reply."""
         self._step = _Step.MAIL
-        _check_reply(_Step.MAIL, *connection.mail(mail_from), mail_from, recipient)
+        _check_reply(_Step.MAIL, *connection.mail(mail_from, options[0]), mail_from, recipient)
         self._step = _Step.RCPT
-        _check_reply(_Step.RCPT, *connection.rcpt(recipient), mail_from, recipient)
+        _check_reply(_Step.RCPT, *connection.rcpt(recipient, options[1]), mail_from, recipient)
         self._step = _Step.DATA
         _check_reply(_Step.DATA, *connection.docmd("data"), mail_from, recipient)
 
-    def _pipelined_envelope(self, connection: smtplib.SMTP, mail_from: str, recipient: str) -> None:
+    def _pipelined_envelope(
+        self, connection: smtplib.SMTP, mail_from: str, recipient: str, options: _Options
+    ) -> None:
         """MAIL, RCPT and DATA in one write; then their three replies, in order.
 
         Every reply is read before the first refusal is raised, so the connection is
@@ -426,9 +439,10 @@ class SmtpTransport:
         empty message's final dot, and its reply is read and dropped.
         """
         self._step = _Step.MAIL
+        mail_options, rcpt_options = ("".join(" " + o for o in group) for group in options)
         commands = (
-            f"mail FROM:{smtplib.quoteaddr(mail_from)}\r\n"
-            f"rcpt TO:{smtplib.quoteaddr(recipient)}\r\nDATA\r\n"
+            f"mail FROM:{smtplib.quoteaddr(mail_from)}{mail_options}\r\n"
+            f"rcpt TO:{smtplib.quoteaddr(recipient)}{rcpt_options}\r\nDATA\r\n"
         )
         connection.send(commands)
         refusal: smtplib.SMTPException | None = None
@@ -470,6 +484,20 @@ class SmtpTransport:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+#: ESMTP parameters of MAIL and of RCPT.
+_Options = tuple[tuple[str, ...], tuple[str, ...]]
+_NO_OPTIONS: _Options = ((), ())
+#: RFC 3461: a report only on failure, quoting only the headers (it names the message and,
+#: through the VERP return path, the outbox row; the body would only cost the bounce
+#: mailbox space).
+_DSN_OPTIONS: _Options = (("RET=HDRS",), ("NOTIFY=FAILURE",))
+
+
+def _dsn_options(connection: smtplib.SMTP) -> _Options:
+    """The DSN parameters, when the server offers DSN (asking one that does not is a 555)."""
+    return _DSN_OPTIONS if connection.has_extn("dsn") else _NO_OPTIONS
 
 
 def _end_empty_message(connection: smtplib.SMTP, refusal: smtplib.SMTPException) -> None:

@@ -125,6 +125,9 @@ class ReportLine:
     reason: str
     message_id: str
     sent_at: datetime | None
+    # A bounce or complaint that came back by mail later: kind, status and diagnostic.
+    bounce: str = ""
+    bounced_at: datetime | None = None
 
 
 # Creating -------------------------------------------------------------------------------
@@ -641,20 +644,32 @@ def report(settings: Settings, campaign_id: int) -> list[ReportLine]:
         return [
             ReportLine(
                 email=row.email,
-                outcome=outcome_of(row.state, row.uncertain_before),
+                outcome=outcome_of(row.state, row.uncertain_before, row.bounce_kind),
                 attempts=row.attempts,
                 smtp_code=row.smtp_code,
                 smtp_reply=row.smtp_reply,
                 reason=row.last_error,
                 message_id=row.message_id,
                 sent_at=outbox.aware(row.sent_at),
+                bounce=f"{row.bounce_kind}: {row.bounce_detail}" if row.bounce_kind else "",
+                bounced_at=outbox.aware(row.bounced_at),
             )
             for row in rows
         ]
 
 
-def outcome_of(state: str, uncertain_before: bool) -> str:
-    """The report's word for a row: a sent row with an unknown earlier attempt is uncertain."""
+BOUNCED_LATER = "bounced later"
+COMPLAINED = "complained"
+
+
+def outcome_of(state: str, uncertain_before: bool, bounce_kind: str = "") -> str:
+    """The report's word for a row: a sent row with an unknown earlier attempt is uncertain.
+
+    A message whose bounce or complaint came back by mail is ``bounced later`` (or
+    ``complained``): the server had accepted it, the mailbox then refused it.
+    """
+    if bounce_kind:
+        return COMPLAINED if bounce_kind == "complaint" else BOUNCED_LATER
     if state == outbox.SENT and uncertain_before:
         return "uncertain (possible duplicate)"
     return state
@@ -669,6 +684,8 @@ REPORT_COLUMNS = (
     "reason",
     "message_id",
     "sent_at",
+    "bounce",
+    "bounced_at",
 )
 
 

@@ -19,7 +19,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from newsletter.db import database_errors, transaction
-from newsletter.dispatch import campaign, outbox
+from newsletter.dispatch import bounces, campaign, outbox
 from newsletter.dispatch.lease import CampaignLease
 from newsletter.dispatch.sender import Outcome, Sender
 from newsletter.errors import (
@@ -191,9 +191,13 @@ def serve(settings: Settings, *, sleep: Sleep = time.sleep, rounds: int | None =
     """
     sender = Sender(settings)
     leases: dict[int, CampaignLease] = {}
+    next_fetch = 0.0  # the bounce mailbox, every NEWSLETTER_BOUNCE_FETCH_SECONDS
     try:
         done = 0
         while rounds is None or done < rounds:
+            if settings.bounce_imap_url and time.monotonic() >= next_fetch:
+                bounces.scheduled_fetch(settings)
+                next_fetch = time.monotonic() + settings.bounce_fetch_seconds
             campaign.start_due(settings)
             for campaign_id in _held(settings, leases):
                 broker = LocalBroker()

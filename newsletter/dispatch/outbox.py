@@ -609,7 +609,8 @@ def finish_campaigns(session: Session, now: datetime | None = None) -> int:
 
 
 def counts(session: Session, campaign_id: int) -> dict[str, int]:
-    """Rows per state of one campaign, every state present; ``possible_duplicates`` too."""
+    """Rows per state of one campaign, every state present; ``possible_duplicates`` and
+    ``bounced_later`` (a bounce or complaint that came back by mail) too."""
     found = dict.fromkeys(STATES, 0)
     rows = session.execute(
         select(table.c.state, func.count())
@@ -623,6 +624,11 @@ def counts(session: Session, campaign_id: int) -> dict[str, int]:
             table.c.campaign_id == campaign_id,
             table.c.uncertain_before.is_(True),
             table.c.state == SENT,
+        )
+    ).scalar_one()
+    found["bounced_later"] = session.execute(
+        select(func.count()).where(
+            table.c.campaign_id == campaign_id, table.c.bounced_at.is_not(None)
         )
     ).scalar_one()
     return found

@@ -291,7 +291,7 @@ class Sender:
     ) -> None:
         """Build and send one claimed row; its outcome is recorded or held for the next commit."""
         try:
-            message = self._build(factory, recipient)
+            message = self._build(factory, recipient, held.row_id)
         except NewsletterError as exc:
             self._finish(held, f"cannot build the message: {exc}", report)
             return
@@ -410,10 +410,10 @@ class Sender:
         return self._recipient(held, person)
 
     @staticmethod
-    def _build(factory: MessageFactory, recipient: Recipient) -> Prepared:
-        """Personalise and build the message and its envelope."""
+    def _build(factory: MessageFactory, recipient: Recipient, row_id: int) -> Prepared:
+        """Personalise and build the message and its envelope (the return path names the row)."""
         message_id, data = factory.build(recipient)
-        mail_from, rcpt_to = factory.envelope(recipient)
+        mail_from, rcpt_to = factory.envelope(recipient, row_id)
         return Prepared(message_id, mail_from, rcpt_to, data)
 
     def _recipient(self, held: outbox.Claim, person: Row[tuple[str, str]] | None) -> Recipient:

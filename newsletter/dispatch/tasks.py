@@ -30,7 +30,7 @@ from celery import Celery
 from celery.signals import worker_process_init
 
 from newsletter import db
-from newsletter.dispatch import campaign, outbox
+from newsletter.dispatch import bounces, campaign, outbox
 from newsletter.dispatch.sender import Outcome, sender_for
 from newsletter.errors import ConfigError, DeliveryConfigError, TransientDeliveryError
 from newsletter.settings import Settings
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 SEND_TASK = "newsletter.send_rows"
 TICK_TASK = "newsletter.tick"
+BOUNCES_TASK = "newsletter.fetch_bounces"
 SEND_QUEUE = "newsletter.send"
 # Ticks get their own queue so a worker interleaves them with send batches (kombu
 # rotates between the queues it consumes) instead of running them after the backlog.
@@ -72,23 +73,39 @@ def make_app(settings: Settings) -> Celery:
         accept_content=["json"],
         task_ignore_result=True,
         task_default_queue=SEND_QUEUE,
-        task_routes={TICK_TASK: {"queue": TICK_QUEUE}, SEND_TASK: {"queue": SEND_QUEUE}},
+        task_routes={
+            TICK_TASK: {"queue": TICK_QUEUE},
+            BOUNCES_TASK: {"queue": TICK_QUEUE},
+            SEND_TASK: {"queue": SEND_QUEUE},
+        },
         # A running batch finishes when Redis goes away; its rows are in the database.
         worker_cancel_long_running_tasks_on_connection_loss=False,
-        beat_schedule={
-            "tick": {
-                "task": TICK_TASK,
-                "schedule": settings.tick_seconds,
-                # Ticks queued while no worker ran are worthless once the next is due.
-                "options": {"queue": TICK_QUEUE, "expires": max(2.0, 2 * settings.tick_seconds)},
-            }
-        },
+        beat_schedule=_beat_schedule(settings),
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
         timezone="UTC",
     )
     _register_tasks(app, settings)
     worker_process_init.connect(_forget_inherited_connections, weak=False)
     return app
+
+
+def _beat_schedule(settings: Settings) -> dict[str, Any]:
+    """The periodic tasks: the tick, and reading the bounce mailbox when there is one."""
+    schedule: dict[str, Any] = {
+        "tick": {
+            "task": TICK_TASK,
+            "schedule": settings.tick_seconds,
+            # Ticks queued while no worker ran are worthless once the next is due.
+            "options": {"queue": TICK_QUEUE, "expires": max(2.0, 2 * settings.tick_seconds)},
+        }
+    }
+    if settings.bounce_imap_url:
+        schedule["bounces"] = {
+            "task": BOUNCES_TASK,
+            "schedule": settings.bounce_fetch_seconds,
+            "options": {"queue": TICK_QUEUE, "expires": settings.bounce_fetch_seconds},
+        }
+    return schedule
 
 
 def _forget_inherited_connections(**_: object) -> None:
@@ -101,7 +118,7 @@ def _forget_inherited_connections(**_: object) -> None:
 
 
 def _register_tasks(app: Celery, settings: Settings) -> None:
-    """Define the two tasks on ``app``; each only passes ids to a plain function.
+    """Define the tasks on ``app``; each only passes ids to a plain function.
 
     ``shared=False``: a shared task is added to every app finalised later in the process,
     so a second app (other settings, same process) would run the first app's closures.
@@ -135,6 +152,12 @@ def _register_tasks(app: Celery, settings: Settings) -> None:
     def tick() -> dict[str, int]:
         """Start due campaigns, expire leases, hand out unfinished work, finish campaigns."""
         return campaign.tick(settings, CeleryBroker(app)).__dict__
+
+    @app.task(name=BOUNCES_TASK, shared=False)
+    def fetch_bounces() -> dict[str, int]:
+        """Read the bounce mailbox and apply what it holds."""
+        tally = bounces.scheduled_fetch(settings)
+        return tally.__dict__ if tally is not None else {}
 
 
 class CeleryBroker:

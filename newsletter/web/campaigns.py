@@ -420,6 +420,7 @@ def progress_data(now: campaign.Progress) -> dict[str, object]:
             "uncertain": counts.get(outbox.UNCERTAIN, 0) + counts.get("possible_duplicates", 0),
             "suppressed": counts.get(outbox.SUPPRESSED, 0),
             "cancelled": counts.get(outbox.CANCELLED, 0),
+            "bounced_later": counts.get("bounced_later", 0),
         },
         "active": now.status in campaign.ACTIVE,
     }

@@ -259,6 +259,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "count.uncertain": ("Neaišku", "Uncertain"),
     "count.suppressed": ("Praleista", "Suppressed"),
     "count.cancelled": ("Atšaukta", "Cancelled"),
+    "count.bounced_later": ("Grįžo vėliau", "Bounced later"),
     "count.rate": ("Greitis, laiškų/s", "Rate, messages/s"),
     "unsub.title": ("Atsisakyti prenumeratos", "Unsubscribe"),
     "unsub.question": (

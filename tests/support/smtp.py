@@ -6,8 +6,9 @@ code, ``"slow"`` accepts the message but replies only after ``slow_seconds`` (a 
 that arrives after the client has timed out: the message *was* delivered).
 ``SmtpSink.stall_rcpt(address)`` (or ``stall_mail``) holds the RCPT TO (or MAIL FROM) of
 one address until released, and ``accept_reply`` may quote the recipient, as many
-servers do. ``SmtpSink(pipelining=True)`` advertises PIPELINING (RFC 2920; aiosmtpd
-reads pipelined commands in order but does not say so) and records, at each MAIL FROM,
+servers do. ``SmtpSink(dsn=True)`` advertises DSN and keeps the RET/NOTIFY parameters
+(``Received.mail_options``, ``rcpt_options``). ``SmtpSink(pipelining=True)`` advertises
+PIPELINING (RFC 2920; aiosmtpd reads pipelined commands in order but does not say so) and records, at each MAIL FROM,
 the commands already waiting behind it; ``refuse_rcpt(address, reply)`` answers the
 RCPT TO of one address with that reply. ``SilentServer`` accepts
 connections and never answers at all.
@@ -36,6 +37,9 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    # ESMTP parameters of MAIL FROM and of the RCPT TOs (e.g. RET=HDRS, NOTIFY=FAILURE).
+    mail_options: list[str] = field(default_factory=list)
+    rcpt_options: list[str] = field(default_factory=list)
 
     def parsed(self) -> EmailMessage:
         """Parse the raw bytes as the receiving side would."""
@@ -73,6 +77,7 @@ class SinkHandler:
     behind_mail: list[bytes] = field(default_factory=list)
     # address -> the reply to its RCPT TO, instead of 250.
     rcpt_replies: dict[str, str] = field(default_factory=dict)
+    dsn: bool = False  # advertise DSN (RFC 3461) and take its parameters
 
     async def handle_EHLO(
         self,
@@ -87,6 +92,8 @@ class SinkHandler:
         session.host_name = hostname
         if self.pipelining:
             responses.insert(-1, "250-PIPELINING")
+        if self.dsn:
+            responses.insert(-1, "250-DSN")
         return responses
 
     async def _held(self, command: str, address: str) -> None:
@@ -140,6 +147,8 @@ class SinkHandler:
                         envelope.mail_from,
                         list(envelope.rcpt_tos),
                         bytes(envelope.original_content or envelope.content),
+                        list(envelope.mail_options),
+                        list(envelope.rcpt_options),
                     )
                 )
             if action == "slow":
@@ -161,13 +170,36 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: RFC 3461 parameters, which aiosmtpd refuses (555) unless told to take them.
+DSN_PARAMETERS = ("RET", "ENVID", "NOTIFY", "ORCPT")
+
+
+class _DsnSMTP(SMTP):
+    """aiosmtpd's server, taking the DSN parameters (the handler keeps them as options)."""
+
+    def _getparams(self, params):  # type: ignore[no-untyped-def]
+        found = super()._getparams(params)
+        for name in DSN_PARAMETERS:
+            if found is not None:
+                found.pop(name, None)
+        return found
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        server_class = _DsnSMTP if self.handler.dsn else SMTP
+        return server_class(self.handler, **self.SMTP_kwargs)
+
+
 class SmtpSink:
     """Start an aiosmtpd server in a thread; use as a context manager."""
 
-    def __init__(self, port: int | None = None, *, pipelining: bool = False) -> None:
-        self.handler = SinkHandler(pipelining=pipelining)
+    def __init__(
+        self, port: int | None = None, *, pipelining: bool = False, dsn: bool = False
+    ) -> None:
+        self.handler = SinkHandler(pipelining=pipelining, dsn=dsn)
         self.port = port or free_port()
-        self.controller = Controller(
+        self.controller = _Controller(
             self.handler,
             hostname="127.0.0.1",
             port=self.port,

@@ -170,6 +170,9 @@ def upgrade() -> None:
         sa.Column("not_before", sa.DateTime(timezone=True), nullable=True),
         sa.Column("enqueued_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("uncertain_before", sa.Boolean(), nullable=False),
+        sa.Column("bounced_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("bounce_kind", sa.String(length=20), nullable=False),
+        sa.Column("bounce_detail", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["list_id"], ["lists.id"], ondelete="SET NULL"),
         sa.ForeignKeyConstraint(["subscriber_id"], ["subscribers.id"], ondelete="SET NULL"),
@@ -188,6 +191,26 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_outbox_subscriber_id"), ["subscriber_id"], unique=False
         )
+
+    op.create_table(
+        "bounce_events",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("outbox_id", sa.Integer(), nullable=True),
+        sa.Column("subscriber_id", sa.Integer(), nullable=True),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["outbox_id"], ["outbox.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["subscriber_id"], ["subscribers.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("fingerprint"),
+    )
+    with op.batch_alter_table("bounce_events", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_bounce_events_subscriber_kind_at", ["subscriber_id", "kind", "at"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_bounce_events_outbox_id"), ["outbox_id"], unique=False)
 
     op.create_table(
         "users",
@@ -423,6 +446,11 @@ def downgrade() -> None:
 
     op.drop_table("pending_uploads")
     op.drop_table("users")
+    with op.batch_alter_table("bounce_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_bounce_events_outbox_id"))
+        batch_op.drop_index("ix_bounce_events_subscriber_kind_at")
+
+    op.drop_table("bounce_events")
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_outbox_subscriber_id"))
         batch_op.drop_index("ix_outbox_queued")
