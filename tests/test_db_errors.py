@@ -147,13 +147,13 @@ def test_errors_that_are_bugs_are_not_translated(sqlite_file: str) -> None:
         bad_sql = raised(lambda: connection.execute(text("SELEC 1")))
         connection.rollback()
         connection.exec_driver_sql(
-            "INSERT INTO lists (slug, name, description, created_at) "
-            "VALUES ('a', '', '', '2026-01-01')"
+            "INSERT INTO lists (slug, name, description, public, created_at) "
+            "VALUES ('a', '', '', 1, '2026-01-01')"
         )
         duplicate = raised(
             lambda: connection.exec_driver_sql(
-                "INSERT INTO lists (slug, name, description, created_at) "
-                "VALUES ('a', '', '', '2026-01-01')"
+                "INSERT INTO lists (slug, name, description, public, created_at) "
+                "VALUES ('a', '', '', 1, '2026-01-01')"
             )
         )
     assert db.database_error(bad_sql) is None

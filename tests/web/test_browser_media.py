@@ -68,9 +68,9 @@ def test_paste_an_image_give_alt_text_and_see_it_in_the_preview(context, site: S
     log_in(page, site)
     page.goto(f"{site.url}/editor/issues/{SLUG}/edit")
     textarea = page.locator("#edit-form textarea[name=text]")
-    textarea.evaluate(
-        "(area) => { area.focus(); area.setSelectionRange(area.value.length, area.value.length); }"
-    )
+    page.wait_for_selector(".cm-content")  # the editor has taken over the textarea
+    page.evaluate("() => window.NewsletterEditor.focus()")
+    page.keyboard.press("Control+End")
     photo = base64.b64encode(jpeg_with_gps((1800, 900))).decode()
     page.evaluate(PASTE, [photo, "image.jpg", "image/jpeg"])
     dialog = page.locator("#media-dialog")

@@ -75,7 +75,7 @@ def test_find_unsubscribe_with_a_reason_and_no_mail_afterwards(
     page.set_viewport_size({"width": 1024, "height": 900})
     page.goto(f"{site.url}/editor/issues/{SLUG}/campaign")
     page.check("input[name=list][value=savivaldybes]")
-    page.click("form.stack button[type=submit]")
+    page.click("#continue")
     expect(page.locator("#recipient-count")).to_have_text("1")
     page.click("#start")
     expect(page).to_have_url(re.compile(r"/editor/campaigns/\d+$"))

@@ -5,6 +5,7 @@
 // For other scripts (e.g. the image library) there is a small API:
 //   window.NewsletterEditor.insert(text)  inserts at the cursor (replacing a selection);
 //                                         the plain textarea when CodeMirror did not load
+//   window.NewsletterEditor.insertBlock(text)  the same, as a paragraph of its own
 //   window.NewsletterEditor.focus()       puts the cursor back in the editor
 //   window.NewsletterEditor.element       the editor's element (CodeMirror's, or the textarea)
 //   window.NewsletterEditor.value()       the whole text as typed
@@ -35,6 +36,14 @@
     textarea.setRangeText(text, textarea.selectionStart, textarea.selectionEnd, "end");
     textarea.dispatchEvent(new Event("input", { bubbles: true }));
     textarea.focus();
+  }
+
+  // The text as a paragraph of its own: a blank line before it unless one is there.
+  function insertBlock(text) {
+    const from = view ? view.state.selection.main.from : textarea.selectionStart;
+    const before = getText().slice(0, from);
+    const lead = before && !before.endsWith("\n\n") ? (before.endsWith("\n") ? "\n" : "\n\n") : "";
+    insert(lead + text + "\n");
   }
 
   function post(url, body) {
@@ -155,6 +164,7 @@
 
   window.NewsletterEditor = {
     insert: insert,
+    insertBlock: insertBlock,
     focus: function () { (view || textarea).focus(); },
     get element() { return view ? view.dom : textarea; },
     value: getText,

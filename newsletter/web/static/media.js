@@ -23,8 +23,8 @@
 
   function insert(text) {
     var editor = window.NewsletterEditor;
-    if (editor && typeof editor.insert === "function") {
-      editor.insert(text);
+    if (editor && typeof editor.insertBlock === "function") {
+      editor.insertBlock(text);
       if (typeof editor.focus === "function") editor.focus();
       return;
     }
