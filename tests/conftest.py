@@ -17,7 +17,9 @@ from tests.support.smtp import SmtpSink
 
 ROOT = Path(__file__).resolve().parent.parent
 # The settings leave NEWSLETTER_TEST_* alone, so this may stay in the environment.
-TEST_REDIS_DB = int(os.environ.get("NEWSLETTER_TEST_REDIS_DB", "9"))
+# Under pytest-xdist each test process takes the next database number.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+TEST_REDIS_DB = (int(os.environ.get("NEWSLETTER_TEST_REDIS_DB", "9")) + _WORKER) % 16
 
 
 @pytest.fixture
@@ -75,7 +77,7 @@ def redis_url() -> Iterator[str]:
     """The machine's Redis (database 9, emptied first) or a throwaway redis-server.
 
     ``NEWSLETTER_TEST_REDIS_DB`` picks another database number, so that two test runs on
-    one machine do not empty each other's.
+    one machine do not empty each other's; each pytest-xdist process adds its number.
     """
     url = shared_redis_url(TEST_REDIS_DB)
     if url is not None:
