@@ -117,6 +117,7 @@ def test_create_rename_mark_public_and_archive(lite: tuple[TestClient, Settings,
     assert 'id="archived-note"' in page.text
     assert "Savivaldybės</label>" not in client.get("/subscribe").text
     assert "savivaldybes" in client.get("/editor/lists").text  # kept, with its history
+    assert '<option value="savivaldybes"' not in client.get("/editor/lists").text  # no uploads
     client.post("/editor/lists/savivaldybes/archive", data={"csrf_token": csrf, "archived": "0"})
     assert lists_row(settings.database, "savivaldybes").archived_at is None
 
