@@ -8,6 +8,7 @@ not granted) become ``newsletter.errors.DatabaseError`` here, in ``database_erro
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sqlite3
 import threading
@@ -31,6 +32,19 @@ from newsletter.errors import (
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _not_a_second_report(record: logging.LogRecord) -> bool:
+    """Drop psycopg's "error ignored terminating <Pipeline>" when a connection dies.
+
+    An executemany runs in a pipeline; when the server goes away mid-way psycopg logs the
+    lost connection once more while the error itself is raised, mapped (``database_error``)
+    and reported in one line. The log line would be a second, raw report of it.
+    """
+    return not str(record.msg).startswith("error ignored terminating")
+
+
+logging.getLogger("psycopg").addFilter(_not_a_second_report)
 # The write-ahead log is copied back into the database every this many pages (1000 by
 # default: a 400-recipient send grew it to 4 MB, about 10 KB per recipient, and a
 # volume with less free space stopped the campaign). After a checkpoint the file is cut

@@ -8,6 +8,7 @@ the SQLAlchemy error; errors that are bugs stay untranslated.
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -246,3 +247,15 @@ def test_a_full_disk_under_postgresql_is_disk_full() -> None:
     mapped = db.database_error(error)
     assert isinstance(mapped, DiskFullError), error
     assert str(mapped).startswith("the database server's disk is full (could not extend file")
+
+
+def test_psycopgs_second_report_of_a_lost_connection_is_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # An executemany whose server dies mid-pipeline: the error is raised and reported in
+    # one line; psycopg's own "error ignored terminating" warning would be a second one.
+    logger = logging.getLogger("psycopg")
+    with caplog.at_level(logging.WARNING, logger="psycopg"):
+        logger.warning("error ignored terminating %r: %s", "<Pipeline>", "the connection is lost")
+        logger.warning("another warning")
+    assert [record.getMessage() for record in caplog.records] == ["another warning"]
