@@ -22,9 +22,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote
 
-from newsletter.delivery.transport import tls_context
+from newsletter.delivery.transport import split_server_url, tls_context
 from newsletter.errors import ConfigError, InputError, MailboxError
 from newsletter.settings import Secret
 
@@ -125,20 +125,8 @@ class ImapAccount:
 
 def parse_imap_url(url: str) -> ImapAccount:
     """``imaps://user:pass@host[:993]/INBOX`` or ``imap://…[?starttls=1]``; ConfigError if wrong."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("imap", "imaps") or not parts.hostname:
-        raise ConfigError(f"{_SETTING} must look like imaps://user:pass@host/INBOX")
-    try:
-        port = parts.port or (993 if parts.scheme == "imaps" else 143)
-    except ValueError:
-        raise ConfigError(f"{_SETTING} has a port that is not a number") from None
-    options = dict(parse_qsl(parts.query, keep_blank_values=True))
-    unknown = sorted(set(options) - {"starttls"})
-    if unknown:
-        raise ConfigError(f"{_SETTING}: unknown option {unknown[0]!r} (known: starttls)")
-    starttls = options.get("starttls", "0").lower() in ("1", "true", "yes", "on")
-    if starttls and parts.scheme == "imaps":
-        raise ConfigError(f"{_SETTING}: imaps:// is already encrypted; drop starttls=1")
+    example = "imaps://user:pass@host/INBOX"
+    parts, port, starttls = split_server_url(url, _SETTING, ("imap", "imaps"), (143, 993), example)
     if not parts.username or parts.password is None:
         raise ConfigError(
             f"{_SETTING} needs a user name and password: imaps://user:pass@host/INBOX"

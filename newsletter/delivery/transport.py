@@ -57,7 +57,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from newsletter.errors import (
     ConfigError,
@@ -262,14 +262,20 @@ class SmtpServer:
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
-def parse_smtp_url(url: str) -> SmtpServer:
-    """Parse ``smtp://user:pass@host:587?starttls=1`` or ``smtps://…``; ConfigError if wrong."""
-    name = "NEWSLETTER_SMTP_URL"
+def split_server_url(
+    url: str, name: str, schemes: tuple[str, str], ports: tuple[int, int], example: str
+) -> tuple[SplitResult, int, bool]:
+    """The parts, port and STARTTLS flag of a mail server's URL, checked; ConfigError if wrong.
+
+    ``schemes`` and ``ports`` are (plain, implicit TLS), e.g. ("smtp", "smtps"), (25, 465);
+    ``name`` is the setting named in the messages, ``example`` a URL of the right shape.
+    """
+    secure = schemes[1]
     parts = urlsplit(url)
-    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise ConfigError(f"{name} must look like smtp://user:pass@host:587?starttls=1")
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ConfigError(f"{name} must look like {example}")
     try:
-        port = parts.port or (465 if parts.scheme == "smtps" else 25)
+        port = parts.port or (ports[1] if parts.scheme == secure else ports[0])
     except ValueError:
         raise ConfigError(f"{name} has a port that is not a number") from None
     options = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -280,8 +286,16 @@ def parse_smtp_url(url: str) -> SmtpServer:
     if flag not in _TRUE + _FALSE:
         raise ConfigError(f"{name}: starttls must be 1 or 0, not {flag!r}")
     starttls = flag in _TRUE
-    if starttls and parts.scheme == "smtps":
-        raise ConfigError(f"{name}: smtps:// is already encrypted; drop starttls=1")
+    if starttls and parts.scheme == secure:
+        raise ConfigError(f"{name}: {secure}:// is already encrypted; drop starttls=1")
+    return parts, port, starttls
+
+
+def parse_smtp_url(url: str) -> SmtpServer:
+    """Parse ``smtp://user:pass@host:587?starttls=1`` or ``smtps://…``; ConfigError if wrong."""
+    name = "NEWSLETTER_SMTP_URL"
+    example = "smtp://user:pass@host:587?starttls=1"
+    parts, port, starttls = split_server_url(url, name, ("smtp", "smtps"), (25, 465), example)
     username, password = unquote(parts.username or ""), unquote(parts.password or "")
     if not (username + password).isascii():
         raise ConfigError(f"{name}: the user name and password must be ASCII (SMTP AUTH)")
