@@ -34,6 +34,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from dataclasses import dataclass, fields
 
 from sqlalchemy import select
@@ -256,13 +257,8 @@ def read_file(settings: Settings, path: str) -> Tally:
 
 
 def _batches(messages: Iterable[bytes]) -> Iterator[list[bytes]]:
-    batch: list[bytes] = []
-    for raw in messages:
-        batch.append(raw)
-        if len(batch) == BATCH:
-            yield batch
-            batch = []
-    if batch:
+    left = iter(messages)
+    while batch := list(islice(left, BATCH)):
         yield batch
 
 
