@@ -34,8 +34,8 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterable, Iterator
-from itertools import islice
 from dataclasses import dataclass, fields
+from itertools import islice
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
