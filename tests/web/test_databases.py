@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
@@ -135,6 +135,31 @@ def test_double_opt_in_confirmation(both: tuple[TestClient, Settings, dict[str, 
         assert events[0].text_version == signup.CONSENT_TEXT_VERSION
 
 
+def guess_at_once(
+    guess: Callable[[int], None],
+    guesses: int,
+    seen: Callable[[], int],
+    lock: threading.Lock,
+    release: threading.Event,
+) -> None:
+    """Start every guess at once, then release the held password checks once each guess
+    is either held in its check or already refused (``seen`` counts both, under ``lock``)."""
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(guesses)]
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with lock:
+                if seen() >= guesses:
+                    break
+            time.sleep(0.01)
+    finally:
+        release.set()
+        for thread in threads:
+            thread.join()
+
+
 def test_guesses_sent_at_once_get_no_more_checks_than_the_limit(
     both: tuple[TestClient, Settings, dict[str, int]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -162,21 +187,7 @@ def test_guesses_sent_at_once_get_no_more_checks_than_the_limit(
         with lock:
             answered.append(status)
 
-    threads = [threading.Thread(target=guess, args=(n,)) for n in range(guesses)]
-    for thread in threads:
-        thread.start()
-    try:
-        # Every guess is now either held in its password check or already refused.
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with lock:
-                if len(checked) + len(answered) >= guesses:
-                    break
-            time.sleep(0.01)
-    finally:
-        release.set()
-        for thread in threads:
-            thread.join()
+    guess_at_once(guess, guesses, lambda: len(checked) + len(answered), lock, release)
     assert len(checked) <= users.MAX_FAILURES_PER_CLIENT_AND_ADDRESS
     assert sorted(answered) == [401] * len(checked) + [429] * (guesses - len(checked))
 
@@ -218,19 +229,6 @@ def test_guesses_from_many_clients_at_once_get_one_check_once_the_address_is_slo
         with lock:
             answered.append(status)
 
-    threads = [threading.Thread(target=guess, args=(n,)) for n in range(guesses)]
-    for thread in threads:
-        thread.start()
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            with lock:
-                if len(checked) + len(answered) >= guesses:
-                    break
-            time.sleep(0.01)
-    finally:
-        release.set()
-        for thread in threads:
-            thread.join()
+    guess_at_once(guess, guesses, lambda: len(checked) + len(answered), lock, release)
     assert len(checked) <= 1
     assert sorted(answered) == [401] * len(checked) + [429] * (guesses - len(checked))
