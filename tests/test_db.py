@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from sqlalchemy import inspect
 
 from newsletter import db
 from newsletter.models import Base
+from tests.dispatch.support import add_people
 
 
 def test_migrations_create_every_table_and_are_idempotent(database_url: str) -> None:
@@ -42,3 +44,29 @@ def test_a_forked_process_opens_its_own_connections(settings) -> None:  # type: 
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert db.engine_for(url) is parent
+
+
+def test_statistics_are_refreshed_only_on_postgresql(settings) -> None:  # type: ignore[no-untyped-def]
+    db.migrate(settings.database)
+    assert db.refresh_statistics(settings.database, ["subscribers"], changed=10**6) == []
+
+
+@pytest.mark.postgres
+def test_a_table_changed_since_its_statistics_is_analysed_and_no_other(
+    postgres_url: str,
+) -> None:
+    from tests.conftest import _empty_tables
+
+    _empty_tables(postgres_url)
+    add_people(postgres_url, 2000)
+    engine = db.engine_for(postgres_url)
+    # The server counts a backend's changes when it reports them: the insert itself
+    # is passed as ``changed``, as materialise passes the rows it added.
+    assert db.refresh_statistics(postgres_url, ["subscribers"], changed=2000) == ["subscribers"]
+    with engine.connect() as connection:
+        estimate = connection.exec_driver_sql(
+            "SELECT reltuples FROM pg_class WHERE relname = 'subscribers'"
+        ).scalar_one()
+    assert estimate == 2000
+    assert db.refresh_statistics(postgres_url, ["subscribers"]) == [], "analysed: not again"
+    assert db.refresh_statistics(postgres_url, ["lists"]) == [], "a few rows changed: left alone"

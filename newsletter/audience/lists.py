@@ -240,7 +240,10 @@ def import_file(
             if before_commit is not None:
                 before_commit(session, report)
     except _DryRun:
-        pass
+        return report
+    # The next search and the next campaign are planned from these tables' statistics.
+    changed = report.added + report.updated + report.removed
+    db.refresh_statistics(url, ("subscribers", "memberships"), changed=changed)
     return report
 
 
