@@ -6,18 +6,20 @@ conditional UPDATE … RETURNING that leaves out rows done or held elsewhere) an
 that each recipient may still receive mail (two SELECTs); then each message is built
 (one ``MessageFactory`` per campaign per process) and handed to the transport, and its
 outcome, fenced by the attempt number, waits for the next batch's transaction (and is
-always written before ``send_rows`` returns). One commit per batch instead of one per
-recipient.
+always written before ``send_rows`` returns). That transaction runs on a second
+connection, in a thread, while the batch before it is being sent, so the database's
+round trips and its commit wait overlap the SMTP dialogue instead of adding to it.
 
 With a rate limit, one row at a time: re-read it and skip it if it is done or not due,
 wait for a token, then claim and check it, so a lease is never spent waiting for a token.
 
-The window in which a crash leaves a message accepted but not recorded is therefore one
-batch per worker process (one row when rate limited): those rows stay ``sending`` and
-are reported as possible duplicates once their lease ends. An unsubscribe or erasure
-committed before a batch's claim is honoured for every row of it; one committed while
-the batch is being sent (a few milliseconds) can miss that batch's rows, and an erasure
-reports them as in flight.
+The window in which a crash leaves a message accepted but not recorded is therefore
+``ROWS_HELD`` rows per worker process (two batches: the one being sent and the one
+claimed meanwhile; one row when rate limited): those rows stay ``sending`` and are
+reported as possible duplicates once their lease ends. An unsubscribe or erasure
+committed before a batch's claim is honoured for every row of it; one committed after
+the claim (a batch's sending time earlier than the send, a few milliseconds) can miss
+that batch's rows, and an erasure reports them as in flight.
 
 The campaign is paused, with the reason, when the server refuses our own setup (login,
 sender) or when ``SILENT_SERVER_TIMEOUTS`` sends in a row got no answer at all.
@@ -30,6 +32,7 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -62,9 +65,12 @@ from newsletter.settings import Settings
 log = logging.getLogger(__name__)
 
 SKIPPED = "skipped"
-# Rows claimed, checked and recorded per transaction when no rate limit applies: the
-# bound on rows left ``sending`` (reported as possible duplicates) by a crashed worker.
+# Rows claimed, checked and recorded per transaction when no rate limit applies.
 CLAIM_BATCH = 10
+# The most rows one sender holds ``sending`` at once: the batch going to the server and
+# the next one, claimed meanwhile. The bound on rows a crashed worker leaves behind,
+# each reported as a possible duplicate once its lease ends.
+ROWS_HELD = 2 * CLAIM_BATCH
 # Campaigns whose factory (header templates, encoded subject, DKIM key) stays built;
 # a worker rarely serves more than one or two campaigns at a time.
 FACTORY_CACHE = 8
@@ -110,6 +116,17 @@ class _Unwritten:
     accepted: tuple[str, str] | None = None
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """A committed claim: the rows asked for, the outcomes written with it, what it took."""
+
+    row_ids: Sequence[int]
+    written: list[_Unwritten]
+    claims: list[outbox.Claim]
+    factories: dict[int, MessageFactory]
+    recipients: list[Recipient | None]
+
+
 class Sender:
     """Sends outbox rows from one process: one transport, one rate limiter, cached factories."""
 
@@ -136,11 +153,18 @@ class Sender:
         # One session for every transaction of this sender: making a Session per step
         # cost about 0.2 ms, four times per recipient.
         self._session = Session(engine_for(self.url), expire_on_commit=False)
+        # The next batch is claimed on a connection of its own, in a thread of its own.
+        self._ahead_session = Session(engine_for(self.url), expire_on_commit=False)
+        self._ahead_pool: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
-        """Release the transport's connection and the database session."""
+        """Release the transport's connection, the claiming thread and the database sessions."""
         self.transport.close()
+        if self._ahead_pool is not None:
+            self._ahead_pool.shutdown()
+            self._ahead_pool = None
         self._session.close()
+        self._ahead_session.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
@@ -171,17 +195,20 @@ class Sender:
         """
         report = on_outcome or _ignore
         started = time.monotonic()
+
+        def over_budget() -> bool:
+            return budget_seconds is not None and time.monotonic() - started > budget_seconds
+
         left: list[int] = []
-        step = CLAIM_BATCH if self._defer else 1
         try:
-            for index in range(0, len(row_ids), step):
-                if budget_seconds is not None and time.monotonic() - started > budget_seconds:
-                    left = list(row_ids[index:])
-                    break
-                if self._defer:
-                    self._attempt_batch(row_ids[index : index + step], report)
-                else:
-                    self._attempt(row_ids[index], report)
+            if self._defer:
+                left = self._send_batches(row_ids, over_budget, report)
+            else:
+                for index, row_id in enumerate(row_ids):
+                    if over_budget():
+                        left = list(row_ids[index:])
+                        break
+                    self._attempt(row_id, report)
         except BaseException as exc:
             # A database that stopped answering cannot take the outcome now: it stays in
             # hand and the next transaction writes it (fenced by its attempt), so a send
@@ -207,7 +234,7 @@ class Sender:
         # shows as ``sending``.
         recipient: Recipient | None = None
         with self._transaction() as session:
-            written = self._write_unwritten(session)
+            written = self._write_unwritten(session, list(self._unwritten))
             held = outbox.claim(session, row_id, self.settings.lease_seconds)
             if held is not None:
                 factory = self._factory(session, held.campaign_id)
@@ -223,32 +250,111 @@ class Sender:
             return
         self._send_claimed(held, factory, recipient, report)
 
-    def _attempt_batch(self, row_ids: Sequence[int], report: Callable[[Outcome], None]) -> None:
-        """Claim and check rows in one transaction (with the last outcomes), then send each.
+    def _send_batches(
+        self,
+        row_ids: Sequence[int],
+        over_budget: Callable[[], bool],
+        report: Callable[[Outcome], None],
+    ) -> list[int]:
+        """Send rows a batch at a time, claiming the next batch while one is sent; the ids left.
 
-        Rows claimed but not handed to the server when an error or a pause stops the
-        batch are given back, their attempt uncounted.
+        The first batch is claimed here; from then on, while batch *n* goes to the
+        server, another connection writes batch *n − 1*'s outcomes and claims and checks
+        batch *n + 1* in one transaction, so the database's round trips and commit wait
+        overlap the SMTP dialogue instead of following it. A batch claimed ahead is
+        given back when sending stops early (an error, a pause, the budget).
         """
-        with self._transaction() as session:
-            written = self._write_unwritten(session)
+        batches = [row_ids[i : i + CLAIM_BATCH] for i in range(0, len(row_ids), CLAIM_BATCH)]
+        if not batches or over_budget():
+            return list(row_ids)
+        batch = self._claim_batch(self._session, list(self._unwritten), batches[0])
+        left: list[int] = []
+        for index in range(len(batches)):
+            to_send = self._claimed(batch, report)
+            ahead: Future[_Batch] | None = None
+            if index + 1 < len(batches):
+                if over_budget():
+                    left = [row_id for later in batches[index + 1 :] for row_id in later]
+                else:
+                    ahead = self._ahead().submit(
+                        self._claim_batch,
+                        self._ahead_session,
+                        list(self._unwritten),
+                        batches[index + 1],
+                    )
+            try:
+                self._send_batch(to_send, batch.factories, report)
+            except BaseException:
+                self._abandon(ahead, report)
+                raise
+            if ahead is None:
+                return left
+            batch = ahead.result()
+            if self._halted:
+                # The campaign was paused during the batch: the next one is not sent.
+                self._written(batch.written, report)
+                self._give_back([held for held, _ in self._sendable(batch, report)])
+                batch = _Batch(batch.row_ids, [], [], {}, [])
+        return []
+
+    def _claim_batch(
+        self, session: Session, unwritten: list[_Unwritten], row_ids: Sequence[int]
+    ) -> _Batch:
+        """In one transaction: write ``unwritten``, claim the rows, check their recipients."""
+        with session.begin():
+            written = self._write_unwritten(session, unwritten)
             claims = outbox.claim_many(session, row_ids, self.settings.lease_seconds)
             factories = {c: self._factory(session, c) for c in {h.campaign_id for h in claims}}
             recipients = self._allowed_recipients(session, claims, factories)
             for held, recipient in zip(claims, recipients, strict=True):
                 if recipient is None:
                     outbox.mark_suppressed(session, held, NOT_ALLOWED)
-        self._written(written, report)
-        claimed = {held.row_id for held in claims}
-        for row_id in row_ids:
+        return _Batch(row_ids, written, claims, factories, recipients)
+
+    def _claimed(
+        self, batch: _Batch, report: Callable[[Outcome], None]
+    ) -> list[tuple[outbox.Claim, Recipient]]:
+        """A committed claim: report what it wrote and what it left out; the rows to send."""
+        self._written(batch.written, report)
+        claimed = {held.row_id for held in batch.claims}
+        for row_id in batch.row_ids:
             if row_id not in claimed:
                 report(Outcome(row_id, SKIPPED))
+        return self._sendable(batch, report)
+
+    @staticmethod
+    def _sendable(
+        batch: _Batch, report: Callable[[Outcome], None]
+    ) -> list[tuple[outbox.Claim, Recipient]]:
+        """The batch's claims whose recipient may receive mail; the others reported."""
         to_send = []
-        for held, recipient in zip(claims, recipients, strict=True):
+        for held, recipient in zip(batch.claims, batch.recipients, strict=True):
             if recipient is None:
                 report(Outcome(held.row_id, outbox.SUPPRESSED, NOT_ALLOWED))
             else:
                 to_send.append((held, recipient))
-        self._send_batch(to_send, factories, report)
+        return to_send
+
+    def _abandon(self, ahead: Future[_Batch] | None, report: Callable[[Outcome], None]) -> None:
+        """Sending stopped with a batch being claimed ahead: wait for it, then give it back.
+
+        Its failure is logged, not raised: the error that stopped sending is on its way.
+        """
+        if ahead is None:
+            return
+        try:
+            batch = ahead.result()
+        except Exception:
+            log.exception("the batch claimed ahead did not commit")
+            return
+        self._written(batch.written, report)
+        self._give_back([held for held, _ in self._sendable(batch, report)])
+
+    def _ahead(self) -> ThreadPoolExecutor:
+        """The one thread that claims the next batch (made on first use, after any fork)."""
+        if self._ahead_pool is None:
+            self._ahead_pool = ThreadPoolExecutor(1, thread_name_prefix="newsletter-claim")
+        return self._ahead_pool
 
     def _send_batch(
         self,
@@ -304,10 +410,10 @@ class Sender:
     # Outcomes not yet written ----------------------------------------------------------
     #
     # Without a rate limit, the outcomes of a batch are written in the transaction that
-    # claims the next batch, instead of one transaction each. The window in which a
-    # crash leaves a message accepted but not recorded is the batch still ``sending``:
-    # the previous batch's outcomes commit with its claim. With a rate limit the next
-    # claim waits for a token, so outcomes are written at once.
+    # claims a later batch, instead of one transaction each: the rows held ``sending``
+    # meanwhile are the window in which a crash leaves a message accepted but not
+    # recorded. With a rate limit the next claim waits for a token, so outcomes are
+    # written at once.
 
     def _record(
         self,
@@ -324,9 +430,9 @@ class Sender:
         self._record_now(held, write)
         report(outcome)
 
-    def _write_unwritten(self, session: Session) -> list[_Unwritten]:
-        """Write the held-back outcomes in ``session``'s transaction; the caller commits."""
-        unwritten = list(self._unwritten)
+    def _write_unwritten(self, session: Session, unwritten: list[_Unwritten]) -> list[_Unwritten]:
+        """Write held-back outcomes (the oldest of ``_unwritten``) in ``session``'s
+        transaction; the caller commits, then hands them to ``_written``."""
         accepted = [(one.held, *one.accepted) for one in unwritten if one.accepted]
         recorded = outbox.mark_sent_many(session, accepted) if accepted else 0
         if 0 <= recorded < len(accepted):
@@ -358,7 +464,7 @@ class Sender:
             return
         try:
             with self._transaction() as session:
-                written = self._write_unwritten(session)
+                written = self._write_unwritten(session, list(self._unwritten))
         except Exception:
             if not quietly:
                 raise

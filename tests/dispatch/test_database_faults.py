@@ -22,7 +22,7 @@ from sqlalchemy import create_engine
 
 from newsletter import db
 from newsletter.dispatch import campaign
-from newsletter.dispatch.sender import CLAIM_BATCH
+from newsletter.dispatch.sender import ROWS_HELD
 from newsletter.settings import Settings
 from tests.conftest import ROOT
 from tests.dispatch.support import add_people, recipients_of, rows, states, worker_env
@@ -163,10 +163,10 @@ def test_a_send_that_gives_up_says_so_in_one_line_and_resume_finishes_it(
     assert f"campaign {number} done" in resumed.stdout
     on_url = settings.replace(database_url=url)
     assert len(recipients_of(smtp_sink.received)) == PEOPLE, "nobody skipped"
-    # Only the batch in flight when the process gave up can have gone out twice, and
+    # Only the rows held when the process gave up can have gone out twice, and
     # what did, the report says so.
     assert doubles(smtp_sink) <= reported_uncertain(on_url, number)
-    assert len(doubles(smtp_sink)) <= CLAIM_BATCH
+    assert len(doubles(smtp_sink)) <= ROWS_HELD
     assert campaign.progress(on_url, number).status == "done"
 
 
@@ -218,7 +218,7 @@ def test_a_disk_that_fills_mid_send_gives_one_line_and_resume_finishes(
     # Every message the sink holds is recorded as sent, but the one in flight.
     delivered = set(recipients_of(smtp_sink.received))
     recorded = {row.email for row in rows(url, number) if row.state == "sent"}
-    assert recorded <= delivered and len(delivered - recorded) <= CLAIM_BATCH
+    assert recorded <= delivered and len(delivered - recorded) <= ROWS_HELD
 
     resumed = newsletter(env, tmp_path, "campaign", "resume", str(number))
     assert resumed.returncode == 0, resumed.stderr

@@ -23,7 +23,7 @@ from sqlalchemy import update
 from newsletter.compose.render import CompiledIssue
 from newsletter.db import transaction
 from newsletter.dispatch import campaign, embedded, lease
-from newsletter.dispatch.sender import CLAIM_BATCH, Outcome
+from newsletter.dispatch.sender import ROWS_HELD, Outcome
 from newsletter.errors import SendingElsewhereError
 from newsletter.models import Campaign, utcnow
 from newsletter.settings import Settings
@@ -188,10 +188,10 @@ def test_resume_refuses_a_live_send_and_picks_up_a_killed_one(
     copies = recipients_of(smtp_sink.received)
     assert len(copies) == people, "nobody skipped"
     twice = {address for address, count in copies.items() if count > 1}
-    # The batch in flight when the process died may have gone out twice: then the
+    # The rows held when the process died may have gone out twice: then the
     # report says so.
     flagged = {row.email for row in rows(sqlite_fast.database, number) if row.uncertain_before}
-    assert twice <= flagged and len(flagged) <= CLAIM_BATCH
+    assert twice <= flagged and len(flagged) <= ROWS_HELD
 
 
 def test_resume_sends_a_running_campaign_that_nobody_sends(

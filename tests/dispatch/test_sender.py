@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from email import message_from_bytes, policy
 
 import pytest
@@ -14,7 +15,13 @@ from newsletter.delivery.message import message_id
 from newsletter.delivery.transport import MemoryTransport
 from newsletter.dispatch import campaign, outbox
 from newsletter.dispatch.embedded import run_campaign
-from newsletter.dispatch.sender import CLAIM_BATCH, Outcome, Sender
+from newsletter.dispatch.sender import (
+    CLAIM_BATCH,
+    ROWS_HELD,
+    SILENT_SERVER_TIMEOUTS,
+    Outcome,
+    Sender,
+)
 from newsletter.errors import (
     DeliveryConfigError,
     PermanentDeliveryError,
@@ -225,3 +232,80 @@ def test_outcomes_are_written_with_the_next_claim_and_never_left_behind(
     with pytest.raises(RuntimeError, match="database went away"):
         sender.send_rows([*rest, first])
     assert states(fast.database, campaign_id) == {"sent": 2 + CLAIM_BATCH}
+
+
+def _attempts(url: str, campaign_id: int) -> dict[str, set[int]]:
+    found: dict[str, set[int]] = {}
+    for row in rows(url, campaign_id):
+        found.setdefault(row.state, set()).add(row.attempts)
+    return found
+
+
+def test_the_next_batch_is_claimed_while_one_is_sent(fast: Settings, issue: CompiledIssue) -> None:
+    campaign_id = _start(fast, issue, 3 * CLAIM_BATCH)
+    ids = [row.id for row in rows(fast.database, campaign_id)]
+    seen: list[dict[str, int]] = []
+
+    class Watching(MemoryTransport):
+        def send(self, mail_from: str, recipient: str, data: bytes) -> str:
+            if len(self.sent) == CLAIM_BATCH - 1:  # the first batch's last message
+                deadline = time.monotonic() + 10
+                while states(fast.database, campaign_id).get("sending", 0) < 2 * CLAIM_BATCH:
+                    assert time.monotonic() < deadline, "the next batch was never claimed"
+                    time.sleep(0.01)
+                seen.append(states(fast.database, campaign_id))
+            return super().send(mail_from, recipient, data)
+
+    sender = Sender(fast, transport=Watching())
+    assert sender.send_rows(ids) == []
+    # While the first batch went out, the second was already claimed (both ``sending``),
+    # and the third not yet: never more than ROWS_HELD rows held.
+    assert seen == [{"sending": ROWS_HELD, "queued": CLAIM_BATCH}]
+    assert states(fast.database, campaign_id) == {"sent": 3 * CLAIM_BATCH}
+
+
+def test_a_pause_gives_back_the_batch_claimed_ahead(fast: Settings, issue: CompiledIssue) -> None:
+    campaign_id = _start(fast, issue, 2 * CLAIM_BATCH)
+    ids = [row.id for row in rows(fast.database, campaign_id)]
+    transport = MemoryTransport()
+    silent = TransientDeliveryError("timed out", timed_out=True)
+    transport.fail_next(*[silent] * SILENT_SERVER_TIMEOUTS)
+    sender = Sender(fast, transport=transport)
+    assert sender.send_rows(ids) == []
+    now = campaign.progress(fast, campaign_id)
+    assert now.status == "paused" and transport.sent == []
+    # The first batch: three timeouts (retried later), the rest given back; the second,
+    # claimed while the first was sent, given back with its attempt uncounted.
+    assert _attempts(fast.database, campaign_id) == {"queued": {0, 1}}
+    assert states(fast.database, campaign_id) == {"queued": 2 * CLAIM_BATCH}
+
+
+def test_a_refused_login_gives_back_the_batch_claimed_ahead(
+    fast: Settings, issue: CompiledIssue
+) -> None:
+    campaign_id = _start(fast, issue, 2 * CLAIM_BATCH)
+    ids = [row.id for row in rows(fast.database, campaign_id)]
+    transport = MemoryTransport()
+    transport.fail_next(DeliveryConfigError("the mail server refuses our login (AUTH): 535"))
+    with pytest.raises(DeliveryConfigError):
+        Sender(fast, transport=transport).send_rows(ids)
+    assert states(fast.database, campaign_id) == {"queued": 2 * CLAIM_BATCH}
+    assert sum(row.attempts for row in rows(fast.database, campaign_id)) == 1
+
+
+def test_rows_past_the_budget_are_handed_back_unclaimed(
+    fast: Settings, issue: CompiledIssue
+) -> None:
+    campaign_id = _start(fast, issue, 3 * CLAIM_BATCH)
+    ids = [row.id for row in rows(fast.database, campaign_id)]
+
+    class Slow(MemoryTransport):
+        def send(self, mail_from: str, recipient: str, data: bytes) -> str:
+            time.sleep(0.02)
+            return super().send(mail_from, recipient, data)
+
+    left = Sender(fast, transport=Slow()).send_rows(ids, budget_seconds=0.1)
+    # The budget ran out during the first batch: the batch claimed ahead meanwhile was
+    # sent, nothing after it claimed.
+    assert left == ids[2 * CLAIM_BATCH :]
+    assert states(fast.database, campaign_id) == {"sent": 2 * CLAIM_BATCH, "queued": CLAIM_BATCH}

@@ -22,7 +22,7 @@ from newsletter.audience.subscribers import unsubscribe
 from newsletter.compose.render import CompiledIssue
 from newsletter.db import transaction
 from newsletter.dispatch import campaign, outbox
-from newsletter.dispatch.sender import CLAIM_BATCH
+from newsletter.dispatch.sender import ROWS_HELD
 from newsletter.dispatch.tasks import CeleryBroker, make_app
 from newsletter.models import OutboxRow, Subscriber, utcnow
 from newsletter.settings import Settings
@@ -131,8 +131,8 @@ def test_kill_9_of_the_worker_loses_nobody_and_reports_each_possible_duplicate(
     )
     report = {line.email: line.outcome for line in campaign.report(settings, campaign_id)}
     assert all(report[address] == "uncertain (possible duplicate)" for address in duplicates)
-    # The batch in flight is reported; of it, only the stalled message went out twice.
-    assert 1 <= len(caught) <= CLAIM_BATCH and len(duplicates) == 1, (caught, duplicates)
+    # The rows held are reported; of them, only the stalled message went out twice.
+    assert 1 <= len(caught) <= ROWS_HELD and len(duplicates) == 1, (caught, duplicates)
     print(
         f"kill -9 (stalled reply): delivered before kill {sent_before}, sending at kill "
         f"{len(caught)}, duplicates {sum(duplicates.values())}, received {len(patient_sink.received)}"
