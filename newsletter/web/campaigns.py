@@ -28,7 +28,13 @@ from newsletter.audience.lists import current_lists
 from newsletter.audience.subscribers import resolve_lists
 from newsletter.compose.render import CompiledIssue
 from newsletter.dispatch import approval, campaign, outbox, overlap
-from newsletter.errors import AlreadySentError, InputError, NewsletterError, NotFoundError
+from newsletter.errors import (
+    AlreadySentError,
+    InputError,
+    Message,
+    NewsletterError,
+    NotFoundError,
+)
 from newsletter.models import utcnow
 from newsletter.settings import Settings
 from newsletter.web import clicks, i18n, permissions, revisions
@@ -221,9 +227,12 @@ async def _form_page(
         "errors": {},
         **extra,
     }
-    message = str(context.pop("error", "") or "")
-    if message:
-        field = error_field(message)
+    error = context.pop("error", "") or ""
+    if error:
+        # The field from the English text (``segment: …``), the words in the page's language.
+        field = error_field(str(error))
+        explained = error if isinstance(error, NewsletterError) else str(error)
+        message = i18n.explain(explained, i18n.choose_language(request))
         if field:
             context["errors"] = {field: message}
         else:
@@ -268,7 +277,7 @@ async def count_choice(request: Request, choice: Choice) -> Response:
         definition = segments.parse_definition(choice.segment)
         found = await run_in_threadpool(_count, settings, slugs, definition)
     except NewsletterError as exc:
-        return await _form_page(request, choice, status_code=400, error=str(exc))
+        return await _form_page(request, choice, status_code=400, error=exc)
     return await _form_page(request, choice, count=found)
 
 
@@ -286,13 +295,13 @@ async def save_segment(request: Request, choice: Choice) -> Response:
             _save_segment, settings_of(request), choice, request.scope["editor_email"]
         )
     except NewsletterError as exc:
-        return await _form_page(request, choice, status_code=400, error=str(exc))
+        return await _form_page(request, choice, status_code=400, error=exc)
     return await _form_page(request, replace(choice, saved=saved_id), saved_notice=True)
 
 
 def _saved_definition(settings: Settings, saved_id: str) -> segments.Definition:
     if not saved_id.isdigit():
-        raise InputError("segment: choose a saved segment")
+        raise InputError(Message("segment.choose", "segment: choose a saved segment"))
     with db.transaction(settings.database) as session:
         return segments.parse_definition(segments.find(session, int(saved_id)).definition)
 
@@ -302,7 +311,7 @@ async def load_segment(request: Request, choice: Choice) -> Response:
     try:
         definition = await run_in_threadpool(_saved_definition, settings_of(request), choice.saved)
     except NewsletterError as exc:
-        return await _form_page(request, choice, status_code=400, error=str(exc))
+        return await _form_page(request, choice, status_code=400, error=exc)
     segment = {field: definition.get(field, []) for field in segments.FIELDS}
     return await _form_page(request, replace(choice, segment=segment))
 
@@ -322,7 +331,8 @@ async def segment_count(request: Request) -> Response:
         )
         found = await run_in_threadpool(_count, settings, slugs, definition)
     except NewsletterError as exc:
-        return JSONResponse({"error": str(exc)}, status_code=400, headers=NO_STORE)
+        message = i18n.explain(exc, i18n.choose_language(request))
+        return JSONResponse({"error": message}, status_code=400, headers=NO_STORE)
     return JSONResponse({"count": found}, headers=NO_STORE)
 
 
@@ -350,7 +360,7 @@ async def _confirm_or_start(request: Request, form: FormData, *, start: bool) ->
                 status_code = 409
         found = await run_in_threadpool(overlap.audience, settings, compiled, slugs, where)
     except NewsletterError as exc:
-        return await _form_page(request, choice, status_code=400, error=str(exc))
+        return await _form_page(request, choice, status_code=400, error=exc)
     context.update(
         count=found.recipients,
         found=found,

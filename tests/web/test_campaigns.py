@@ -158,7 +158,7 @@ def test_campaign_form_errors_are_shown(
     cases = {
         "lists: choose at least one list": {"list": []},
         "nera": {"list": ["nera"]},
-        "municipality: 'Kauno\\nr.' is not one line": {
+        "Savivaldybė: reikšmė 'Kauno\\nr.' turi būti viena eilutė": {
             "list": ["savivaldybes"],
             "seg.municipality": "Kauno\nr.",
         },
