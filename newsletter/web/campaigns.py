@@ -159,9 +159,11 @@ def parse_send_at(text: str, now: datetime | None = None) -> datetime | None:
     try:
         moment = datetime.strptime(text.strip(), AT_FORMAT).astimezone()
     except ValueError:
-        raise InputError(f"send at: expected a date and time, got {text!r}") from None
+        english = f"send at: expected a date and time, got {text!r}"
+        raise InputError(Message("campaign.send_at_format", english, {"text": text})) from None
     if moment <= (now or utcnow()):
-        raise InputError(f"send at: {text} is in the past")
+        english = f"send at: {text} is in the past"
+        raise InputError(Message("campaign.send_at_past", english, {"text": text}))
     return moment
 
 
@@ -205,11 +207,12 @@ def error_field(message: str) -> str:
 def chosen_lists(slugs: list[str], offered: list[dict[str, str]]) -> list[str]:
     """The chosen lists; InputError when none is chosen or one is archived or unknown."""
     if not slugs:
-        raise InputError("lists: choose at least one list")
+        raise InputError(Message("campaign.no_lists", "lists: choose at least one list"))
     current = {item["slug"] for item in offered}
     for slug in slugs:
         if slug not in current:
-            raise InputError(f"lists: no list {slug!r} to send to (unknown or archived)")
+            english = f"lists: no list {slug!r} to send to (unknown or archived)"
+            raise InputError(Message("campaign.no_such_list", english, {"slug": slug}))
     return slugs
 
 

@@ -878,7 +878,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "error.where_line": ("{file}, eilutė {line}", "{file}, line {line}"),
     "error.file.missing": ("tokio failo nėra", "no such file"),
     "error.file.xls": (
-        "senieji Excel .xls failai nepriimami; išsaugokite jį kaip .xlsx arba „CSV UTF-8“",
+        "senieji Excel .xls failai nepriimami; išsaugokite failą kaip .xlsx arba „CSV UTF-8“",
         "old Excel .xls files are not supported; save it as .xlsx or CSV UTF-8",
     ),
     "error.file.type": (
@@ -890,11 +890,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "the file is UTF-16 (Excel 'Unicode text'); save it as 'CSV UTF-8'",
     ),
     "error.file.bad_utf8": (
-        "netinkamas UTF-8 tekstas ({detail}) faile, kuris kitur yra UTF-8",
+        "netinkamas UTF-8 tekstas ({detail}) faile, kuris kitur užkoduotas UTF-8",
         "invalid UTF-8 ({detail}) in a file that is otherwise UTF-8",
     ),
     "error.file.unknown_encoding": (
-        "failo koduotė nėra nei UTF-8, nei Windows-1257 ({detail}); išsaugokite jį kaip "
+        "failo koduotė nėra nei UTF-8, nei Windows-1257 ({detail}); išsaugokite failą kaip "
         "„CSV UTF-8“",
         "the file is neither UTF-8 nor Windows-1257 ({detail}); save it as 'CSV UTF-8'",
     ),
@@ -918,8 +918,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "as CSV",
     ),
     "error.file.wide_header": (
-        "antraštės eilutė tęsiasi toliau nei {limit} stulpelių, o tiek sąrašas neturi; "
-        "ištrinkite stulpelius, esančius už sąrašo stulpelių",
+        "antraštės eilutė tęsiasi už {limit}-ojo stulpelio – tiek stulpelių sąrašas neturi; "
+        "ištrinkite stulpelius už sąrašo ribų",
         "the header row goes on past column {limit}, more than a list may have; delete the "
         "columns after the list's own",
     ),
@@ -1005,7 +1005,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "The name is one line of at most {limit} characters.",
     ),
     "error.list.description_too_long": (
-        "Aprašymas ne ilgesnis nei {limit} simbolių.",
+        "Aprašymas turi būti ne ilgesnis nei {limit} simbolių.",
         "The description has at most {limit} characters.",
     ),
     "error.segment.not_fields": (
@@ -1029,7 +1029,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "{field}: {value!r} is not one line of at most {limit} characters.",
     ),
     "error.segment.name": (
-        "Atrankos pavadinimas turi būti viena eilutė, ne ilgesnė nei {limit} simbolių.",
+        "Įrašykite atrankos pavadinimą: vieną eilutę, ne ilgesnę nei {limit} simbolių.",
         "Give the segment a name of one line, at most {limit} characters.",
     ),
     "error.segment.name_taken": (
@@ -1041,6 +1041,16 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "There is no saved segment {segment_id}.",
     ),
     "error.segment.choose": ("Pasirinkite išsaugotą atranką.", "Choose a saved segment."),
+    "error.campaign.no_lists": ("Pasirinkite bent vieną sąrašą.", "Choose at least one list."),
+    "error.campaign.no_such_list": (
+        "Sąrašo „{slug}“ nėra arba jis archyvuotas.",
+        "There is no list “{slug}” to send to (unknown or archived).",
+    ),
+    "error.campaign.send_at_format": (
+        "Nurodykite datą ir laiką (gauta: „{text}“).",
+        "Expected a date and time, got “{text}”.",
+    ),
+    "error.campaign.send_at_past": ("Laikas {text} jau praėjo.", "{text} is in the past."),
     "error.upload.too_large": (
         "Failas didesnis nei {mb} MB.",
         "The file is larger than {mb} MB.",

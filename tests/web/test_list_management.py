@@ -137,7 +137,7 @@ REFUSED = [
      "Pavadinimas turi būti viena eilutė, ne ilgesnė nei 200 simbolių.",
      "The name is one line of at most 200 characters."),
     ({"slug": "kita", "name": "Kita", "description": "x" * 2001}, "new-description-error",
-     "Aprašymas ne ilgesnis nei 2000 simbolių.",
+     "Aprašymas turi būti ne ilgesnis nei 2000 simbolių.",
      "The description has at most 2000 characters."),
 ]  # fmt: skip
 

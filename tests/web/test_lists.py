@@ -272,7 +272,7 @@ def xlsx_without_email() -> bytes:
             "email;name\nona@x.example;Ona\npetras@x.example;Petras\xff\n".encode("latin-1")
             + "Žemaitė".encode(),
             "sarasas.csv, eilutė 3: netinkamas UTF-8 tekstas (baitas 0xff) faile, kuris kitur "
-            "yra UTF-8",
+            "užkoduotas UTF-8",
             "sarasas.csv, line 3: invalid UTF-8 (byte 0xff) in a file that is otherwise UTF-8",
         ),
         (
