@@ -28,6 +28,10 @@ Every class says what the caller should do about it::
                                     do not mark it sent or failed; report it
     MailboxError                    the bounce mailbox could not be read now: nothing was lost, run again
 
+An error may carry a ``Message``: a stable code and its parameters beside the English text,
+so that a page can show it in its own language (``newsletter.web.i18n.explain``) while the
+command line prints the English exactly as before. ``str(error)`` is always the English.
+
 The command line shows these in exactly one place (``newsletter.cli.core.main``) as a single
 line and exits with ``exit_code``; any other exception is a bug and keeps its traceback.
 Errors of SQLAlchemy are translated into ``DatabaseError`` in one place,
@@ -36,17 +40,42 @@ Errors of SQLAlchemy are translated into ``DatabaseError`` in one place,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
+@dataclass(frozen=True)
+class Message:
+    """A message to a person: a stable ``code``, its English ``text`` and its ``params``.
+
+    ``text`` is what the command line prints; a page looks ``code`` up in its catalogue
+    and fills in ``params`` (a parameter may itself be a ``Message``, translated in turn).
+    The codes of the audience are registered in ``newsletter.audience.messages``.
+    """
+
+    code: str
+    text: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return self.text
+
+
 class NewsletterError(Exception):
-    """Base class: a failure the user can understand from its one-line message."""
+    """Base class: a failure the user can understand from its one-line message.
+
+    ``coded`` is the ``Message`` it was raised with, or None for plain English text.
+    """
 
     exit_code: int = 1
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str | Message) -> None:
+        coded = message if isinstance(message, Message) else None
+        text = str(message)
+        super().__init__(text)
+        self.message = text
+        self.coded = coded
 
     def __str__(self) -> str:
         return self.message
@@ -63,14 +92,19 @@ class InputError(NewsletterError):
 
     exit_code = 65  # EX_DATAERR
 
-    def __init__(self, message: str, *, path: str | Path | None = None, line: int | None = None):
+    def __init__(
+        self, message: str | Message, *, path: str | Path | None = None, line: int | None = None
+    ):
         self.path = str(path) if path is not None else None
         self.line = line
         location = ""
         if self.path is not None:
             location = self.path if line is None else f"{self.path}:{line}"
-        super().__init__(f"{location}: {message}" if location else message)
-        self.reason = message
+        reason = str(message)
+        super().__init__(f"{location}: {reason}" if location else reason)
+        self.reason = reason
+        # The location is kept apart (path, line): the message is the reason alone.
+        self.coded = message if isinstance(message, Message) else None
 
 
 class IssueError(InputError):

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from newsletter.errors import SubscriberFileError
+from newsletter.audience.messages import msg
+from newsletter.errors import Message, SubscriberFileError
 
 #: Canonical column names and the header spellings that mean them, compared after
 #: folding case, diacritics, spaces and punctuation ("El. paštas" -> "elpastas").
@@ -75,10 +76,15 @@ MAX_XLSX_UNPACKED = 500_000_000
 
 @dataclass(frozen=True)
 class Row:
-    """One data row: its first line in the file and its values by canonical column."""
+    """One data row: its first line in the file and its values by canonical column.
+
+    ``overflow`` is (values in the row, columns of the header) when the row has values
+    beyond the header's columns (see ``OVERFLOW``), else None.
+    """
 
     line: int
     values: dict[str, str]
+    overflow: tuple[int, int] | None = None
 
 
 @dataclass
@@ -130,17 +136,15 @@ def fold_header(text: str) -> str:
 def open_list_file(path: Path) -> ListFile:
     """Open a CSV or XLSX list file; ``SubscriberFileError`` says why one cannot be read."""
     if not path.is_file():
-        raise SubscriberFileError("no such file", path=path)
+        raise SubscriberFileError(msg("file.missing"), path=path)
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt"):
         return _open_csv(path)
     if suffix in (".xlsx", ".xlsm"):
         return _open_xlsx(path)
     if suffix == ".xls":
-        raise SubscriberFileError(
-            "old Excel .xls files are not supported; save it as .xlsx or CSV UTF-8", path=path
-        )
-    raise SubscriberFileError(f"unknown file type {suffix!r}; use .csv or .xlsx", path=path)
+        raise SubscriberFileError(msg("file.xls"), path=path)
+    raise SubscriberFileError(msg("file.type", suffix=suffix), path=path)
 
 
 # Encoding ------------------------------------------------------------------------------
@@ -158,24 +162,21 @@ def detect_encoding(path: Path) -> tuple[str, str]:
     with path.open("rb") as handle:
         head = handle.read(4)
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise SubscriberFileError(
-            "the file is UTF-16 (Excel 'Unicode text'); save it as 'CSV UTF-8'", path=path
-        )
+        raise SubscriberFileError(msg("file.utf16"), path=path)
     encoding = "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
     digest, problem = _decode_all(path, encoding)
     if problem is None:
         return encoding, digest
     if encoding == "utf-8-sig" or problem.after_letters or _mostly_utf8(path):
         raise SubscriberFileError(
-            f"invalid UTF-8 ({problem.detail}) in a file that is otherwise UTF-8",
+            msg("file.bad_utf8", detail=problem.detail),
             path=path,
             line=problem.line,
         )
     _, cp_problem = _decode_all(path, "cp1257")
     if cp_problem is not None:
         raise SubscriberFileError(
-            f"the file is neither UTF-8 nor Windows-1257 ({cp_problem.detail}); "
-            "save it as 'CSV UTF-8'",
+            msg("file.unknown_encoding", detail=cp_problem.detail),
             path=path,
             line=cp_problem.line,
         )
@@ -205,7 +206,7 @@ def _mostly_utf8(path: Path) -> bool:
 @dataclass(frozen=True)
 class _DecodeProblem:
     line: int
-    detail: str
+    detail: Message
     after_letters: bool  # valid non-ASCII text was decoded before the problem
 
 
@@ -223,13 +224,15 @@ def _decode_all(path: Path, encoding: str) -> tuple[str, _DecodeProblem | None]:
                 line += chunk.count(b"\n", 0, exc.start)
                 letters = letters or not chunk[: exc.start].isascii()
                 byte = chunk[exc.start : exc.start + 1].hex()
-                return digest.hexdigest(), _DecodeProblem(line, f"byte 0x{byte}", letters)
+                detail = msg("file.bad_byte", byte=byte)
+                return digest.hexdigest(), _DecodeProblem(line, detail, letters)
             line += text.count("\n")
             letters = letters or not text.isascii()
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            return digest.hexdigest(), _DecodeProblem(line, "the file ends mid-character", letters)
+            detail = msg("file.cut_character")
+            return digest.hexdigest(), _DecodeProblem(line, detail, letters)
     return digest.hexdigest(), None
 
 
@@ -291,7 +294,9 @@ def _numbered_csv_rows(path: Path, reader: Any) -> Iterator[tuple[int, list[str]
             yield previous + 1, cells
             previous = reader.line_num
     except csv.Error as exc:
-        raise SubscriberFileError(f"unreadable CSV ({exc})", path=path, line=previous + 1) from exc
+        raise SubscriberFileError(
+            msg("file.bad_csv", detail=str(exc)), path=path, line=previous + 1
+        ) from exc
 
 
 # XLSX ----------------------------------------------------------------------------------
@@ -355,7 +360,7 @@ def _load_workbook(path: Path) -> tuple[Any, Callable[[], None]]:
             workbook = openpyxl.load_workbook(handle, read_only=True, data_only=True)
     except _xlsx_errors() as exc:
         handle.close()
-        raise SubscriberFileError(f"not a readable XLSX workbook ({exc})", path=path) from exc
+        raise SubscriberFileError(msg("file.bad_xlsx", detail=str(exc)), path=path) from exc
     except BaseException:
         handle.close()
         raise
@@ -379,14 +384,12 @@ def _refuse_oversized_workbook(path: Path) -> None:
         with zipfile.ZipFile(path) as archive:
             unpacked = sum(item.file_size for item in archive.infolist())
     except _xlsx_errors() as exc:
-        raise SubscriberFileError(f"not a readable XLSX workbook ({exc})", path=path) from exc
+        raise SubscriberFileError(msg("file.bad_xlsx", detail=str(exc)), path=path) from exc
     if unpacked > MAX_XLSX_UNPACKED:
-        raise SubscriberFileError(
-            f"the workbook unpacks to {unpacked / 1e6:,.0f} MB, more than the "
-            f"{MAX_XLSX_UNPACKED / 1e6:,.0f} MB a list file may; delete formatted empty rows "
-            "and columns beyond the list, or save it as CSV",
-            path=path,
+        too_much = msg(
+            "file.xlsx_bomb", unpacked_mb=unpacked / 1e6, limit_mb=MAX_XLSX_UNPACKED / 1e6
         )
+        raise SubscriberFileError(too_much, path=path)
 
 
 class _SheetRows:
@@ -425,7 +428,7 @@ class _SheetRows:
                     parsed = next(rows, None)
             except errors as exc:
                 raise SubscriberFileError(
-                    f"unreadable XLSX row ({exc})", path=self.path, line=self.row + 1
+                    msg("file.bad_xlsx_row", detail=str(exc)), path=self.path, line=self.row + 1
                 ) from exc
             if parsed is None:
                 return
@@ -511,17 +514,16 @@ def _find_header(path: Path, numbered: Iterator[tuple[int, list[str]]]) -> _Head
             width = max(i for i, cell in enumerate(cells) if cell.strip()) + 1
             if width > MAX_COLUMNS:
                 raise SubscriberFileError(
-                    f"the header row goes on past column {MAX_COLUMNS}, more than a list "
-                    "may have; delete the columns after the list's own",
+                    msg("file.wide_header", limit=MAX_COLUMNS),
                     path=path,
                     line=line,
                 )
             return _Header(line, positions, ignored, width)
         if seen >= _HEADER_SEARCH_ROWS:
             break
-    found = ", ".join(repr(c.strip()) for c in first or [] if c.strip()) or "nothing"
+    found = ", ".join(repr(c.strip()) for c in first or [] if c.strip())
     raise SubscriberFileError(
-        f"no email column (a header such as 'email' or 'El. paštas'); the first row has {found}",
+        msg("file.no_email", found=found or msg("file.nothing")),
         path=path,
     )
 
@@ -537,7 +539,9 @@ def _map_headers(path: Path, line: int, cells: list[str]) -> tuple[dict[str, int
             continue
         if column in positions:
             raise SubscriberFileError(
-                f"columns {positions[column] + 1} and {index + 1} both mean {column!r}",
+                msg(
+                    "file.same_column", first=positions[column] + 1, second=index + 1, column=column
+                ),
                 path=path,
                 line=line,
             )
@@ -566,7 +570,7 @@ def _data_rows(
         count += 1
         if count > MAX_ROWS:
             raise SubscriberFileError(
-                f"more than {MAX_ROWS:,} rows; split the list into smaller files",
+                msg("file.too_many_rows", limit=MAX_ROWS),
                 path=path,
                 line=line,
             )
@@ -574,10 +578,12 @@ def _data_rows(
             column: cells[index].strip(_OUTER_SPACE) if index < len(cells) else ""
             for column, index in header.positions.items()
         }
+        overflow = None
         if any(cell.strip() for cell in cells[header.width :]):
+            overflow = (len(cells), header.width)
             values[OVERFLOW] = f"{len(cells)} values but the header has {header.width} columns"
         refuse_formula(path, line, values)
-        yield Row(line=line, values=values)
+        yield Row(line=line, values=values, overflow=overflow)
 
 
 def is_formula(text: str) -> bool:
@@ -595,7 +601,7 @@ def refuse_formula(path: Path, line: int, values: dict[str, str]) -> None:
     for column, text in values.items():
         if is_formula(text):
             raise SubscriberFileError(
-                f"a formula in column {column} ({text[:40]!r}); replace it with its value",
+                msg("file.formula", column=column, text=text[:40]),
                 path=path,
                 line=line,
             )

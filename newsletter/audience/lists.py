@@ -47,14 +47,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from newsletter import db
-from newsletter.audience.listfiles import OVERFLOW, ListFile, Row, open_list_file
+from newsletter.audience.listfiles import ListFile, Row, open_list_file
+from newsletter.audience.messages import msg
 from newsletter.audience.subscribers import (
     ATTRIBUTES,
     CONTROL_CHARACTERS,
     email_hmac,
     normalise_email,
 )
-from newsletter.errors import InputError, ListChangedError, NotFoundError
+from newsletter.errors import InputError, ListChangedError, Message, NotFoundError
 from newsletter.headers import UnsafeValueError, check_header_text
 from newsletter.models import (
     ConsentEvent,
@@ -121,10 +122,11 @@ STAGING = Table(
 
 @dataclass
 class Rejection:
-    """A row that was not imported, and why."""
+    """A row that was not imported, and why: ``reason`` in English, ``message`` by its code."""
 
     line: int
     reason: str
+    message: Message | None = None
 
 
 @dataclass
@@ -156,10 +158,11 @@ class ImportReport:
     #: A digest of the list's members as they were before this import changed them.
     list_state: str = ""
 
-    def reject(self, line: int, reason: str) -> None:
+    def reject(self, line: int, reason: str | Message) -> None:
         self.rejected_count += 1
         if len(self.rejected) < MAX_REJECTIONS_SHOWN:
-            self.rejected.append(Rejection(line, reason))
+            coded = reason if isinstance(reason, Message) else None
+            self.rejected.append(Rejection(line, str(reason), coded))
 
     @property
     def changed(self) -> bool:
@@ -218,11 +221,11 @@ def import_file(
     runs in the transaction last; whatever it raises rolls everything back.
     """
     if not _SLUG.fullmatch(slug):
-        raise InputError(f"list slug {slug!r} must be lower-case letters, digits and '-'")
+        raise InputError(msg("import.slug", slug=slug))
     if len(name) > MAX_LIST_NAME:
-        raise InputError(f"list name is longer than {MAX_LIST_NAME} characters")
+        raise InputError(msg("import.name_too_long", limit=MAX_LIST_NAME))
     if CONTROL_CHARACTERS.search(name):
-        raise InputError("list name contains a control character (such as a line break)")
+        raise InputError(msg("import.name_control"))
     report = ImportReport(path=path, slug=slug, dry_run=dry_run, sync=sync)
     step: Progress = progress or (lambda stage, done, total: None)
     try:
@@ -304,10 +307,7 @@ def _stage(
         step("reading", listfile.position(), listfile.size)
     report.stopped_at = listfile.stopped_at()
     if report.sync and not importable:
-        raise InputError(
-            "refusing --sync: no row could be imported, so every member would be removed",
-            path=listfile.path,
-        )
+        raise InputError(msg("import.sync_nothing"), path=listfile.path)
     _analyze(session)
 
 
@@ -351,8 +351,8 @@ def _batches(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
         yield batch
 
 
-def _staging_row(key: bytes, row: Row) -> tuple[dict[str, Any] | None, str]:
-    """Return (staging values, rejection reason or "") for one row.
+def _staging_row(key: bytes, row: Row) -> tuple[dict[str, Any] | None, Message | None]:
+    """Return (staging values, rejection reason or None) for one row.
 
     A rejected row whose address is valid is still staged, marked ``rejected`` and
     with nothing else from it: the person is in the file, so ``--sync`` must not
@@ -362,8 +362,8 @@ def _staging_row(key: bytes, row: Row) -> tuple[dict[str, Any] | None, str]:
     try:
         address = normalise_email(values["email"])
     except InputError as exc:
-        return None, exc.reason
-    reason = _problem(values)
+        return None, exc.coded or Message("", exc.reason)
+    reason = _problem(row)
     attributes = {} if reason else {k: values[k] for k in ATTRIBUTES if values.get(k)}
     staged = {
         "line": row.line,
@@ -382,24 +382,25 @@ def _search_of(values: Any) -> str:
     return search_text(values["email"], values["name"], values["municipality"], institution)
 
 
-def _problem(values: dict[str, str]) -> str:
-    """Why a row with a valid address cannot be imported, or ""."""
-    if OVERFLOW in values:
-        return values[OVERFLOW]
+def _problem(row: Row) -> Message | None:
+    """Why a row with a valid address cannot be imported, or None."""
+    if row.overflow is not None:
+        return msg("row.overflow", values=row.overflow[0], columns=row.overflow[1])
+    values = row.values
     for column, text in values.items():
         if CONTROL_CHARACTERS.search(text):
-            return f"control character (such as a line break) in {column}"
+            return msg("row.control", column=column)
     for column in HEADER_FIELDS:
         try:
             check_header_text(values.get(column, ""))
         except UnsafeValueError as exc:
-            return f"{column} cannot go into a mail header: it {exc}"
+            return msg("row.header", column=column, detail=str(exc))
     for column, limit in MAX_LENGTHS.items():
         if len(values.get(column, "")) > limit:
-            return f"{column} is longer than {limit} characters"
+            return msg("row.too_long", column=column, limit=limit)
     if any(len(values.get(k, "")) > MAX_ATTRIBUTE_LENGTH for k in ATTRIBUTES):
-        return f"an attribute is longer than {MAX_ATTRIBUTE_LENGTH} characters"
-    return ""
+        return msg("row.attribute_too_long", limit=MAX_ATTRIBUTE_LENGTH)
+    return None
 
 
 # Merging -------------------------------------------------------------------------------
@@ -877,17 +878,17 @@ MAX_DESCRIPTION = 2000
 def check_slug(slug: str) -> None:
     """InputError (``slug: …``) unless ``slug`` is a list's short name: a-z, 0-9 and '-'."""
     if not _SLUG.fullmatch(slug):
-        raise InputError(f"slug: {slug!r} must be lower-case letters, digits and '-', up to 64")
+        raise InputError(msg("list.slug", slug=slug))
 
 
 def check_list_text(name: str, description: str) -> None:
     """InputError naming the field when a list's name or description cannot be kept."""
     if not name.strip():
-        raise InputError("name: a list needs a name")
+        raise InputError(msg("list.name_required"))
     if len(name) > MAX_LIST_NAME or CONTROL_CHARACTERS.search(name):
-        raise InputError(f"name: one line of at most {MAX_LIST_NAME} characters")
+        raise InputError(msg("list.name_too_long", limit=MAX_LIST_NAME))
     if len(description) > MAX_DESCRIPTION:
-        raise InputError(f"description: at most {MAX_DESCRIPTION} characters")
+        raise InputError(msg("list.description_too_long", limit=MAX_DESCRIPTION))
 
 
 def create_list(
@@ -897,7 +898,7 @@ def create_list(
     check_slug(slug)
     check_list_text(name, description)
     if session.scalar(select(MailingList.id).where(MailingList.slug == slug)) is not None:
-        raise InputError(f"slug: a list {slug!r} exists already")
+        raise InputError(msg("list.slug_taken", slug=slug))
     created = MailingList(
         slug=slug, name=name.strip(), description=description.strip(), public=public
     )

@@ -51,12 +51,30 @@ SOURCE = "editor"
 class FormError(InputError):
     """Fields of a form that cannot be accepted: ``problems`` maps a field to a code.
 
-    Codes: ``required``, ``too_long``, ``control``, ``header``, ``invalid``,
-    ``suppressed``, ``exists``, ``bounced``. ``existing_id`` names the person who
-    already has the address (``exists``).
+    The codes are ``CODES`` (the pages show each as ``people.error.<code>``);
+    ``existing_id`` names the person who already has the address (``exists``).
     """
 
+    #: Every code a problem may have; the last three are the pages' own (a mistyped
+    #: confirmation, an invitation sent moments ago, a mail server that refused it).
+    CODES = (
+        "required",
+        "too_long",
+        "control",
+        "header",
+        "invalid",
+        "suppressed",
+        "exists",
+        "bounced",
+        "mismatch",
+        "recently_invited",
+        "not_sent",
+    )
+
     def __init__(self, problems: Mapping[str, str], *, existing_id: int | None = None) -> None:
+        unknown = set(problems.values()) - set(self.CODES)
+        if unknown:
+            raise ValueError(f"unknown form error codes {sorted(unknown)}")  # a bug
         self.problems = dict(problems)
         self.existing_id = existing_id
         super().__init__("; ".join(f"{field}: {code}" for field, code in self.problems.items()))

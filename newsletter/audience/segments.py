@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from newsletter.audience.messages import msg
 from newsletter.audience.subscribers import CONTROL_CHARACTERS, eligible_recipients
 from newsletter.errors import InputError, NotFoundError
 from newsletter.models import Segment, Subscriber
@@ -52,14 +53,14 @@ def parse_definition(raw: Mapping[str, Any]) -> Definition:
     too long or holds a control character, or too many values. Empty fields are dropped.
     """
     if not isinstance(raw, Mapping):
-        raise InputError("segment: expected fields with lists of values")
+        raise InputError(msg("segment.not_fields"))
     definition: Definition = {}
     for field, given in raw.items():
         if field not in FIELDS:
-            raise InputError(f"segment: unknown field {field!r}; known: {', '.join(FIELDS)}")
+            raise InputError(msg("segment.unknown_field", field=field, known=", ".join(FIELDS)))
         values = [given] if isinstance(given, str) else given
         if not isinstance(values, Sequence) or not all(isinstance(v, str) for v in values):
-            raise InputError(f"{field}: expected a list of values")
+            raise InputError(msg("segment.not_values", field=field))
         kept = list(dict.fromkeys(v.strip() for v in values if v.strip()))
         _check_values(field, kept)
         if kept:
@@ -69,10 +70,11 @@ def parse_definition(raw: Mapping[str, Any]) -> Definition:
 
 def _check_values(field: str, values: list[str]) -> None:
     if len(values) > MAX_VALUES:
-        raise InputError(f"{field}: at most {MAX_VALUES} values")
+        raise InputError(msg("segment.too_many_values", field=field, limit=MAX_VALUES))
     for value in values:
         if len(value) > MAX_VALUE_LENGTH or CONTROL_CHARACTERS.search(value):
-            raise InputError(f"{field}: {value[:40]!r} is not one line of at most 200 characters")
+            limit = MAX_VALUE_LENGTH
+            raise InputError(msg("segment.bad_value", field=field, value=value[:40], limit=limit))
 
 
 def from_form(form: Any) -> Definition:
@@ -116,9 +118,9 @@ def save(session: Session, name: str, definition: Definition, by: str = "") -> S
     """Save the definition under ``name``; InputError (``segment_name: …``) when it is taken."""
     name = name.strip()
     if not name or len(name) > MAX_NAME or CONTROL_CHARACTERS.search(name):
-        raise InputError(f"segment_name: give the segment a name of one line, at most {MAX_NAME}")
+        raise InputError(msg("segment.name", limit=MAX_NAME))
     if session.scalar(select(Segment.id).where(Segment.name == name)) is not None:
-        raise InputError(f"segment_name: a segment named {name!r} exists already")
+        raise InputError(msg("segment.name_taken", name=name))
     saved = Segment(name=name, definition=parse_definition(definition), created_by=by[:320])
     session.add(saved)
     session.flush()
@@ -134,7 +136,7 @@ def find(session: Session, segment_id: int) -> Segment:
     """The named segment ``segment_id``; NotFoundError when there is none."""
     found = session.get(Segment, segment_id)
     if found is None:
-        raise NotFoundError(f"no segment {segment_id}")
+        raise NotFoundError(msg("segment.not_found", segment_id=segment_id))
     return found
 
 

@@ -48,6 +48,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from newsletter import db
+from newsletter.audience.messages import msg
 from newsletter.errors import InputError, NotFoundError
 from newsletter.headers import CONTROL_CHARACTERS
 from newsletter.models import (
@@ -85,9 +86,9 @@ def normalise_email(address: str) -> str:
     """
     text = address.strip()
     if not text:
-        raise InputError("the email address is empty")
+        raise InputError(msg("email.empty"))
     if CONTROL_CHARACTERS.search(text):
-        raise InputError("the email address contains a control character")
+        raise InputError(msg("email.control"))
     local, at, domain = text.rpartition("@")
     # Fast path for the usual shape, a plain dot-atom before the @: email-validator
     # accepts such a local part as it is, and its domain check (about 80% of its
@@ -104,7 +105,7 @@ def validated_email(text: str) -> str:
     try:
         info = validate_email(text, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
-        raise InputError(f"invalid email address {text!r}: {exc}") from None
+        raise InputError(msg("email.invalid", address=text, detail=str(exc))) from None
     return f"{info.local_part.lower()}@{info.ascii_domain.lower()}"
 
 

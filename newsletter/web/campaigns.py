@@ -28,7 +28,13 @@ from newsletter.audience.lists import current_lists
 from newsletter.audience.subscribers import resolve_lists
 from newsletter.compose.render import CompiledIssue
 from newsletter.dispatch import approval, campaign, outbox, overlap
-from newsletter.errors import AlreadySentError, InputError, NewsletterError, NotFoundError
+from newsletter.errors import (
+    AlreadySentError,
+    InputError,
+    Message,
+    NewsletterError,
+    NotFoundError,
+)
 from newsletter.models import utcnow
 from newsletter.settings import Settings
 from newsletter.web import clicks, i18n, permissions, revisions
@@ -153,9 +159,11 @@ def parse_send_at(text: str, now: datetime | None = None) -> datetime | None:
     try:
         moment = datetime.strptime(text.strip(), AT_FORMAT).astimezone()
     except ValueError:
-        raise InputError(f"send at: expected a date and time, got {text!r}") from None
+        english = f"send at: expected a date and time, got {text!r}"
+        raise InputError(Message("campaign.send_at_format", english, {"text": text})) from None
     if moment <= (now or utcnow()):
-        raise InputError(f"send at: {text} is in the past")
+        english = f"send at: {text} is in the past"
+        raise InputError(Message("campaign.send_at_past", english, {"text": text}))
     return moment
 
 
@@ -199,11 +207,12 @@ def error_field(message: str) -> str:
 def chosen_lists(slugs: list[str], offered: list[dict[str, str]]) -> list[str]:
     """The chosen lists; InputError when none is chosen or one is archived or unknown."""
     if not slugs:
-        raise InputError("lists: choose at least one list")
+        raise InputError(Message("campaign.no_lists", "lists: choose at least one list"))
     current = {item["slug"] for item in offered}
     for slug in slugs:
         if slug not in current:
-            raise InputError(f"lists: no list {slug!r} to send to (unknown or archived)")
+            english = f"lists: no list {slug!r} to send to (unknown or archived)"
+            raise InputError(Message("campaign.no_such_list", english, {"slug": slug}))
     return slugs
 
 
@@ -221,9 +230,12 @@ async def _form_page(
         "errors": {},
         **extra,
     }
-    message = str(context.pop("error", "") or "")
-    if message:
-        field = error_field(message)
+    error = context.pop("error", "") or ""
+    if error:
+        # The field from the English text (``segment: …``), the words in the page's language.
+        field = error_field(str(error))
+        explained = error if isinstance(error, NewsletterError) else str(error)
+        message = i18n.explain(explained, i18n.choose_language(request))
         if field:
             context["errors"] = {field: message}
         else:
@@ -268,7 +280,7 @@ async def count_choice(request: Request, choice: Choice) -> Response:
         definition = segments.parse_definition(choice.segment)
         found = await run_in_threadpool(_count, settings, slugs, definition)
     except NewsletterError as exc:
-        return await _form_page(request, choice, status_code=400, error=str(exc))
+        return await _form_page(request, choice, status_code=400, error=exc)
     return await _form_page(request, choice, count=found)
 
 
@@ -286,13 +298,13 @@ async def save_segment(request: Request, choice: Choice) -> Response:
             _save_segment, settings_of(request), choice, request.scope["editor_email"]
         )
     except NewsletterError as exc:
-        return await _form_page(request, choice, status_code=400, error=str(exc))
+        return await _form_page(request, choice, status_code=400, error=exc)
     return await _form_page(request, replace(choice, saved=saved_id), saved_notice=True)
 
 
 def _saved_definition(settings: Settings, saved_id: str) -> segments.Definition:
     if not saved_id.isdigit():
-        raise InputError("segment: choose a saved segment")
+        raise InputError(Message("segment.choose", "segment: choose a saved segment"))
     with db.transaction(settings.database) as session:
         return segments.parse_definition(segments.find(session, int(saved_id)).definition)
 
@@ -302,7 +314,7 @@ async def load_segment(request: Request, choice: Choice) -> Response:
     try:
         definition = await run_in_threadpool(_saved_definition, settings_of(request), choice.saved)
     except NewsletterError as exc:
-        return await _form_page(request, choice, status_code=400, error=str(exc))
+        return await _form_page(request, choice, status_code=400, error=exc)
     segment = {field: definition.get(field, []) for field in segments.FIELDS}
     return await _form_page(request, replace(choice, segment=segment))
 
@@ -322,7 +334,8 @@ async def segment_count(request: Request) -> Response:
         )
         found = await run_in_threadpool(_count, settings, slugs, definition)
     except NewsletterError as exc:
-        return JSONResponse({"error": str(exc)}, status_code=400, headers=NO_STORE)
+        message = i18n.explain(exc, i18n.choose_language(request))
+        return JSONResponse({"error": message}, status_code=400, headers=NO_STORE)
     return JSONResponse({"count": found}, headers=NO_STORE)
 
 
@@ -350,7 +363,7 @@ async def _confirm_or_start(request: Request, form: FormData, *, start: bool) ->
                 status_code = 409
         found = await run_in_threadpool(overlap.audience, settings, compiled, slugs, where)
     except NewsletterError as exc:
-        return await _form_page(request, choice, status_code=400, error=str(exc))
+        return await _form_page(request, choice, status_code=400, error=exc)
     context.update(
         count=found.recipients,
         found=found,

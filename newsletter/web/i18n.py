@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 from starlette.requests import HTTPConnection
 
+from newsletter.errors import Message, NewsletterError
+
 LANGUAGES = ("lt", "en")
 DEFAULT = "lt"
 COOKIE = "lang"
@@ -871,6 +873,210 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Kaip šios svetainės puslapiai atitinka prieinamumo reikalavimus ir kaip pranešti apie kliūtis.",
         "How this site's pages meet accessibility requirements, and how to report a barrier.",
     ),
+    # Messages by code (``explain``): ``error.<code>`` of newsletter.audience.messages and
+    # of the pages' own errors. A text after "file: " or "line N: " starts in lower case.
+    "error.where_line": ("{file}, eilutė {line}", "{file}, line {line}"),
+    "error.file.missing": ("tokio failo nėra", "no such file"),
+    "error.file.xls": (
+        "senieji Excel .xls failai nepriimami; išsaugokite failą kaip .xlsx arba „CSV UTF-8“",
+        "old Excel .xls files are not supported; save it as .xlsx or CSV UTF-8",
+    ),
+    "error.file.type": (
+        "nežinomas failo tipas „{suffix}“; įkelkite .csv arba .xlsx failą",
+        "unknown file type {suffix!r}; use .csv or .xlsx",
+    ),
+    "error.file.utf16": (
+        "failas yra UTF-16 koduotės (Excel „Unicode text“); išsaugokite jį kaip „CSV UTF-8“",
+        "the file is UTF-16 (Excel 'Unicode text'); save it as 'CSV UTF-8'",
+    ),
+    "error.file.bad_utf8": (
+        "netinkamas UTF-8 tekstas ({detail}) faile, kuris kitur užkoduotas UTF-8",
+        "invalid UTF-8 ({detail}) in a file that is otherwise UTF-8",
+    ),
+    "error.file.unknown_encoding": (
+        "failo koduotė nėra nei UTF-8, nei Windows-1257 ({detail}); išsaugokite failą kaip "
+        "„CSV UTF-8“",
+        "the file is neither UTF-8 nor Windows-1257 ({detail}); save it as 'CSV UTF-8'",
+    ),
+    "error.file.bad_byte": ("baitas 0x{byte}", "byte 0x{byte}"),
+    "error.file.cut_character": ("failas baigiasi nepilnu simboliu", "the file ends mid-character"),
+    "error.file.bad_csv": ("neįskaitomas CSV failas ({detail})", "unreadable CSV ({detail})"),
+    "error.file.bad_xlsx": (
+        "failas nėra perskaitoma XLSX darbaknygė ({detail})",
+        "not a readable XLSX workbook ({detail})",
+    ),
+    "error.file.bad_xlsx_row": (
+        "neįskaitoma XLSX eilutė ({detail})",
+        "unreadable XLSX row ({detail})",
+    ),
+    "error.file.xlsx_bomb": (
+        "išpakuota darbaknygė užimtų {unpacked_mb:.0f} MB, daugiau nei leidžiami "
+        "{limit_mb:.0f} MB; ištrinkite suformatuotas tuščias eilutes ir stulpelius už sąrašo "
+        "ribų arba išsaugokite failą kaip CSV",
+        "the workbook unpacks to {unpacked_mb:,.0f} MB, more than the {limit_mb:,.0f} MB a "
+        "list file may; delete formatted empty rows and columns beyond the list, or save it "
+        "as CSV",
+    ),
+    "error.file.wide_header": (
+        "antraštės eilutė tęsiasi už {limit}-ojo stulpelio – tiek stulpelių sąrašas neturi; "
+        "ištrinkite stulpelius už sąrašo ribų",
+        "the header row goes on past column {limit}, more than a list may have; delete the "
+        "columns after the list's own",
+    ),
+    "error.file.no_email": (
+        "nėra el. pašto stulpelio (antraštės, pvz., „email“ arba „El. paštas“); pirmoje "
+        "eilutėje: {found}",
+        "no email column (a header such as 'email' or 'El. paštas'); the first row has {found}",
+    ),
+    "error.file.nothing": ("nieko nėra", "nothing"),
+    "error.file.same_column": (
+        "stulpeliai {first} ir {second} abu reiškia „{column}“",
+        "columns {first} and {second} both mean {column!r}",
+    ),
+    "error.file.too_many_rows": (
+        "daugiau nei {limit} eilučių; padalykite sąrašą į mažesnius failus",
+        "more than {limit:,} rows; split the list into smaller files",
+    ),
+    "error.file.formula": (
+        "stulpelyje „{column}“ yra formulė ({text}); pakeiskite ją reikšme",
+        "a formula in column {column} ({text!r}); replace it with its value",
+    ),
+    "error.row.overflow": (
+        "eilutėje daugiau reikšmių ({values}) nei antraštėje stulpelių ({columns})",
+        "{values} values but the header has {columns} columns",
+    ),
+    "error.row.control": (
+        "stulpelyje „{column}“ yra valdymo simbolis (pvz., eilutės lūžis)",
+        "control character (such as a line break) in {column}",
+    ),
+    "error.row.header": (
+        "stulpelio „{column}“ reikšmė netinka laiško antraštei (joje yra valdymo simbolis "
+        "arba sugadintas užkoduotas žodis)",
+        "{column} cannot go into a mail header: it {detail}",
+    ),
+    "error.row.too_long": (
+        "stulpelio „{column}“ reikšmė ilgesnė nei {limit} simbolių",
+        "{column} is longer than {limit} characters",
+    ),
+    "error.row.attribute_too_long": (
+        "kurio nors papildomo stulpelio reikšmė ilgesnė nei {limit} simbolių",
+        "an attribute is longer than {limit} characters",
+    ),
+    "error.email.empty": ("el. pašto adresas tuščias", "the email address is empty"),
+    "error.email.control": (
+        "el. pašto adrese yra valdymo simbolis",
+        "the email address contains a control character",
+    ),
+    "error.email.invalid": (
+        "neteisingas el. pašto adresas „{address}“",
+        "invalid email address {address!r}: {detail}",
+    ),
+    "error.import.slug": (
+        "Trumpas pavadinimas „{slug}“ netinka: leidžiamos tik mažosios lotyniškos raidės, "
+        "skaitmenys ir „-“.",
+        "The short name “{slug}” must be lower-case letters, digits and '-'.",
+    ),
+    "error.import.name_too_long": (
+        "Sąrašo pavadinimas ilgesnis nei {limit} simbolių.",
+        "The list's name is longer than {limit} characters.",
+    ),
+    "error.import.name_control": (
+        "Sąrašo pavadinime yra valdymo simbolis (pvz., eilutės lūžis).",
+        "The list's name contains a control character (such as a line break).",
+    ),
+    "error.import.sync_nothing": (
+        "„Pašalinti narius, kurių faile nėra“ atsisakyta: nė vienos eilutės nepavyko "
+        "importuoti, todėl būtų pašalinti visi nariai",
+        "“Remove members missing from the file” refused: no row could be imported, so every "
+        "member would be removed",
+    ),
+    "error.list.slug": (
+        "Trumpas pavadinimas „{slug}“ netinka: leidžiamos tik mažosios lotyniškos raidės, "
+        "skaitmenys ir „-“, iki 64 ženklų.",
+        "The short name “{slug}” must be lower-case letters, digits and '-', up to 64.",
+    ),
+    "error.list.slug_taken": (
+        "Trumpas pavadinimas „{slug}“ jau užimtas: toks sąrašas jau yra.",
+        "A list “{slug}” exists already.",
+    ),
+    "error.list.name_required": ("Sąrašui reikia pavadinimo.", "A list needs a name."),
+    "error.list.name_too_long": (
+        "Pavadinimas turi būti viena eilutė, ne ilgesnė nei {limit} simbolių.",
+        "The name is one line of at most {limit} characters.",
+    ),
+    "error.list.description_too_long": (
+        "Aprašymas turi būti ne ilgesnis nei {limit} simbolių.",
+        "The description has at most {limit} characters.",
+    ),
+    "error.segment.not_fields": (
+        "Atranką sudaro laukai su reikšmių sąrašais.",
+        "A segment is fields with lists of values.",
+    ),
+    "error.segment.unknown_field": (
+        "Nežinomas atrankos laukas „{field}“; galimi: {known}.",
+        "Unknown segment field “{field}”; known: {known}.",
+    ),
+    "error.segment.not_values": (
+        "{field}: reikšmės turi būti pateiktos sąrašu.",
+        "{field}: expected a list of values.",
+    ),
+    "error.segment.too_many_values": (
+        "{field}: ne daugiau kaip {limit} reikšmių.",
+        "{field}: at most {limit} values.",
+    ),
+    "error.segment.bad_value": (
+        "{field}: reikšmė {value!r} turi būti viena eilutė, ne ilgesnė nei {limit} simbolių.",
+        "{field}: {value!r} is not one line of at most {limit} characters.",
+    ),
+    "error.segment.name": (
+        "Įrašykite atrankos pavadinimą: vieną eilutę, ne ilgesnę nei {limit} simbolių.",
+        "Give the segment a name of one line, at most {limit} characters.",
+    ),
+    "error.segment.name_taken": (
+        "Atranka pavadinimu „{name}“ jau yra.",
+        "A segment named “{name}” exists already.",
+    ),
+    "error.segment.not_found": (
+        "Išsaugotos atrankos Nr. {segment_id} nėra.",
+        "There is no saved segment {segment_id}.",
+    ),
+    "error.segment.choose": ("Pasirinkite išsaugotą atranką.", "Choose a saved segment."),
+    "error.campaign.no_lists": ("Pasirinkite bent vieną sąrašą.", "Choose at least one list."),
+    "error.campaign.no_such_list": (
+        "Sąrašo „{slug}“ nėra arba jis archyvuotas.",
+        "There is no list “{slug}” to send to (unknown or archived).",
+    ),
+    "error.campaign.send_at_format": (
+        "Nurodykite datą ir laiką (gauta: „{text}“).",
+        "Expected a date and time, got “{text}”.",
+    ),
+    "error.campaign.send_at_past": ("Laikas {text} jau praėjo.", "{text} is in the past."),
+    "error.upload.too_large": (
+        "Failas didesnis nei {mb} MB.",
+        "The file is larger than {mb} MB.",
+    ),
+    "error.upload.unreadable": (
+        "Įkelto failo nepavyko perskaityti ({detail}).",
+        "The upload could not be read ({detail}).",
+    ),
+    "error.upload.no_file": ("Pasirinkite CSV arba XLSX failą.", "Choose a CSV or XLSX file."),
+    "error.upload.no_list": (
+        "Pasirinkite sąrašą arba įrašykite naujo sąrašo trumpą pavadinimą.",
+        "Choose a list, or give the new list's short name.",
+    ),
+    "error.export.status": (
+        "Pasirinkite, kuriuos narius atsisiųsti.",
+        "Choose which members to download.",
+    ),
+    # The list file's columns as messages name them (a ``column`` or ``field`` parameter).
+    "column.email": ("El. paštas", "email"),
+    "column.name": ("Vardas, pavardė", "name"),
+    "column.municipality": ("Savivaldybė", "municipality"),
+    "column.role": ("Pareigos", "role"),
+    "column.institution": ("Įstaiga", "institution"),
+    "column.department": ("Padalinys", "department"),
+    "column.county": ("Apskritis", "county"),
+    "column.language": ("Kalba", "language"),
 }
 
 
@@ -913,3 +1119,39 @@ def translate(key: str, lang: str) -> str:
 def translator(lang: str) -> Callable[[str], str]:
     """Return a one-argument ``t(key)`` bound to ``lang``, for the templates."""
     return lambda key: translate(key, lang)
+
+
+#: Parameters of a message that name a list file's column or a segment's field: shown as
+#: the column's name in the page's language (``column.<name>``) when there is one.
+COLUMN_PARAMS = ("column", "field")
+
+
+def explain(item: NewsletterError | Message | str, lang: str) -> str:
+    """A message in ``lang``: its code's text (``error.<code>``) with its parameters filled in.
+
+    Falls back to the English text it carries (``str``) when it has no code or the code has
+    no text here, so that nothing is ever shown blank; a parameter that is a ``Message`` is
+    explained in turn. Of a coded ``InputError`` only the reason is given, not its file or
+    line (the page names them its own way, see ``web.audience.lists.describe``).
+    """
+    coded = item if isinstance(item, Message) else getattr(item, "coded", None)
+    if coded is None:
+        return str(item)
+    texts = CATALOGUE.get(f"error.{coded.code}")
+    if texts is None:
+        return coded.text
+    params = {name: _param(name, value, lang) for name, value in coded.params.items()}
+    return texts[LANGUAGES.index(lang) if lang in LANGUAGES else 0].format(**params)
+
+
+def _param(name: str, value: object, lang: str) -> object:
+    if isinstance(value, Message):
+        return explain(value, lang)
+    if name in COLUMN_PARAMS and isinstance(value, str) and f"column.{value}" in CATALOGUE:
+        return translate(f"column.{value}", lang)
+    return value
+
+
+def coded(code: str, **params: object) -> Message:
+    """A page's own message ``code`` (``error.<code>`` here), its text the English one."""
+    return Message(code, translate(f"error.{code}", "en").format(**params), params)

@@ -42,6 +42,8 @@ def page(
     values: dict[str, Any] = {
         "lang": lang,
         "t": i18n.translator(lang),
+        # explain(error or message): its text in the page's language (i18n.explain)
+        "explain": lambda item: i18n.explain(item, lang),
         "csrf_token": lambda: csrf_token(request),
         "editor": request.scope.get("editor_email"),
         # can("send"): the editor's roles grant that permission (web/permissions.py)

@@ -80,8 +80,8 @@ def test_upload_dry_run_confirm_and_refusals(context, site: Site, people: dict[s
     page.goto(f"{site.url}/editor/lists")
     page.set_viewport_size({"width": 375, "height": 800})
     for name, content, message in (
-        ("didelis.csv", b"email\n" + b"x" * (MAX_UPLOAD_BYTES + 1), "larger than 20 MB"),
-        ("sarasas.pdf", b"%PDF-1.4", "sarasas.pdf: unknown file type '.pdf'"),
+        ("didelis.csv", b"email\n" + b"x" * (MAX_UPLOAD_BYTES + 1), "Failas didesnis nei 20 MB."),
+        ("sarasas.pdf", b"%PDF-1.4", "sarasas.pdf: nežinomas failo tipas „.pdf“"),
     ):
         choose(page, name, content)
         expect(page.locator("#file-error")).to_contain_text(message)

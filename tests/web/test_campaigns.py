@@ -155,24 +155,34 @@ def test_campaign_form_errors_are_shown(
     sending: tuple[TestClient, str], people: dict[str, int]
 ) -> None:
     client, token = sending
-    cases = {
-        "lists: choose at least one list": {"list": []},
-        "nera": {"list": ["nera"]},
-        "municipality: 'Kauno\\nr.' is not one line": {
-            "list": ["savivaldybes"],
-            "seg.municipality": "Kauno\nr.",
-        },
-        "send at": {"list": ["savivaldybes"], "send_at": "2001-01-01T09:00"},
-    }
-    for expected, values in cases.items():
-        answer = client.post(
-            f"/editor/issues/{SLUG}/campaign", data={"csrf_token": token, **values}
-        )
-        assert answer.status_code == 400, expected
-        assert (
-            expected
-            in lxml_html.fromstring(answer.text).xpath("//*[@role='alert']")[0].text_content()
-        )
+    cases = [
+        # the message in Lithuanian (the default), in English (?lang=en), the form
+        ("Pasirinkite bent vieną sąrašą.", "Choose at least one list.", {"list": []}),
+        (
+            "Sąrašo „nera“ nėra arba jis archyvuotas.",
+            "There is no list “nera” to send to (unknown or archived).",
+            {"list": ["nera"]},
+        ),
+        (
+            "Savivaldybė: reikšmė 'Kauno\\nr.' turi būti viena eilutė",
+            "municipality: 'Kauno\\nr.' is not one line",
+            {"list": ["savivaldybes"], "seg.municipality": "Kauno\nr."},
+        ),
+        (
+            "Laikas 2001-01-01T09:00 jau praėjo.",
+            "2001-01-01T09:00 is in the past.",
+            {"list": ["savivaldybes"], "send_at": "2001-01-01T09:00"},
+        ),
+    ]
+    for lithuanian, english, values in cases:
+        for lang, expected in (("lt", lithuanian), ("en", english)):
+            answer = client.post(
+                f"/editor/issues/{SLUG}/campaign?lang={lang}",
+                data={"csrf_token": token, **values},
+            )
+            assert answer.status_code == 400, expected
+            alert = lxml_html.fromstring(answer.text).xpath("//*[@role='alert']")[0]
+            assert expected in alert.text_content()
 
 
 def test_an_issue_with_lint_errors_cannot_be_sent(

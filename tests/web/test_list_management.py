@@ -123,27 +123,45 @@ def test_create_rename_mark_public_and_archive(lite: tuple[TestClient, Settings,
 
 
 REFUSED = [
-    ({"slug": "savivaldybes", "name": "Kita"}, "new-slug-error", "exists already"),
-    ({"slug": "Ne Tinka", "name": "Kita"}, "new-slug-error", "lower-case letters"),
-    ({"slug": "kita", "name": ""}, "new-name-error", "a list needs a name"),
-    ({"slug": "kita", "name": "Dvi\neilutės"}, "new-name-error", "one line"),
-    ({"slug": "kita", "name": "Kita", "description": "x" * 2001}, "new-description-error", "2000"),
+    # form, the element of the message, the message in Lithuanian, in English
+    ({"slug": "savivaldybes", "name": "Kita"}, "new-slug-error",
+     "Trumpas pavadinimas „savivaldybes“ jau užimtas: toks sąrašas jau yra.",
+     "A list “savivaldybes” exists already."),
+    ({"slug": "Ne Tinka", "name": "Kita"}, "new-slug-error",
+     "Trumpas pavadinimas „Ne Tinka“ netinka: leidžiamos tik mažosios lotyniškos raidės, "
+     "skaitmenys ir „-“, iki 64 ženklų.",
+     "The short name “Ne Tinka” must be lower-case letters, digits and '-', up to 64."),
+    ({"slug": "kita", "name": ""}, "new-name-error", "Sąrašui reikia pavadinimo.",
+     "A list needs a name."),
+    ({"slug": "kita", "name": "Dvi\neilutės"}, "new-name-error",
+     "Pavadinimas turi būti viena eilutė, ne ilgesnė nei 200 simbolių.",
+     "The name is one line of at most 200 characters."),
+    ({"slug": "kita", "name": "Kita", "description": "x" * 2001}, "new-description-error",
+     "Aprašymas turi būti ne ilgesnis nei 2000 simbolių.",
+     "The description has at most 2000 characters."),
 ]  # fmt: skip
 
 
 def test_a_refused_list_is_a_message_beside_the_field(
     lite: tuple[TestClient, Settings, str],
 ) -> None:
+    """The message is in the page's language: Lithuanian by default, English on ?lang=en."""
     client, settings, csrf = lite
     before = snapshot(settings.database)
-    for values, element, message in REFUSED:
-        answer = client.post("/editor/lists/new", data={"csrf_token": csrf, **values})
-        assert answer.status_code == 400, values
-        assert message in field_error(answer, element)
-        assert "Traceback" not in answer.text
-    answer = client.post("/editor/lists/savivaldybes/edit", data={"csrf_token": csrf, "name": " "})
+    for values, element, lithuanian, english in REFUSED:
+        for lang, message in (("lt", lithuanian), ("en", english)):
+            answer = client.post(
+                f"/editor/lists/new?lang={lang}", data={"csrf_token": csrf, **values}
+            )
+            assert answer.status_code == 400, values
+            assert field_error(answer, element) == message
+            assert "Traceback" not in answer.text
+    edit = "/editor/lists/savivaldybes/edit"
+    answer = client.post(f"{edit}?lang=lt", data={"csrf_token": csrf, "name": " "})
     assert answer.status_code == 400
-    assert "a list needs a name" in field_error(answer, "name-error")
+    assert field_error(answer, "name-error") == "Sąrašui reikia pavadinimo."
+    answer = client.post(f"{edit}?lang=en", data={"csrf_token": csrf, "name": " "})
+    assert field_error(answer, "name-error") == "A list needs a name."
     assert snapshot(settings.database) == before
     assert client.get("/editor/lists/nera/edit").status_code == 404
 
@@ -195,9 +213,13 @@ def test_the_live_count_follows_the_segment(site: tuple[TestClient, Settings, st
     assert count(client, **either).json() == {"count": 2}
     english = {"list": "savivaldybes", "seg.language": "en"}
     assert count(client, **english).json() == {"count": 1}
-    refused = count(client, **{"list": "savivaldybes", "seg.role": "a\nb"})
+    refused = count(client, **{"list": "savivaldybes", "seg.role": "a\nb", "lang": "lt"})
     assert refused.status_code == 400
-    assert refused.json()["error"].startswith("role: ")
+    assert refused.json()["error"] == (
+        "Pareigos: reikšmė 'a\\nb' turi būti viena eilutė, ne ilgesnė nei 200 simbolių."
+    )
+    refused = count(client, **{"list": "savivaldybes", "seg.role": "a\nb", "lang": "en"})
+    assert refused.json()["error"] == "role: 'a\\nb' is not one line of at most 200 characters."
     assert count(client, list="nera").status_code == 400
 
 
@@ -242,7 +264,9 @@ def test_exports_hold_the_chosen_members_with_formulas_neutralised(
 
     bad = client.get("/editor/lists/savivaldybes/export?format=csv&status=nobody")
     assert bad.status_code == 400
-    assert "status: expected one of" in field_error(bad, "status-error")
+    assert field_error(bad, "status-error") == "Pasirinkite, kuriuos narius atsisiųsti."
+    bad = client.get("/editor/lists/savivaldybes/export?format=csv&status=nobody&lang=en")
+    assert field_error(bad, "status-error") == "Choose which members to download."
 
 
 def csv_rows(answer) -> list[dict[str, str]]:
@@ -269,7 +293,16 @@ def test_a_segment_is_saved_under_a_name_and_used_again(
         segment_id = kept.id
     again = campaign_post(client, csrf, action="save", segment_name="Merai", **choice)
     assert again.status_code == 400
-    assert "exists already" in field_error(again, "segment_name-error")
+    assert field_error(again, "segment_name-error") == "Atranka pavadinimu „Merai“ jau yra."
+    english = client.post(
+        "/editor/issues/x/campaign?lang=en",
+        data={"csrf_token": csrf, "action": "save", "segment_name": "Merai", **choice},
+    )
+    assert field_error(english, "segment_name-error") == "A segment named “Merai” exists already."
+    client.get("/editor/lists?lang=lt")  # the pages below in Lithuanian again
+    unknown = campaign_post(client, csrf, action="load", saved="999", list="savivaldybes")
+    assert unknown.status_code == 400
+    assert "Išsaugotos atrankos Nr. 999 nėra." in unknown.text
 
     loaded = campaign_post(client, csrf, action="load", saved=str(segment_id), list="savivaldybes")
     form = lxml_html.fromstring(loaded.text)

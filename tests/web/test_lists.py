@@ -7,6 +7,7 @@ files that must be refused with the database left exactly as it was.
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from collections.abc import Iterator
@@ -64,14 +65,26 @@ def upload(
     *,
     file_name: str = "savivaldybes.csv",
     sync: bool = False,
+    lang: str = "lt",
     **fields: str,
 ):
     data = {"csrf_token": csrf, "list": "savivaldybes", **fields}
     if sync:
         data["sync"] = "1"
     return client.post(
-        "/editor/lists/upload", data=data, files={"file": (file_name, content, "text/csv")}
+        f"/editor/lists/upload?lang={lang}",
+        data=data,
+        files={"file": (file_name, content, "text/csv")},
     )
+
+
+def file_error(answer) -> str:  # type: ignore[no-untyped-def]
+    """The text of the message beside the file field (unescaped)."""
+    error = re.search(
+        r'<p class="alert field-error" id="file-error" role="alert">(.*?)</p>', answer.text
+    )
+    assert error, answer.text
+    return html.unescape(error.group(1))
 
 
 def confirm(client: TestClient, csrf: str, dry_run_html: str):
@@ -239,27 +252,60 @@ def xlsx_without_email() -> bytes:
 
 
 @pytest.mark.parametrize(
-    ("file_name", "content", "message"),
+    ("file_name", "content", "lithuanian", "english"),
     [
-        ("sarasas.pdf", b"%PDF-1.4", "sarasas.pdf: unknown file type '.pdf'"),
-        ("sarasas.csv", "email\nona@x.example;Ona\n".encode("utf-16"), "sarasas.csv"),
-        ("sarasas.xlsx", xlsx_without_email(), "sarasas.xlsx: "),
-        ("sarasas.xlsx", b"not a zip", "sarasas.xlsx: not a readable XLSX workbook"),
+        (
+            "sarasas.pdf",
+            b"%PDF-1.4",
+            "sarasas.pdf: nežinomas failo tipas „.pdf“; įkelkite .csv arba .xlsx failą",
+            "sarasas.pdf: unknown file type '.pdf'; use .csv or .xlsx",
+        ),
+        (
+            "sarasas.csv",
+            "email\nona@x.example;Ona\n".encode("utf-16"),
+            "sarasas.csv: failas yra UTF-16 koduotės (Excel „Unicode text“); "
+            "išsaugokite jį kaip „CSV UTF-8“",
+            "sarasas.csv: the file is UTF-16 (Excel 'Unicode text'); save it as 'CSV UTF-8'",
+        ),
+        (
+            "sarasas.csv",
+            "email;name\nona@x.example;Ona\npetras@x.example;Petras\xff\n".encode("latin-1")
+            + "Žemaitė".encode(),
+            "sarasas.csv, eilutė 3: netinkamas UTF-8 tekstas (baitas 0xff) faile, kuris kitur "
+            "užkoduotas UTF-8",
+            "sarasas.csv, line 3: invalid UTF-8 (byte 0xff) in a file that is otherwise UTF-8",
+        ),
+        (
+            "sarasas.xlsx",
+            xlsx_without_email(),
+            "sarasas.xlsx: nėra el. pašto stulpelio (antraštės, pvz., „email“ arba „El. paštas“); "
+            "pirmoje eilutėje: 'Vardas', 'Savivaldybė'",
+            "sarasas.xlsx: no email column (a header such as 'email' or 'El. paštas'); "
+            "the first row has 'Vardas', 'Savivaldybė'",
+        ),
+        (
+            "sarasas.xlsx",
+            b"not a zip",
+            "sarasas.xlsx: failas nėra perskaitoma XLSX darbaknygė (",
+            "sarasas.xlsx: not a readable XLSX workbook (",
+        ),
     ],
 )
 def test_a_file_that_cannot_be_read_is_refused_beside_the_field(
-    site: tuple[TestClient, Settings, str], file_name: str, content: bytes, message: str
+    site: tuple[TestClient, Settings, str],
+    file_name: str,
+    content: bytes,
+    lithuanian: str,
+    english: str,
 ) -> None:
+    """In the page's language: Lithuanian by default, English with ?lang=en."""
     client, settings, csrf = site
     before = snapshot(settings.database)
-    answer = upload(client, csrf, content, file_name=file_name)
-    assert answer.status_code == 400
-    error = re.search(
-        r'<p class="alert field-error" id="file-error" role="alert">(.*?)</p>', answer.text
-    )
-    assert error, answer.text
-    assert message.replace("'", "&#39;") in error.group(1)
-    assert "Traceback" not in answer.text
+    for lang, message in (("lt", lithuanian), ("en", english)):
+        answer = upload(client, csrf, content, file_name=file_name, lang=lang)
+        assert answer.status_code == 400
+        assert file_error(answer).startswith(message), lang
+        assert "Traceback" not in answer.text
     assert snapshot(settings.database) == before
 
 
@@ -271,8 +317,8 @@ def test_a_file_over_the_limit_is_refused_beside_the_field(
     big = b"email\n" + b"ona@savivaldybe.example\n" * (uploads.MAX_UPLOAD_BYTES // 24 + 10)
     answer = upload(client, csrf, big)
     assert answer.status_code == 400
-    assert 'id="file-error"' in answer.text
-    assert "larger than 20 MB" in answer.text
+    assert file_error(answer) == "Failas didesnis nei 20 MB."
+    assert file_error(upload(client, csrf, big, lang="en")) == "The file is larger than 20 MB."
     assert snapshot(settings.database) == before
 
 
@@ -292,27 +338,72 @@ def test_bad_files_are_refused_naming_the_reason_and_change_nothing(
     """The cases the tests above leave out: a bomb, 60 MB, a formula in a CSV or XLSX cell."""
     client, settings, csrf = site
     bomb = workbooks.zip_bomb(tmp_path / "bomba.xlsx", gigabytes=1).read_bytes()
+    formula = b"email;name\nona@savivaldybe.example;Ona\npetras@savivaldybe.example;=1+2\n"
     cases = [
-        ("bomba.xlsx", bomb, "bomba.xlsx: the workbook unpacks to 1,000 MB"),
-        ("didelis.csv", b"email\n" + b"x" * 60_000_000, "larger than 20 MB"),
-        (
-            "formule.csv",
-            b"email;name\nona@savivaldybe.example;Ona\npetras@savivaldybe.example;=1+2\n",
-            "formule.csv, line 3: a formula in column name",
-        ),
-        ("formule.xlsx", xlsx_with_formula(), "formule.xlsx, line 3: a formula in column name"),
-    ]
+        ("bomba.xlsx", bomb, "bomba.xlsx: išpakuota darbaknygė užimtų 1000 MB, daugiau nei "
+         "leidžiami 500 MB;", "bomba.xlsx: the workbook unpacks to 1,000 MB"),
+        ("didelis.csv", b"email\n" + b"x" * 60_000_000, "Failas didesnis nei 20 MB.",
+         "The file is larger than 20 MB."),
+        ("formule.csv", formula, "formule.csv, eilutė 3: stulpelyje „Vardas, pavardė“ yra "
+         "formulė (=1+2); pakeiskite ją reikšme", "formule.csv, line 3: a formula in column "
+         "name ('=1+2'); replace it with its value"),
+        ("formule.xlsx", xlsx_with_formula(), "formule.xlsx, eilutė 3: stulpelyje „Vardas, "
+         "pavardė“ yra formulė", "formule.xlsx, line 3: a formula in column name"),
+    ]  # fmt: skip
     before = snapshot(settings.database)
-    for file_name, content, message in cases:
-        answer = upload(client, csrf, content, file_name=file_name)
-        assert answer.status_code == 400, file_name
-        error = re.search(
-            r'<p class="alert field-error" id="file-error" role="alert">(.*?)</p>', answer.text
-        )
-        assert error, file_name
-        assert message in error.group(1)
-        assert "Traceback" not in answer.text
+    for file_name, content, lithuanian, english in cases:
+        for lang, message in (("lt", lithuanian), ("en", english)):
+            answer = upload(client, csrf, content, file_name=file_name, lang=lang)
+            assert answer.status_code == 400, file_name
+            assert file_error(answer).startswith(message), (file_name, lang)
+            assert "Traceback" not in answer.text
     assert snapshot(settings.database) == before
+
+
+def test_rejected_rows_and_a_missing_list_are_told_in_the_pages_language(
+    site: tuple[TestClient, Settings, str],
+) -> None:
+    client, _settings, csrf = site
+    long_role = ("x" * 101).encode()
+    content = CSV + b"rasa@savivaldybe.example;Rasa;Kauno r.;" + long_role + b"\n"
+    rejected = {}
+    for lang in ("lt", "en"):
+        dry = upload(client, csrf, content, lang=lang)
+        assert dry.status_code == 200
+        shown = re.search(r'<ul class="rejections">(.*?)</ul>', dry.text, re.S)
+        assert shown, dry.text
+        rejected[lang] = [html.unescape(r) for r in re.findall(r"<li>(.*?)</li>", shown.group(1))]
+    assert rejected["lt"] == [
+        "eilutė 4: neteisingas el. pašto adresas „ne-adresas“",
+        "eilutė 5: stulpelio „Pareigos“ reikšmė ilgesnė nei 100 simbolių",
+    ]
+    assert rejected["en"][0].startswith("line 4: invalid email address 'ne-adresas': ")
+    assert rejected["en"][1] == "line 5: role is longer than 100 characters"
+
+    for lang, message in (
+        ("lt", "Pasirinkite sąrašą arba įrašykite naujo sąrašo trumpą pavadinimą."),
+        ("en", "Choose a list, or give the new list's short name."),
+    ):
+        answer = upload(client, csrf, CSV, list="", lang=lang)
+        assert answer.status_code == 400
+        error = re.search(r'id="list-error" role="alert">(.*?)</p>', answer.text)
+        assert error and html.unescape(error.group(1)) == message
+    for lang, message in (
+        ("lt", "Trumpas pavadinimas „Ne Tinka“ netinka: leidžiamos tik mažosios lotyniškos "
+         "raidės, skaitmenys ir „-“."),
+        ("en", "The short name “Ne Tinka” must be lower-case letters, digits and '-'."),
+    ):  # fmt: skip
+        answer = upload(client, csrf, CSV, list="", new_slug="Ne Tinka", lang=lang)
+        error = re.search(r'id="list-error" role="alert">(.*?)</p>', answer.text)
+        assert error and html.unescape(error.group(1)) == message
+    nobody = b"email\nne-adresas\n"
+    for lang, message in (
+        ("lt", "savivaldybes.csv: „Pašalinti narius, kurių faile nėra“ atsisakyta: nė vienos "
+         "eilutės nepavyko importuoti, todėl būtų pašalinti visi nariai"),
+        ("en", "savivaldybes.csv: “Remove members missing from the file” refused: no row could "
+         "be imported, so every member would be removed"),
+    ):  # fmt: skip
+        assert file_error(upload(client, csrf, nobody, sync=True, lang=lang)) == message
 
 
 def test_an_upload_without_the_csrf_token_is_refused(

@@ -150,6 +150,11 @@ def test_resubscribe_needs_a_consent_source_and_a_bounce_a_reactivation(site) ->
     resubscribe = f"/editor/people/{ids['rima']}/resubscribe"
     refused = client.post(resubscribe, data={"csrf_token": csrf, "list_id": towns})
     assert refused.status_code == 400 and 'id="resubscribed-consent_source-error"' in refused.text
+    # The refusal in the page's language: Lithuanian by default, English on ?lang=en.
+    assert ">Būtina užpildyti.</p>" in refused.text
+    english = client.post(f"{resubscribe}?lang=en", data={"csrf_token": csrf, "list_id": towns})
+    assert english.status_code == 400 and ">Required.</p>" in english.text
+    client.get("/editor/people?lang=lt")
     done = client.post(
         resubscribe, data={"csrf_token": csrf, "list_id": towns, "consent_source": "laiškas"}
     )
@@ -161,6 +166,12 @@ def test_resubscribe_needs_a_consent_source_and_a_bounce_a_reactivation(site) ->
         f"{jonas}/resubscribe", data={"csrf_token": csrf, "list_id": towns, "consent_source": "x"}
     )
     assert bounced.status_code == 400 and "pirmiausia vėl įjunkite" in bounced.text
+    bounced_en = client.post(
+        f"{jonas}/resubscribe?lang=en",
+        data={"csrf_token": csrf, "list_id": towns, "consent_source": "x"},
+    )
+    assert "Mail to this address bounces: reactivate it first." in bounced_en.text
+    client.get("/editor/people?lang=lt")
     assert 'action="/editor/people/{}/reactivate"'.format(ids["jonas"]) in client.get(jonas).text
     assert client.post(f"{jonas}/reactivate", data={"csrf_token": csrf}).status_code == 400
     done = client.post(f"{jonas}/reactivate", data={"csrf_token": csrf, "reason": "dėžutė veikia"})
@@ -236,6 +247,10 @@ def test_add_by_hand_or_send_an_invitation(site) -> None:  # type: ignore[no-unt
     assert "Žmogus pridėtas." in client.get(added.headers["location"]).text
     held = client.post("/editor/people/new", data={**form, "consent_source": "anketa"})
     assert held.status_code == 400 and 'href="/editor/people/' in held.text
+    assert "Šis adresas jau yra." in held.text
+    held_en = client.post("/editor/people/new?lang=en", data={**form, "consent_source": "anketa"})
+    assert "This address is held already." in held_en.text
+    client.get("/editor/people?lang=lt")
 
     invite = {**form, "email": "petras@joniskis.example", "mode": "invite", "language": "en"}
     sent = client.post("/editor/people/new", data=invite)

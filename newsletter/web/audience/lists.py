@@ -28,6 +28,7 @@ from newsletter.audience.lists import (
 )
 from newsletter.errors import InputError, ListChangedError, StateError
 from newsletter.settings import Settings
+from newsletter.web import i18n
 from newsletter.web.audience import uploads
 from newsletter.web.auth import audited, editor_only
 from newsletter.web.templating import page
@@ -100,16 +101,20 @@ def target_of(choice: dict[str, Any]) -> tuple[str, str]:
     if choice["list"]:
         return choice["list"], ""
     if not choice["new_slug"]:
-        raise InputError("choose a list, or give the new list's short name")
+        raise InputError(i18n.coded("upload.no_list"))
     return choice["new_slug"], choice["new_name"]
 
 
-def describe(exc: InputError, file_name: str) -> str:
-    """The error of an import in one line, naming the uploaded file (not the temporary one)."""
+def describe(exc: InputError, file_name: str, lang: str) -> str:
+    """The error of an import in one line in ``lang``, naming the uploaded file (not the
+    temporary one) and the line."""
+    reason = i18n.explain(exc.coded, lang) if exc.coded else exc.reason
+    if exc.path is None:
+        return reason
     where = file_name
-    if exc.path is not None and exc.line is not None:
-        where = f"{file_name}, line {exc.line}"
-    return f"{where}: {exc.reason}" if exc.path is not None else exc.reason
+    if exc.line is not None:
+        where = i18n.translate("error.where_line", lang).format(file=file_name, line=exc.line)
+    return f"{where}: {reason}"
 
 
 def _dry_run(
@@ -128,7 +133,8 @@ async def upload(request: Request) -> Response:
     try:
         form, sent = await uploads.read_form(request)
     except uploads.UploadError as exc:
-        return await lists_page_with(request, status_code=400, file_error=str(exc))
+        message = i18n.explain(exc, i18n.choose_language(request))
+        return await lists_page_with(request, status_code=400, file_error=message)
     choice = read_choice(form)
     try:
         slug, name = target_of(choice)
@@ -136,7 +142,7 @@ async def upload(request: Request) -> Response:
     except InputError as exc:
         # A file's error names it (it has a path); a bad list slug or name does not.
         field = "file_error" if exc.path is not None else "list_error"
-        message = describe(exc, sent.file_name)
+        message = describe(exc, sent.file_name, i18n.choose_language(request))
         return await lists_page_with(request, status_code=400, choice=choice, **{field: message})
     wanted = {"slug": slug, "name": name, "sync": choice["sync"]}
     token = await run_in_threadpool(

@@ -25,13 +25,16 @@ from newsletter.audience.lists import (
     find_list,
     list_summaries,
 )
-from newsletter.errors import InputError, NewsletterError, NotFoundError
+from newsletter.errors import InputError, Message, NewsletterError, NotFoundError
 from newsletter.settings import Settings
+from newsletter.web import i18n
 from newsletter.web.audience.lists import lists_page_with
 from newsletter.web.auth import audited, editor_only
 from newsletter.web.templating import page
 
 EDIT_PAGE = "editor/lists/edit.html"
+#: A saved segment's id that is not a number (only a crafted link has one).
+CHOOSE_SEGMENT = Message("segment.choose", "segment: choose a saved segment")
 NOTICES = ("created", "saved")
 MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -54,11 +57,13 @@ def read_list_form(form: FormData) -> dict[str, Any]:
     }
 
 
-def field_errors(exc: NewsletterError) -> dict[str, str]:
-    """The message of ``exc`` keyed by the field it names (``slug: …``), else ``form``."""
+def field_errors(exc: NewsletterError, request: Request) -> dict[str, str]:
+    """The message of ``exc`` in the page's language, keyed by the field its English text
+    names (``slug: …``), else ``form``."""
     field, sep, _rest = str(exc).partition(":")
     known = ("slug", "name", "description", "status", "segment")
-    return {field if sep and field in known else "form": str(exc)}
+    message = i18n.explain(exc, i18n.choose_language(request))
+    return {field if sep and field in known else "form": message}
 
 
 # Creating ------------------------------------------------------------------------------
@@ -83,7 +88,7 @@ async def create(request: Request) -> Response:
         await run_in_threadpool(_create, settings_of(request), values)
     except InputError as exc:
         return await lists_page_with(
-            request, status_code=400, new_list=values, new_errors=field_errors(exc)
+            request, status_code=400, new_list=values, new_errors=field_errors(exc, request)
         )
     await audited(request, "list.create", f"list:{values['slug']}", public=values["public"])
     return RedirectResponse(f"/editor/lists/{values['slug']}/edit?created=1", status_code=303)
@@ -151,7 +156,8 @@ async def save(request: Request) -> Response:
     except NotFoundError:
         raise HTTPException(status_code=404) from None
     except InputError as exc:
-        return await _edit_page(request, status_code=400, form=values, errors=field_errors(exc))
+        errors = field_errors(exc, request)
+        return await _edit_page(request, status_code=400, form=values, errors=errors)
     await audited(
         request, "list.change", f"list:{slug}", name=values["name"], public=values["public"]
     )
@@ -185,13 +191,14 @@ def _export_plan(
 ) -> tuple[int, segments.Definition, str]:
     """(list id, segment definition, file name stem); InputError naming a bad choice."""
     if status not in export.STATUSES:
-        raise InputError(f"status: expected one of {', '.join(export.STATUSES)}")
+        known = ", ".join(export.STATUSES)
+        raise InputError(Message("export.status", f"status: expected one of {known}"))
     with db.transaction(settings.database) as session:
         list_id = find_list(session, slug).id
         if not segment_id:
             return list_id, {}, f"{slug}-{status}"
         if not segment_id.isdigit():
-            raise InputError("segment: choose a saved segment")
+            raise InputError(CHOOSE_SEGMENT)
         definition = segments.parse_definition(segments.find(session, int(segment_id)).definition)
         return list_id, definition, f"{slug}-{status}-segment-{segment_id}"
 
@@ -215,7 +222,7 @@ async def export_members(request: Request) -> Response:
     except NotFoundError:
         raise HTTPException(status_code=404) from None
     except InputError as exc:
-        return await _edit_page(request, status_code=400, errors=field_errors(exc))
+        return await _edit_page(request, status_code=400, errors=field_errors(exc, request))
     rows = export.member_rows(settings.database, list_id, query.get("status", "active"), definition)
     chunks = export.csv_chunks(rows) if kind == "csv" else export.xlsx_chunks(rows)
     await audited(request, "list.export", f"list:{request.path_params['slug']}", format=kind)

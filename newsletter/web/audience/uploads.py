@@ -25,8 +25,9 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 
 from newsletter import db
-from newsletter.errors import InputError, StateError
+from newsletter.errors import InputError, Message, StateError
 from newsletter.models import PendingUpload, utcnow
+from newsletter.web.i18n import coded
 
 #: The largest list file accepted: a list of 100,000 rows is about 10 MB as CSV.
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -64,12 +65,12 @@ async def read_form(request: Request) -> tuple[FormData, Upload]:
     try:
         form = await parser.parse()
     except MultiPartException as exc:
-        raise UploadError(f"the upload could not be read ({exc.message})") from None
+        raise UploadError(coded("upload.unreadable", detail=exc.message)) from None
     except _Overflow:
         raise UploadError(_too_large()) from None
     sent = form.get("file")
     if not isinstance(sent, UploadFile) or not sent.filename:
-        raise UploadError("choose a CSV or XLSX file")
+        raise UploadError(coded("upload.no_file"))
     content = await sent.read(MAX_UPLOAD_BYTES + 1)
     await sent.close()
     if len(content) > MAX_UPLOAD_BYTES:
@@ -77,8 +78,8 @@ async def read_form(request: Request) -> tuple[FormData, Upload]:
     return form, Upload(safe_file_name(sent.filename), content)
 
 
-def _too_large() -> str:
-    return f"the file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB"
+def _too_large() -> Message:
+    return coded("upload.too_large", mb=MAX_UPLOAD_BYTES // (1024 * 1024))
 
 
 class _Overflow(Exception):
