@@ -262,7 +262,8 @@ class Sender:
         server, another connection writes batch *n − 1*'s outcomes and claims and checks
         batch *n + 1* in one transaction, so the database's round trips and commit wait
         overlap the SMTP dialogue instead of following it. A batch claimed ahead is
-        given back when sending stops early (an error, a pause, the budget).
+        given back when sending stops early (an error, a pause); once the budget is
+        spent, none is claimed ahead.
         """
         batches = [row_ids[i : i + CLAIM_BATCH] for i in range(0, len(row_ids), CLAIM_BATCH)]
         if not batches or over_budget():
@@ -294,7 +295,7 @@ class Sender:
                 # The campaign was paused during the batch: the next one is not sent.
                 self._written(batch.written, report)
                 self._give_back([held for held, _ in self._sendable(batch, report)])
-                batch = _Batch(batch.row_ids, [], [], {}, [])
+                batch = _Batch((), [], [], {}, [])
         return []
 
     def _claim_batch(
