@@ -4,7 +4,7 @@ Celery workers, and the workers' peak memory at 10,000 and at 1,000,000 recipien
 Run: ``.venv/bin/python benchmarks/scale.py [--runs 3] [--sink smtp-sink]`` (``--quick``
 for a smoke run with small sizes). Needs the machine's PostgreSQL
 (``NEWSLETTER_TEST_POSTGRES_URL``, default ``postgres@127.0.0.1:5432/test``) and a
-``redis-server`` binary; takes 6-15 minutes. ``--sink`` chooses the SMTP sink: the
+``redis-server`` binary; takes 4-15 minutes. ``--sink`` chooses the SMTP sink: the
 default ``aiosmtpd`` (Python; it needs about as much CPU per message as the worker, so it
 bounds the send rate) or Postfix's ``smtp-sink`` (C, not the bottleneck; it keeps no
 messages, so extra copies are counted from the database: messages received beyond the
