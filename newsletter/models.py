@@ -6,6 +6,7 @@ rebuilt from these rows. Schema changes go through Alembic (``newsletter/migrati
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -22,9 +23,12 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    literal_column,
     text,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.functions import FunctionElement
 
 
 def utcnow() -> datetime:
@@ -169,6 +173,58 @@ def search_text(email: str, name: str, municipality: str, institution: str) -> s
     A line break never matches a query (queries are one line), so no match spans two fields.
     """
     return "\n".join(fold(v or "") for v in (email, name, municipality, institution))
+
+
+class AttributeText(FunctionElement[str]):
+    """One of ``Subscriber.attributes`` as text, its key written into the SQL.
+
+    ``Subscriber.attributes[key].as_string()`` sends the key as a bound parameter, which
+    SQLite cannot match with an index; this renders ``(attributes ->> 'county')`` on
+    PostgreSQL and ``json_extract(attributes, '$.county')`` on SQLite, the expressions of
+    the segment indexes below. Build it with ``attribute_text``.
+    """
+
+    type = String()
+    inherit_cache = True
+    name = "attribute_text"
+
+
+ATTRIBUTE_KEY = re.compile(r"[a-z_]+")
+
+
+def attribute_text(key: str, attributes: Any = None) -> AttributeText:
+    """``attributes[key]`` as text (``Subscriber.attributes`` unless another column is given)."""
+    if not ATTRIBUTE_KEY.fullmatch(key):
+        raise ValueError(f"not an attribute key: {key!r}")
+    column = Subscriber.attributes if attributes is None else attributes
+    return AttributeText(column, literal_column(f"'{key}'"))
+
+
+@compiles(AttributeText, "postgresql")
+def _attribute_text_postgresql(element: AttributeText, compiler: Any, **kw: Any) -> str:
+    column, key = element.clauses
+    return f"({compiler.process(column, **kw)} ->> {compiler.process(key, **kw)})"
+
+
+@compiles(AttributeText)
+def _attribute_text_sqlite(element: AttributeText, compiler: Any, **kw: Any) -> str:
+    column, key = element.clauses
+    return f"json_extract({compiler.process(column, **kw)}, '$.{key.name.strip(chr(39))}')"
+
+
+#: The values a segment matches on, each indexed with ``status`` first: the builder offers
+#: the values active people hold (one index probe per value, ``segments.offered_values``)
+#: and the live count finds who matches without reading every person's attributes.
+SEGMENT_INDEXES = {
+    "municipality": Subscriber.__table__.c.municipality,
+    "role": Subscriber.__table__.c.role,
+    **{
+        key: attribute_text(key, Subscriber.__table__.c.attributes)
+        for key in ("county", "institution", "department", "language")
+    },
+}
+for _field, _expression in SEGMENT_INDEXES.items():
+    Index(f"ix_subscribers_segment_{_field}", Subscriber.__table__.c.status, _expression)
 
 
 @event.listens_for(Subscriber, "before_insert")

@@ -18,13 +18,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, String, func, literal, select
 from sqlalchemy.orm import Session
 
 from newsletter.audience.messages import msg
 from newsletter.audience.subscribers import CONTROL_CHARACTERS, eligible_recipients
 from newsletter.errors import InputError, NotFoundError
-from newsletter.models import Segment, Subscriber
+from newsletter.models import Segment, Subscriber, attribute_text
 
 #: The fields a segment may use, in the order the builder shows them.
 FIELDS: tuple[str, ...] = (
@@ -40,7 +40,8 @@ COLUMNS = ("municipality", "role")
 MAX_VALUES = 200  # per field: Lithuania has 60 municipalities and 10 counties
 MAX_VALUE_LENGTH = 200
 MAX_NAME = 200
-#: Values per field the builder offers (the most common first would need a count per value).
+#: Values per field the builder offers, the first in order (the most common first would need
+#: a count per value).
 MAX_OFFERED = 500
 
 Definition = dict[str, list[str]]
@@ -83,26 +84,44 @@ def from_form(form: Any) -> Definition:
 
 
 def field_column(field: str) -> ColumnElement[str]:
-    """The subscriber value a field names, as SQL."""
+    """The subscriber value a field names, as SQL (the expression its index is built on)."""
     if field in COLUMNS:
         return getattr(Subscriber, field)
-    return Subscriber.attributes[field].as_string()
+    return attribute_text(field)
 
 
 def offered_values(session: Session) -> dict[str, list[str]]:
     """For each field, the values active subscribers have (sorted, at most ``MAX_OFFERED``)."""
-    offered = {}
-    for field in FIELDS:
-        column = field_column(field)
-        values = session.scalars(
+    return {field: list(session.scalars(offered_statement(field))) for field in FIELDS}
+
+
+def offered_statement(field: str) -> Select[tuple[str]]:
+    """The distinct values of one field, skipping through its index: one probe per value.
+
+    A plain DISTINCT reads every active person (seconds at 1,000,000 people); this
+    recursive query asks the index ``(status, field)`` (``models.SEGMENT_INDEXES``) for
+    the first value after the one before, ``MAX_OFFERED`` times at most. ``> ''`` leaves
+    out empty and missing values. The values come in the database's order.
+    """
+    column = field_column(field)
+
+    def after(previous: ColumnElement[str]) -> ColumnElement[str]:
+        return (
             select(column)
-            .distinct()
-            .where(Subscriber.status == "active", column.is_not(None), column != "")
+            .where(Subscriber.status == "active", column > previous)
             .order_by(column)
-            .limit(MAX_OFFERED)
+            .limit(1)
+            .scalar_subquery()
         )
-        offered[field] = [v for v in values if v]
-    return offered
+
+    first = select(after(literal("", String())).label("value"), literal(1).label("n"))
+    found = first.cte(f"offered_{field}", recursive=True)
+    found = found.union_all(
+        select(after(found.c.value), found.c.n + 1).where(
+            found.c.value.is_not(None), found.c.n < MAX_OFFERED
+        )
+    )
+    return select(found.c.value).where(found.c.value.is_not(None)).order_by(found.c.n)
 
 
 def count(session: Session, list_ids: Sequence[int], definition: Definition) -> int:

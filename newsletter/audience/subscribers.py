@@ -61,6 +61,7 @@ from newsletter.models import (
     PendingUpload,
     Subscriber,
     Suppression,
+    attribute_text,
     utcnow,
 )
 
@@ -170,7 +171,7 @@ def segment_filter(
         if key in SEGMENT_COLUMNS:
             column: ColumnElement[str] = getattr(Subscriber, key)
         elif key in known_attributes:
-            column = Subscriber.attributes[key].as_string()
+            column = attribute_text(key)  # the expression the segment indexes use
         else:
             known = ", ".join((*SEGMENT_COLUMNS, *known_attributes))
             raise InputError(f"unknown attribute {key!r} in --where; known: {known}")

@@ -6,6 +6,8 @@ Revises:
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -13,6 +15,17 @@ revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
+
+
+def _segment_indexes(dialect: str) -> dict[str, Any]:
+    """The expression of each segment field's index, as ``models.attribute_text`` renders it."""
+    found: dict[str, Any] = {"municipality": "municipality", "role": "role"}
+    for key in ("county", "institution", "department", "language"):
+        if dialect == "postgresql":
+            found[key] = sa.text(f"(attributes ->> '{key}')")
+        else:
+            found[key] = sa.text(f"json_extract(attributes, '$.{key}')")
+    return found
 
 
 def upgrade() -> None:
@@ -107,6 +120,10 @@ def upgrade() -> None:
             postgresql_using="gin",
             postgresql_ops={"search": "gin_trgm_ops"},
         )
+    # The segment builder's values and counts (models.SEGMENT_INDEXES): each field after
+    # ``status``; the attributes by the very expression ``models.attribute_text`` writes.
+    for field, expression in _segment_indexes(op.get_bind().dialect.name).items():
+        op.create_index(f"ix_subscribers_segment_{field}", "subscribers", ["status", expression])
     op.create_table(
         "suppressions",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -466,6 +483,8 @@ def downgrade() -> None:
 
     op.drop_table("consent_events")
     op.drop_table("suppressions")
+    for field in _segment_indexes(op.get_bind().dialect.name):
+        op.drop_index(f"ix_subscribers_segment_{field}", table_name="subscribers")
     if op.get_bind().dialect.name == "postgresql":
         op.drop_index("ix_subscribers_search", table_name="subscribers")
     op.drop_table("subscribers")
