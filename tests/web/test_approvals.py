@@ -179,3 +179,44 @@ def test_a_scheduled_campaign_without_its_approvals_does_not_start(two_people) -
     now = campaign.progress(settings, campaign_id)
     assert (now.status, now.status_reason) == ("awaiting", approval.MISSED)
     assert approval.MISSED in client.get(f"/editor/campaigns/{campaign_id}").text
+
+
+def test_approval_refusals_in_the_pages_language(two_people) -> None:
+    """The author's approval, a start without approvals, a changed file: Lithuanian or English."""
+    client, settings = two_people
+    campaign_id = create_awaiting(client)
+    url = f"/editor/campaigns/{campaign_id}"
+    token = as_editor(client, AUTHOR)
+    digest = approval.standing(settings, campaign_id).basis.digest
+    for lang, expected in (
+        ("lt", "Siuntimo autorius negali jo patvirtinti; paprašykite kito kolegos."),
+        ("en", "The author of a campaign cannot approve it; ask someone else."),
+    ):
+        own = client.post(f"{url}/approve?lang={lang}", data={"csrf_token": token, "shown": digest})
+        assert own.status_code == 403
+        assert lxml_html.fromstring(own.text).get_element_by_id("error").text == expected
+    for lang, expected in (
+        ("lt", "Galioja 0 iš 1 patvirtinimų; siuntimo pradėti dar negalima."),
+        ("en", "0 of 1 approvals hold; it cannot start yet."),
+    ):
+        early = client.post(f"{url}/start?lang={lang}", data={"csrf_token": token})
+        assert early.status_code == 409
+        assert lxml_html.fromstring(early.text).get_element_by_id("error").text == expected
+
+    write_issue(settings.issues_dir, issue_text(paragraph="Pakeista laukiant patvirtinimo."))
+    for lang, expected in (
+        ("lt", "Numerio failas nebeatitinka šio siuntimo laiško"),
+        ("en", "The issue file no longer compiles to this campaign's issue"),
+    ):
+        shown = lxml_html.fromstring(client.get(f"{url}?lang={lang}").text)
+        assert shown.get_element_by_id("approval-problem").text.startswith(expected)
+    token = as_editor(client, APPROVER)
+    changed = client.post(f"{url}/approve?lang=lt", data={"csrf_token": token, "shown": digest})
+    assert changed.status_code == 409
+    assert (
+        lxml_html.fromstring(changed.text)
+        .get_element_by_id("error")
+        .text.startswith(
+            "Numerio failas nebeatitinka šio siuntimo laiško (failas pakeistas arba pasikeitė rėmėjai)"
+        )
+    )
