@@ -26,6 +26,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "nav.archive": ("Archyvas", "Archive"),
     "nav.subscribe": ("Prenumeruoti", "Subscribe"),
     "nav.logout": ("Atsijungti", "Log out"),
+    "nav.menu": ("Meniu", "Menu"),
+    "nav.label": ("Redaktorių meniu", "Editors' menu"),
     "login.title": ("Redaktoriaus prisijungimas", "Editor login"),
     "login.email": ("El. paštas", "Email"),
     "login.password": ("Slaptažodis", "Password"),
