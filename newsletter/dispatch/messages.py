@@ -12,6 +12,10 @@ Every code here has both translations in the catalogue (tests/web/test_messages.
 
 from __future__ import annotations
 
+import re
+import string
+from functools import cache
+
 from newsletter.errors import Message
 
 MESSAGES: dict[str, str] = {
@@ -33,6 +37,10 @@ MESSAGES: dict[str, str] = {
     "approval.changed": "the campaign changed since the page was shown; look at it again",
     "approval.scheduled": "it is scheduled: it starts at its time if it is approved then",
     "approval.incomplete": "{valid} of {needed} approvals hold; it cannot start yet",
+    # Why an approval given no longer holds (approval._void), kept as English on it.
+    "approval.void_issue": "the issue changed (its file was edited, or its sponsors changed)",
+    "approval.void_audience": "the lists or the segment changed",
+    "approval.void_recipients": "the recipients changed: {then} then, {now} now",
 }
 
 
@@ -42,12 +50,25 @@ def msg(code: str, **params: object) -> Message:
 
 
 def recognise(text: str) -> Message | str:
-    """The message whose English (without parameters) is ``text``, or ``text`` itself.
+    """The message whose English is ``text`` (its parameters read back), or ``text`` itself.
 
-    For a reason kept as plain English on a record (``approval.Standing.problem``), so a
-    page can still show it in its own language.
+    For a reason kept as plain English on a record (``approval.Standing.problem``, an
+    approval's ``void``), so a page can still show it in its own language.
     """
     for code, english in MESSAGES.items():
-        if english == text and "{" not in english:
-            return Message(code, text)
+        found = _pattern(english).fullmatch(text)
+        if found:
+            return Message(code, text, found.groupdict())
     return text
+
+
+@cache
+def _pattern(english: str) -> re.Pattern[str]:
+    """A registered English text as a pattern: its literal words, any text for a parameter."""
+    parts, named = [], set()
+    for literal, name, _spec, _conversion in string.Formatter().parse(english):
+        parts.append(re.escape(literal))
+        if name:
+            parts.append(f"(?P={name})" if name in named else f"(?P<{name}>.+?)")
+            named.add(name)
+    return re.compile("".join(parts), re.DOTALL)

@@ -1118,6 +1118,18 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Galioja {valid} iš {needed} patvirtinimų; siuntimo pradėti dar negalima.",
         "{valid} of {needed} approvals hold; it cannot start yet.",
     ),
+    "error.approval.void_issue": (
+        "pasikeitė numeris (redaguotas jo failas arba pasikeitė rėmėjai)",
+        "the issue changed (its file was edited, or its sponsors changed)",
+    ),
+    "error.approval.void_audience": (
+        "pasikeitė sąrašai arba atranka",
+        "the lists or the segment changed",
+    ),
+    "error.approval.void_recipients": (
+        "pasikeitė gavėjų skaičius: tada {then}, dabar {now}",
+        "the recipients changed: {then} then, {now} now",
+    ),
     "error.upload.too_large": (
         "Failas didesnis nei {mb} MB.",
         "The file is larger than {mb} MB.",

@@ -112,7 +112,7 @@ def test_an_approval_bound_to_the_file_is_void_after_an_edit_on_disk(two_people)
     page = client.get(f"/editor/campaigns/{campaign_id}/approve")
     tree = lxml_html.fromstring(page.text)
     assert tree.get_element_by_id("approval-problem") is not None
-    assert "the issue changed" in tree.get_element_by_id("approvals").text_content()
+    assert "pasikeitė numeris" in tree.get_element_by_id("approvals").text_content()
     refused = client.post(f"/editor/campaigns/{campaign_id}/start", data={"csrf_token": token})
     assert refused.status_code == 409
     assert campaign.progress(settings, campaign_id).status == "awaiting"
@@ -140,7 +140,10 @@ def test_members_gained_void_the_approval_and_an_approved_campaign_starts(two_pe
         libraries = session.scalar(select(Membership.list_id).limit(1))
         session.add(Membership(subscriber_id=person.id, list_id=libraries))
     dashboard = client.get(f"/editor/campaigns/{campaign_id}").text
-    assert "the recipients changed: 3 then, 4 now" in dashboard
+    assert "pasikeitė gavėjų skaičius: tada 3, dabar 4" in dashboard
+    english = client.get(f"/editor/campaigns/{campaign_id}?lang=en").text
+    assert "the recipients changed: 3 then, 4 now" in english
+    client.get("/editor/?lang=lt")  # back to Lithuanian for the rest
     stale = client.post(
         f"/editor/campaigns/{campaign_id}/approve",
         data={"csrf_token": token, "shown": shown_digest(page)},

@@ -21,6 +21,7 @@ from newsletter.audience.people import FormError
 from newsletter.dispatch import approval
 from newsletter.dispatch import messages as dispatch_messages
 from newsletter.errors import InputError, Message
+from newsletter.models import CampaignApproval
 from newsletter.web import i18n
 
 PACKAGE = Path(__file__).resolve().parents[2] / "newsletter"
@@ -73,6 +74,16 @@ def test_every_code_dispatch_raises_is_registered_and_every_registered_one_is_us
     recognised = dispatch_messages.recognise(problem)
     assert isinstance(recognised, Message) and str(recognised) == problem
     used.add(recognised.code)
+    # Why an approval no longer holds, all three reasons at once, each read back.
+    given = CampaignApproval(content_hash="old", audience_hash="old lists", recipients=2)
+    reasons = approval._void(given, basis)
+    assert len(reasons) == 3
+    for reason in reasons:
+        recognised = dispatch_messages.recognise(reason)
+        assert isinstance(recognised, Message) and str(recognised) == reason
+        used.add(recognised.code)
+    assert recognised.params == {"then": "2", "now": "3"}
+    assert i18n.explain(recognised, "lt") == "pasikeitė gavėjų skaičius: tada 2, dabar 3"
     assert used - set(dispatch_messages.MESSAGES) == set()
     assert set(dispatch_messages.MESSAGES) - used == set(), "registered but never raised"
     assert dispatch_messages.recognise("no such message") == "no such message"
