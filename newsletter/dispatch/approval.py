@@ -35,6 +35,7 @@ from newsletter.compose.issue import compile_file
 from newsletter.compose.render import CompiledIssue
 from newsletter.db import transaction
 from newsletter.dispatch import outbox, overlap
+from newsletter.dispatch.messages import msg, recognise
 from newsletter.errors import NewsletterError, NotAllowedError, NotFoundError, StateError
 from newsletter.models import Campaign, CampaignApproval, utcnow
 from newsletter.settings import Settings
@@ -164,7 +165,7 @@ def standing(settings: Settings, campaign_id: int, current_file: str | None = No
 def _campaign(session: Session, campaign_id: int) -> Campaign:
     row = session.get(Campaign, campaign_id)
     if row is None:
-        raise NotFoundError(f"campaign {campaign_id} does not exist; see `newsletter campaigns`")
+        raise NotFoundError(msg("campaign.not_found", campaign_id=campaign_id))
     return row
 
 
@@ -178,13 +179,13 @@ def approve(
     """
     now = standing(settings, campaign_id, current_file)
     if approver.strip().lower() == now.author.strip().lower():
-        raise NotAllowedError("the author of a campaign cannot approve it; ask someone else")
+        raise NotAllowedError(msg("approval.own"))
     if now.status != AWAITING:
-        raise StateError(f"campaign {campaign_id} is {now.status}, not awaiting approval")
+        raise StateError(msg("approval.not_awaiting", campaign_id=campaign_id, status=now.status))
     if now.problem:
-        raise StateError(now.problem)
+        raise StateError(recognise(now.problem))
     if shown != now.basis.digest:
-        raise StateError("the campaign changed since the page was shown; look at it again")
+        raise StateError(msg("approval.changed"))
     with transaction(settings.database) as session:
         session.execute(
             delete(CampaignApproval).where(
@@ -221,7 +222,7 @@ def refresh(settings: Settings, campaign_id: int, compiled: CompiledIssue) -> No
         ).rowcount
         if not moved:
             _campaign(session, campaign_id)
-            raise StateError(f"campaign {campaign_id} is not awaiting approval")
+            raise StateError(msg("approval.not_awaiting_refresh", campaign_id=campaign_id))
 
 
 def start(settings: Settings, campaign_id: int, current_file: str | None = None) -> None:
@@ -232,17 +233,19 @@ def start(settings: Settings, campaign_id: int, current_file: str | None = None)
         row = _campaign(session, campaign_id)
         send_at = outbox.aware(row.send_at)
         if send_at is not None and send_at > utcnow():
-            raise StateError("it is scheduled: it starts at its time if it is approved then")
+            raise StateError(msg("approval.scheduled"))
         _release(session, campaign_id, min(send_at or utcnow(), utcnow()))
 
 
 def _refuse_unless_complete(now: Standing) -> None:
     if now.status != AWAITING:
-        raise StateError(f"campaign {now.campaign_id} is {now.status}, not awaiting approval")
+        raise StateError(
+            msg("approval.not_awaiting", campaign_id=now.campaign_id, status=now.status)
+        )
     if now.problem:
-        raise StateError(now.problem)
+        raise StateError(recognise(now.problem))
     if not now.complete:
-        raise StateError(f"{now.valid} of {now.needed} approvals hold; it cannot start yet")
+        raise StateError(msg("approval.incomplete", valid=now.valid, needed=now.needed))
 
 
 def _release(session: Session, campaign_id: int, send_at: datetime) -> None:

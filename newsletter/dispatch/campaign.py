@@ -44,6 +44,7 @@ from newsletter.audience.subscribers import (
 )
 from newsletter.db import engine_for, refresh_statistics, transaction
 from newsletter.dispatch import approval, clicks, lease, outbox, overlap
+from newsletter.dispatch.messages import msg
 from newsletter.errors import InputError, NotFoundError, StateError
 from newsletter.models import Campaign, Membership, OutboxRow, Subscriber, utcnow
 from newsletter.settings import Settings
@@ -491,10 +492,12 @@ def _move(session: Session, campaign_id: int, allowed: Sequence[str], **values: 
         select(Campaign.status).where(Campaign.id == campaign_id)
     ).scalar_one_or_none()
     if current is None:
-        raise NotFoundError(f"campaign {campaign_id} does not exist; see `newsletter campaigns`")
+        raise NotFoundError(msg("campaign.not_found", campaign_id=campaign_id))
     if current not in allowed:
         wanted = " or ".join(allowed)
-        raise StateError(f"campaign {campaign_id} is {current}; this needs it {wanted}")
+        raise StateError(
+            msg("campaign.wrong_status", campaign_id=campaign_id, current=current, wanted=wanted)
+        )
     session.execute(
         update(Campaign)
         .where(Campaign.id == campaign_id, Campaign.status == current)

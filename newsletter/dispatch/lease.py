@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from newsletter.db import transaction
 from newsletter.dispatch import outbox
+from newsletter.dispatch.messages import msg
 from newsletter.errors import SendingElsewhereError
 from newsletter.models import Campaign, OutboxRow, utcnow
 from newsletter.settings import Settings
@@ -108,10 +109,7 @@ def sending_elsewhere(settings: Settings, campaign_id: int) -> Holder | None:
 def sent_elsewhere(campaign_id: int, holder: Holder | None) -> SendingElsewhereError:
     """The error that says who sends the campaign and how to follow it."""
     who = holder.describe() if holder is not None else "another process"
-    return SendingElsewhereError(
-        f"campaign {campaign_id} is being sent by {who}; follow it with "
-        f"`newsletter campaign status {campaign_id} --follow`"
-    )
+    return SendingElsewhereError(msg("campaign.sent_elsewhere", campaign_id=campaign_id, who=who))
 
 
 class CampaignLease:

@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from newsletter.dispatch import approval, campaign, overlap
 from newsletter.errors import NewsletterError, NotAllowedError, NotFoundError
-from newsletter.web import revisions
+from newsletter.web import i18n, revisions
 from newsletter.web.auth import audited, editor_only
 from newsletter.web.campaigns import (
     approval_of,
@@ -59,6 +59,12 @@ async def _context(request: Request) -> dict[str, object]:
     }
 
 
+async def _refused(request: Request, exc: NewsletterError, status_code: int) -> Response:
+    """The approve page again, saying why in its own language."""
+    context = {**await _context(request), "error": i18n.explain(exc, i18n.choose_language(request))}
+    return page(request, APPROVE_PAGE, context, status_code=status_code)
+
+
 @editor_only
 async def approve_page(request: Request) -> Response:
     """The campaign as the approver must see it, and the approve button."""
@@ -78,8 +84,7 @@ async def approve(request: Request) -> Response:
         await run_in_threadpool(approval.approve, settings, campaign_id, me, shown, current)
     except NewsletterError as exc:
         status = 403 if isinstance(exc, NotAllowedError) else 409
-        context = {**await _context(request), "error": str(exc)}
-        return page(request, APPROVE_PAGE, context, status_code=status)
+        return await _refused(request, exc, status)
     await audited(request, "campaign.approve", f"campaign:{campaign_id}", basis=shown)
     return RedirectResponse(f"/editor/campaigns/{campaign_id}/approve", status_code=303)
 
@@ -93,8 +98,7 @@ async def refresh(request: Request) -> Response:
         _state, compiled = await sendable(request)
         await run_in_threadpool(approval.refresh, settings_of(request), now.campaign_id, compiled)
     except NewsletterError as exc:
-        context = {**await _context(request), "error": str(exc)}
-        return page(request, APPROVE_PAGE, context, status_code=409)
+        return await _refused(request, exc, 409)
     obj = f"campaign:{now.campaign_id}"
     await audited(request, "campaign.refresh", obj, content=overlap.fingerprint(compiled))
     return RedirectResponse(f"/editor/campaigns/{now.campaign_id}/approve", status_code=303)
@@ -109,8 +113,7 @@ async def start(request: Request) -> Response:
     try:
         await run_in_threadpool(approval.start, settings, now.campaign_id, current)
     except NewsletterError as exc:
-        context = {**await _context(request), "error": str(exc)}
-        return page(request, APPROVE_PAGE, context, status_code=409)
+        return await _refused(request, exc, 409)
     await run_in_threadpool(campaign.start_due, settings)
     await run_in_threadpool(dispatcher_of(request).start, now.campaign_id)
     await audited(request, "campaign.start", f"campaign:{now.campaign_id}")

@@ -68,12 +68,16 @@ async def sendable(request: Request) -> tuple[PreviewState, CompiledIssue]:
     except NotFoundError:
         raise HTTPException(status_code=404) from None
     if state.error or state.compiled is None:
-        raise InputError(f"the issue does not compile: {state.error}")
+        raise InputError(i18n.coded("issue.does_not_compile", error=state.error))
     errors = [f for f in state.findings if f.severity == "error"]
     if errors:
         first = errors[0]
-        where = f"line {first.line}: " if first.line else ""
-        raise InputError(f"lint found {len(errors)} error(s), first: {where}{first.message}")
+        if first.line:
+            count, line, text = len(errors), first.line, first.message
+            raise InputError(
+                i18n.coded("issue.lint_errors_at", count=count, line=line, message=text)
+            )
+        raise InputError(i18n.coded("issue.lint_errors", count=len(errors), message=first.message))
     return state, state.compiled
 
 
@@ -83,7 +87,7 @@ async def _unsendable(request: Request, context: dict[str, object]) -> dict[str,
     try:
         await sendable(request)
     except InputError as exc:
-        context["error"] = str(exc)
+        context["error"] = i18n.explain(exc, i18n.choose_language(request))
     return context
 
 
@@ -118,7 +122,7 @@ async def test_send(request: Request) -> Response:
         context["result"] = asdict(line)
         context["campaign_id"] = campaign_id
     except NewsletterError as exc:
-        context["error"] = str(exc)
+        context["error"] = i18n.explain(exc, i18n.choose_language(request))
         return page(request, "editor/test_send.html", context, status_code=400)
     return page(request, "editor/test_send.html", context)
 
@@ -130,7 +134,7 @@ async def _refuse_outside_editors(request: Request, address: str) -> None:
         return
     url = settings_of(request).database
     if not await run_in_threadpool(users.is_editor, url, address):
-        raise InputError(f"address: {address} is not an editor's; test copies go to editors")
+        raise InputError(i18n.coded("test.not_editor", address=address))
 
 
 # Starting a campaign --------------------------------------------------------------------
@@ -386,7 +390,7 @@ async def _start(
     """Create the campaign the confirmation page asked for (once per page), then its dashboard."""
     token = str(form.get("start_token", ""))
     if not START_TOKEN.fullmatch(token):
-        raise InputError("the confirmation page's one-time token is missing; confirm again")
+        raise InputError(i18n.coded("campaign.start_token"))
     repeat = str(form.get("repeat", overlap.REFUSE))
     hold = settings_of(request).approvals > 0
     if not hold and not can(request, permissions.SEND):
@@ -414,6 +418,20 @@ async def _start(
 
 # Dashboard ------------------------------------------------------------------------------
 
+#: The statuses in which ``campaign.pause``, ``resume`` and ``cancel`` accept a campaign,
+#: as the dashboard offers them; the server refuses the others whatever is shown. (A
+#: ``running`` campaign that no process sends is resumed from the command line.)
+STEERING = {
+    "pause": ("running", "scheduled"),
+    "resume": ("paused",),
+    "cancel": ("draft", approval.AWAITING, *campaign.ACTIVE),
+}
+
+
+def steering(status: str) -> list[str]:
+    """The dashboard's buttons for a campaign in ``status``: none once it is done or cancelled."""
+    return [action for action, statuses in STEERING.items() if status in statuses]
+
 
 def progress_data(now: campaign.Progress) -> dict[str, object]:
     """The dashboard's numbers, as JSON."""
@@ -436,6 +454,7 @@ def progress_data(now: campaign.Progress) -> dict[str, object]:
             "bounced_later": counts.get("bounced_later", 0),
         },
         "active": now.status in campaign.ACTIVE,
+        "actions": steering(now.status),
     }
 
 
@@ -541,7 +560,7 @@ async def steer(request: Request) -> Response:
         context = {
             "c": _row(now),
             "send_at": "",
-            "error": str(exc),
+            "error": i18n.explain(exc, i18n.choose_language(request)),
             "status_labels": status_labels(request),
             "standing": await approval_of(request, now),
         }

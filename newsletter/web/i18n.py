@@ -26,6 +26,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "nav.archive": ("Archyvas", "Archive"),
     "nav.subscribe": ("Prenumeruoti", "Subscribe"),
     "nav.logout": ("Atsijungti", "Log out"),
+    "nav.menu": ("Meniu", "Menu"),
+    "nav.label": ("Redaktorių meniu", "Editors' menu"),
     "login.title": ("Redaktoriaus prisijungimas", "Editor login"),
     "login.email": ("El. paštas", "Email"),
     "login.password": ("Slaptažodis", "Password"),
@@ -1051,6 +1053,83 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "Expected a date and time, got “{text}”.",
     ),
     "error.campaign.send_at_past": ("Laikas {text} jau praėjo.", "{text} is in the past."),
+    # Sending a test copy or starting a campaign (web/campaigns.py's own codes).
+    "error.issue.does_not_compile": (
+        "Numerio nepavyksta sukompiliuoti: {error}",
+        "the issue does not compile: {error}",
+    ),
+    "error.issue.lint_errors": (
+        "Patikra rado klaidų: {count}. Pirmoji: {message}",
+        "lint found {count} error(s), first: {message}",
+    ),
+    "error.issue.lint_errors_at": (
+        "Patikra rado klaidų: {count}. Pirmoji, {line} eilutėje: {message}",
+        "lint found {count} error(s), first: line {line}: {message}",
+    ),
+    "error.test.not_editor": (
+        "Adresas {address} nėra redaktoriaus: bandomieji laiškai siunčiami tik redaktoriams.",
+        "address: {address} is not an editor's; test copies go to editors",
+    ),
+    "error.campaign.start_token": (
+        "Trūksta patvirtinimo puslapio vienkartinio žetono; patvirtinkite dar kartą.",
+        "the confirmation page's one-time token is missing; confirm again",
+    ),
+    # Steering a campaign and approving it (newsletter.dispatch.messages).
+    "error.campaign.not_found": (
+        "Siuntimo Nr. {campaign_id} nėra.",
+        "There is no campaign {campaign_id}.",
+    ),
+    "error.campaign.wrong_status": (
+        "Siuntimas Nr. {campaign_id} yra „{current}“, todėl šio veiksmo atlikti negalima.",
+        "Campaign {campaign_id} is {current}; this needs it {wanted}.",
+    ),
+    "error.campaign.sent_elsewhere": (
+        "Siuntimą Nr. {campaign_id} dabar siunčia kitas procesas ({who}); palaukite, kol jis "
+        "baigs, ir stebėkite eigą šiame puslapyje.",
+        "Campaign {campaign_id} is being sent by {who}; follow its progress on this page.",
+    ),
+    "error.approval.own": (
+        "Siuntimo autorius negali jo patvirtinti; paprašykite kito kolegos.",
+        "The author of a campaign cannot approve it; ask someone else.",
+    ),
+    "error.approval.not_awaiting": (
+        "Siuntimas Nr. {campaign_id} yra „{status}“, o ne laukia patvirtinimo.",
+        "Campaign {campaign_id} is {status}, not awaiting approval.",
+    ),
+    "error.approval.not_awaiting_refresh": (
+        "Siuntimas Nr. {campaign_id} nebelaukia patvirtinimo.",
+        "Campaign {campaign_id} is not awaiting approval.",
+    ),
+    "error.approval.file_changed": (
+        "Numerio failas nebeatitinka šio siuntimo laiško (failas pakeistas arba pasikeitė "
+        "rėmėjai): atnaujinkite siuntimą iš failo.",
+        "The issue file no longer compiles to this campaign's issue (it was edited, or its "
+        "sponsors changed): refresh the campaign from the file.",
+    ),
+    "error.approval.changed": (
+        "Siuntimas pasikeitė, kol žiūrėjote puslapį; peržiūrėkite jį dar kartą.",
+        "The campaign changed since the page was shown; look at it again.",
+    ),
+    "error.approval.scheduled": (
+        "Siuntimas suplanuotas: jis prasidės nustatytu laiku, jei tada bus patvirtintas.",
+        "It is scheduled: it starts at its time if it is approved then.",
+    ),
+    "error.approval.incomplete": (
+        "Galioja {valid} iš {needed} patvirtinimų; siuntimo pradėti dar negalima.",
+        "{valid} of {needed} approvals hold; it cannot start yet.",
+    ),
+    "error.approval.void_issue": (
+        "pasikeitė numeris (redaguotas jo failas arba pasikeitė rėmėjai)",
+        "the issue changed (its file was edited, or its sponsors changed)",
+    ),
+    "error.approval.void_audience": (
+        "pasikeitė sąrašai arba atranka",
+        "the lists or the segment changed",
+    ),
+    "error.approval.void_recipients": (
+        "pasikeitė gavėjų skaičius: tada {then}, dabar {now}",
+        "the recipients changed: {then} then, {now} now",
+    ),
     "error.upload.too_large": (
         "Failas didesnis nei {mb} MB.",
         "The file is larger than {mb} MB.",
@@ -1124,6 +1203,8 @@ def translator(lang: str) -> Callable[[str], str]:
 #: Parameters of a message that name a list file's column or a segment's field: shown as
 #: the column's name in the page's language (``column.<name>``) when there is one.
 COLUMN_PARAMS = ("column", "field")
+#: Parameters of a message that are a campaign's status: shown as the page names it.
+STATUS_PARAMS = ("current", "status")
 
 
 def explain(item: NewsletterError | Message | str, lang: str) -> str:
@@ -1149,6 +1230,8 @@ def _param(name: str, value: object, lang: str) -> object:
         return explain(value, lang)
     if name in COLUMN_PARAMS and isinstance(value, str) and f"column.{value}" in CATALOGUE:
         return translate(f"column.{value}", lang)
+    if name in STATUS_PARAMS and isinstance(value, str) and f"status.{value}" in CATALOGUE:
+        return translate(f"status.{value}", lang)
     return value
 
 

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 
+from newsletter.dispatch.messages import recognise
 from newsletter.web import i18n
 from newsletter.web.csrf import csrf_token
 from newsletter.web.permissions import allows
@@ -26,6 +27,8 @@ def make_templates() -> Jinja2Templates:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    # standing.problem | recognised: a reason kept as English, as its message (to explain)
+    env.filters["recognised"] = recognise
     return Jinja2Templates(env=env)
 
 

@@ -112,7 +112,7 @@ def test_an_approval_bound_to_the_file_is_void_after_an_edit_on_disk(two_people)
     page = client.get(f"/editor/campaigns/{campaign_id}/approve")
     tree = lxml_html.fromstring(page.text)
     assert tree.get_element_by_id("approval-problem") is not None
-    assert "the issue changed" in tree.get_element_by_id("approvals").text_content()
+    assert "pasikeitė numeris" in tree.get_element_by_id("approvals").text_content()
     refused = client.post(f"/editor/campaigns/{campaign_id}/start", data={"csrf_token": token})
     assert refused.status_code == 409
     assert campaign.progress(settings, campaign_id).status == "awaiting"
@@ -140,7 +140,10 @@ def test_members_gained_void_the_approval_and_an_approved_campaign_starts(two_pe
         libraries = session.scalar(select(Membership.list_id).limit(1))
         session.add(Membership(subscriber_id=person.id, list_id=libraries))
     dashboard = client.get(f"/editor/campaigns/{campaign_id}").text
-    assert "the recipients changed: 3 then, 4 now" in dashboard
+    assert "pasikeitė gavėjų skaičius: tada 3, dabar 4" in dashboard
+    english = client.get(f"/editor/campaigns/{campaign_id}?lang=en").text
+    assert "the recipients changed: 3 then, 4 now" in english
+    client.get("/editor/?lang=lt")  # back to Lithuanian for the rest
     stale = client.post(
         f"/editor/campaigns/{campaign_id}/approve",
         data={"csrf_token": token, "shown": shown_digest(page)},
@@ -179,3 +182,44 @@ def test_a_scheduled_campaign_without_its_approvals_does_not_start(two_people) -
     now = campaign.progress(settings, campaign_id)
     assert (now.status, now.status_reason) == ("awaiting", approval.MISSED)
     assert approval.MISSED in client.get(f"/editor/campaigns/{campaign_id}").text
+
+
+def test_approval_refusals_in_the_pages_language(two_people) -> None:
+    """The author's approval, a start without approvals, a changed file: Lithuanian or English."""
+    client, settings = two_people
+    campaign_id = create_awaiting(client)
+    url = f"/editor/campaigns/{campaign_id}"
+    token = as_editor(client, AUTHOR)
+    digest = approval.standing(settings, campaign_id).basis.digest
+    for lang, expected in (
+        ("lt", "Siuntimo autorius negali jo patvirtinti; paprašykite kito kolegos."),
+        ("en", "The author of a campaign cannot approve it; ask someone else."),
+    ):
+        own = client.post(f"{url}/approve?lang={lang}", data={"csrf_token": token, "shown": digest})
+        assert own.status_code == 403
+        assert lxml_html.fromstring(own.text).get_element_by_id("error").text == expected
+    for lang, expected in (
+        ("lt", "Galioja 0 iš 1 patvirtinimų; siuntimo pradėti dar negalima."),
+        ("en", "0 of 1 approvals hold; it cannot start yet."),
+    ):
+        early = client.post(f"{url}/start?lang={lang}", data={"csrf_token": token})
+        assert early.status_code == 409
+        assert lxml_html.fromstring(early.text).get_element_by_id("error").text == expected
+
+    write_issue(settings.issues_dir, issue_text(paragraph="Pakeista laukiant patvirtinimo."))
+    for lang, expected in (
+        ("lt", "Numerio failas nebeatitinka šio siuntimo laiško"),
+        ("en", "The issue file no longer compiles to this campaign's issue"),
+    ):
+        shown = lxml_html.fromstring(client.get(f"{url}?lang={lang}").text)
+        assert shown.get_element_by_id("approval-problem").text.startswith(expected)
+    token = as_editor(client, APPROVER)
+    changed = client.post(f"{url}/approve?lang=lt", data={"csrf_token": token, "shown": digest})
+    assert changed.status_code == 409
+    assert (
+        lxml_html.fromstring(changed.text)
+        .get_element_by_id("error")
+        .text.startswith(
+            "Numerio failas nebeatitinka šio siuntimo laiško (failas pakeistas arba pasikeitė rėmėjai)"
+        )
+    )

@@ -50,6 +50,7 @@ def test_find_unsubscribe_with_a_reason_and_no_mail_afterwards(
     page = context.new_page()
     log_in(page, site)
     page.set_viewport_size({"width": 375, "height": 800})
+    page.click("details.menu summary")  # on a phone the links are behind "Meniu"
     page.click("header nav a[href='/editor/people']")
     page.fill("input[name=q]", "siauliu")
     page.click("form.search button[type=submit]")

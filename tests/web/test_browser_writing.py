@@ -81,4 +81,4 @@ def test_a_broken_front_matter_saves_as_a_draft_and_the_campaign_page_refuses_it
     expect(page.locator("textarea[name=text]")).to_have_value(broken)
     assert site.issue.read_text(encoding="utf-8") == broken
     page.goto(f"{site.url}/editor/issues/{SLUG}/campaign")
-    expect(page.locator("[role=alert]")).to_contain_text("the issue does not compile")
+    expect(page.locator("[role=alert]")).to_contain_text("Numerio nepavyksta sukompiliuoti")

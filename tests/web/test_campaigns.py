@@ -16,11 +16,14 @@ from datetime import datetime, timedelta
 
 import pytest
 from lxml import html as lxml_html
+from sqlalchemy import update
 from starlette.testclient import TestClient
 
+from newsletter import db, users
 from newsletter.compose.issue import compile_file
 from newsletter.dispatch import campaign
 from newsletter.dispatch.campaign import report_csv
+from newsletter.models import Campaign
 from newsletter.settings import Settings
 from newsletter.web import create_app
 from tests.support.smtp import SmtpSink
@@ -83,21 +86,66 @@ def test_test_send_reaches_the_address(
     )
     assert answer.status_code == 200
     result = lxml_html.fromstring(answer.text).get_element_by_id("test-result").text_content()
-    assert "bandymas@example.org" in result and "sent" in result
+    assert "bandymas@example.org" in result and "Išsiųsta" in result
     message = smtp_sink.wait_for(1)[0]
     assert message.rcpt_tos == ["bandymas@example.org"]
     assert message.parsed()["Subject"].startswith("[TEST] ")
+
+
+def alert_of(html: str) -> str:
+    """The text of the page's alert (its one error message)."""
+    return lxml_html.fromstring(html).xpath("string(//*[@role='alert'])").strip()
 
 
 def test_test_send_refuses_a_bad_address(
     sending: tuple[TestClient, str], smtp_sink: SmtpSink
 ) -> None:
     client, token = sending
-    answer = client.post(
-        f"/editor/issues/{SLUG}/test", data={"csrf_token": token, "address": "ne adresas"}
+    for lang, expected in (
+        ("lt", "neteisingas el. pašto adresas „ne adresas“"),
+        ("en", "invalid email address 'ne adresas'"),
+    ):
+        answer = client.post(
+            f"/editor/issues/{SLUG}/test?lang={lang}",
+            data={"csrf_token": token, "address": "ne adresas"},
+        )
+        assert answer.status_code == 400
+        assert alert_of(answer.text).startswith(expected)
+    assert smtp_sink.received == []
+
+
+def test_test_send_refusals_in_the_pages_language(
+    sending: tuple[TestClient, str], web_settings: Settings, smtp_sink: SmtpSink
+) -> None:
+    """An author's copy to a non-editor, an issue with lint errors: in Lithuanian or English."""
+    client, _ = sending
+    with db.transaction(web_settings.database) as session:
+        users.create_user(
+            session, "autore@bibliotekos-pazangai.example", "slaptas-1234", ["author"]
+        )
+    client.cookies.clear()
+    token = log_in(client, "autore@bibliotekos-pazangai.example", "slaptas-1234")
+    outside = {"csrf_token": token, "address": "kitas@example.org"}
+    cases = [
+        (
+            "Adresas kitas@example.org nėra redaktoriaus: bandomieji laiškai siunčiami tik "
+            "redaktoriams.",
+            "address: kitas@example.org is not an editor's; test copies go to editors",
+        )
+    ]
+    for (lithuanian, english), lang in zip(cases * 2, ("lt", "en"), strict=True):
+        answer = client.post(f"/editor/issues/{SLUG}/test?lang={lang}", data=outside)
+        assert answer.status_code == 400
+        assert alert_of(answer.text) == (lithuanian if lang == "lt" else english)
+    write_issue(
+        web_settings.issues_dir, issue_text(paragraph="![](https://example.org/be-alt.png)")
     )
-    assert answer.status_code == 400
-    assert "invalid email address" in answer.text
+    to_self = {"csrf_token": token, "address": "autore@bibliotekos-pazangai.example"}
+    lithuanian = client.post(f"/editor/issues/{SLUG}/test?lang=lt", data=to_self)
+    english = client.post(f"/editor/issues/{SLUG}/test?lang=en", data=to_self)
+    assert lithuanian.status_code == english.status_code == 400
+    assert alert_of(lithuanian.text).startswith("Patikra rado klaidų: 1. Pirmoji, ")
+    assert alert_of(english.text).startswith("lint found 1 error(s), first: line ")
     assert smtp_sink.received == []
 
 
@@ -196,7 +244,7 @@ def test_an_issue_with_lint_errors_cannot_be_sent(
         f"/editor/issues/{SLUG}/campaign", data={"csrf_token": token, "list": ["savivaldybes"]}
     )
     assert answer.status_code == 400
-    assert "lint found 1 error(s)" in answer.text
+    assert "Patikra rado klaidų: 1." in alert_of(answer.text)
 
 
 def test_pause_resume_and_cancel_a_scheduled_campaign(
@@ -217,17 +265,103 @@ def test_pause_resume_and_cancel_a_scheduled_campaign(
     assert client.get(f"{url}/progress").json()["status"] == "paused"
     again = client.post(f"{url}/pause", data={"csrf_token": token})
     assert again.status_code == 409
-    assert "is paused" in again.text
+    assert alert_of(again.text) == (
+        f"Siuntimas Nr. {campaign_id} yra „pristabdytas“, todėl šio veiksmo atlikti negalima."
+    )
+    english = client.post(f"{url}/pause?lang=en", data={"csrf_token": token})
+    assert english.status_code == 409
+    assert alert_of(english.text) == (
+        f"Campaign {campaign_id} is paused; this needs it running or scheduled."
+    )
     client.post(f"{url}/resume", data={"csrf_token": token})
     assert client.get(f"{url}/progress").json()["status"] == "scheduled"
     client.post(f"{url}/cancel", data={"csrf_token": token})
     data = client.get(f"{url}/progress").json()
     assert data["status"] == "cancelled"
     assert data["counts"]["cancelled"] == 2
+    for lang, expected in (
+        ("lt", f"Siuntimas Nr. {campaign_id} yra „atšauktas“, todėl šio veiksmo atlikti negalima."),
+        ("en", f"Campaign {campaign_id} is cancelled; this needs it paused or running."),
+    ):
+        refused = client.post(f"{url}/resume?lang={lang}", data={"csrf_token": token})
+        assert refused.status_code == 409
+        assert alert_of(refused.text) == expected
     assert (
         client.post("/editor/campaigns/99999/pause", data={"csrf_token": token}).status_code == 404
     )
     assert client.post(f"{url}/explode", data={"csrf_token": token}).status_code == 404
+
+
+#: The buttons the dashboard shows for each status: the statuses the server steers from.
+BUTTONS = {
+    "draft": ["cancel"],
+    "awaiting": ["cancel"],
+    "scheduled": ["pause", "cancel"],
+    "running": ["pause", "cancel"],
+    "paused": ["resume", "cancel"],
+    "done": [],
+    "cancelled": [],
+}
+
+
+def campaigns_in(settings: Settings, statuses: list[str]) -> list[int]:
+    """Campaigns of the issue with no outbox rows, one in each of ``statuses``.
+
+    All are created before any is moved (a draft holds up the creation of others)."""
+    compiled = compile_file(settings.issues_dir / f"{SLUG}.md", settings)
+    ids = [
+        campaign.create(settings, compiled, ["bibliotekos"], {}, hold=True).campaign_id
+        for _ in statuses
+    ]
+    with db.transaction(settings.database) as session:
+        for campaign_id, status in zip(ids, statuses, strict=True):
+            session.execute(
+                update(Campaign).where(Campaign.id == campaign_id).values(status=status)
+            )
+    return ids
+
+
+def shown_buttons(html: str) -> list[str]:
+    """The steering buttons of a dashboard that are not hidden, in order."""
+    tree = lxml_html.fromstring(html)
+    return [
+        form.get("data-action")
+        for form in tree.xpath("//form[contains(@class, 'steer')]")
+        if form.get("hidden") is None
+    ]
+
+
+@pytest.fixture
+def steering(web_settings: Settings, editor: str) -> Iterator[tuple[TestClient, str, Settings]]:
+    """A logged-in client of an app whose scheduler does not wake during the test (so that a
+    campaign stays in the status it was put in); yields it, its CSRF token and the settings."""
+    write_issue(web_settings.issues_dir)
+    settings = web_settings.replace(tick_seconds=3600)
+    app = create_app(settings, watch=False)
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
+        yield client, log_in(client), settings
+        app.state.dispatcher.join(WAIT_SECONDS)
+
+
+def test_the_dashboard_offers_only_what_the_campaigns_status_allows(
+    steering: tuple[TestClient, str, Settings], people: dict[str, int]
+) -> None:
+    client, token, settings = steering
+    statuses = [status for status in BUTTONS for _ in range(4)]
+    ids = iter(campaigns_in(settings, statuses))
+    for status, expected in BUTTONS.items():
+        shown = next(ids)
+        dashboard = client.get(f"/editor/campaigns/{shown}")
+        assert shown_buttons(dashboard.text) == expected, status
+        assert client.get(f"/editor/campaigns/{shown}/progress").json()["actions"] == expected
+        for action in ("pause", "resume", "cancel"):
+            tried = next(ids)
+            answer = client.post(f"/editor/campaigns/{tried}/{action}", data={"csrf_token": token})
+            if action in expected:
+                assert answer.status_code == 303, (status, action)
+            elif (status, action) != ("running", "resume"):  # a stalled send, from the CLI
+                assert answer.status_code == 409, (status, action)
+                assert shown_buttons(answer.text) == expected, (status, action)
 
 
 def test_report_cells_never_start_a_formula() -> None:

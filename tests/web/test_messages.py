@@ -1,7 +1,7 @@
-"""Messages by code: every code the audience raises has a Lithuanian and an English text.
+"""Messages by code: every code the audience or dispatch raises has a Lithuanian and an English text.
 
-The registry is ``newsletter.audience.messages.MESSAGES`` (the English of the command
-line); the pages' texts are ``error.<code>`` in ``newsletter.web.i18n.CATALOGUE``. The
+The registries are ``newsletter.audience.messages.MESSAGES`` and
+``newsletter.dispatch.messages.MESSAGES`` (the English of the command line); the pages' texts are ``error.<code>`` in ``newsletter.web.i18n.CATALOGUE``. The
 source is read too, so that a code used but never registered, or a page's own code
 without a text, fails here rather than on a page.
 """
@@ -18,7 +18,10 @@ from newsletter.audience import messages
 from newsletter.audience.listfiles import open_list_file
 from newsletter.audience.lists import check_slug
 from newsletter.audience.people import FormError
+from newsletter.dispatch import approval
+from newsletter.dispatch import messages as dispatch_messages
 from newsletter.errors import InputError, Message
+from newsletter.models import CampaignApproval
 from newsletter.web import i18n
 
 PACKAGE = Path(__file__).resolve().parents[2] / "newsletter"
@@ -50,6 +53,51 @@ def test_every_code_the_audience_raises_is_registered_and_every_registered_one_i
     assert used, "no msg(...) found: the scan is broken"
     assert used - set(messages.MESSAGES) == set()
     assert set(messages.MESSAGES) - used == set(), "registered but never raised"
+
+
+@pytest.mark.parametrize("code", sorted(dispatch_messages.MESSAGES))
+def test_every_code_of_dispatch_has_both_texts_with_its_parameters(code: str) -> None:
+    assert code not in messages.MESSAGES, "a code is registered twice"
+    lithuanian, english = i18n.CATALOGUE[f"error.{code}"]
+    assert lithuanian.strip() and english.strip() and lithuanian != english
+    given = placeholders(dispatch_messages.MESSAGES[code])
+    assert placeholders(lithuanian) <= given, lithuanian
+    assert placeholders(english) <= given, english
+
+
+def test_every_code_dispatch_raises_is_registered_and_every_registered_one_is_used() -> None:
+    used = set(re.findall(r'\bmsg\(\s*"([a-z0-9_.]+)"', source("dispatch")))
+    assert used, "no msg(...) found: the scan is broken"
+    # A reason kept as English on a record is raised (and shown) through ``recognise``.
+    basis = approval.Basis("content", "file edited since", "lists", 3)
+    problem = approval.Standing(1, approval.AWAITING, "a@example.org", 1, basis, ()).problem
+    recognised = dispatch_messages.recognise(problem)
+    assert isinstance(recognised, Message) and str(recognised) == problem
+    used.add(recognised.code)
+    # Why an approval no longer holds, all three reasons at once, each read back.
+    given = CampaignApproval(content_hash="old", audience_hash="old lists", recipients=2)
+    reasons = approval._void(given, basis)
+    assert len(reasons) == 3
+    for reason in reasons:
+        recognised = dispatch_messages.recognise(reason)
+        assert isinstance(recognised, Message) and str(recognised) == reason
+        used.add(recognised.code)
+    assert recognised.params == {"then": "2", "now": "3"}
+    assert i18n.explain(recognised, "lt") == "pasikeitė gavėjų skaičius: tada 2, dabar 3"
+    assert used - set(dispatch_messages.MESSAGES) == set()
+    assert set(dispatch_messages.MESSAGES) - used == set(), "registered but never raised"
+    assert dispatch_messages.recognise("no such message") == "no such message"
+
+
+def test_a_campaigns_status_is_named_in_the_pages_language() -> None:
+    wrong = dispatch_messages.msg(
+        "campaign.wrong_status", campaign_id=7, current="done", wanted="running or scheduled"
+    )
+    assert str(wrong) == "campaign 7 is done; this needs it running or scheduled"  # the CLI's
+    assert i18n.explain(wrong, "lt") == (
+        "Siuntimas Nr. 7 yra „baigtas“, todėl šio veiksmo atlikti negalima."
+    )
+    assert i18n.explain(wrong, "en") == "Campaign 7 is done; this needs it running or scheduled."
 
 
 def test_the_pages_own_codes_have_both_texts() -> None:

@@ -107,5 +107,5 @@ def test_an_author_sends_test_copies_to_editors_only(web_settings: Settings) -> 
             data={"csrf_token": token, "address": "bandymas@example.org"},
         )
         assert outside.status_code == 400
-        assert "test copies go to editors" in outside.text
+        assert "bandomieji laiškai siunčiami tik redaktoriams" in outside.text
         assert campaign.all_campaigns(web_settings) == []

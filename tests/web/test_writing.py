@@ -214,14 +214,19 @@ def test_a_text_that_does_not_compile_is_saved_as_a_draft_and_cannot_be_sent(
     for form_page in ("campaign", "test"):
         refused = lxml_html.fromstring(client.get(f"/editor/issues/{SLUG}/{form_page}").text)
         assert refused.xpath("string(//*[@role='alert'])").startswith(
-            "the issue does not compile: "
+            "Numerio nepavyksta sukompiliuoti: "
         )
     confirm = client.post(
         f"/editor/issues/{SLUG}/campaign",
         data={"csrf_token": logged_in, "list": "visi", "send_at": ""},
     )
     assert confirm.status_code == 400
-    assert "the issue does not compile" in confirm.text
+    assert "Numerio nepavyksta sukompiliuoti" in confirm.text
+    english = client.post(
+        f"/editor/issues/{SLUG}/campaign?lang=en",
+        data={"csrf_token": logged_in, "list": "visi", "send_at": ""},
+    )
+    assert "the issue does not compile" in english.text
 
 
 def test_an_issue_outside_the_folder_cannot_be_opened_or_saved(

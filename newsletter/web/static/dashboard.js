@@ -1,5 +1,5 @@
 // Campaign dashboard: poll the progress once a second while the campaign is active,
-// and ask before cancelling.
+// show only the buttons its status allows, and ask before cancelling.
 (function () {
   "use strict";
   const root = document.getElementById("dashboard");
@@ -24,6 +24,10 @@
     bar.max = Math.max(1, data.total);
     bar.value = data.done;
     root.dataset.status = data.status;
+    // Only the buttons the campaign's status allows now (the server refuses the others).
+    document.querySelectorAll("form.steer").forEach(function (form) {
+      form.hidden = (data.actions || []).indexOf(form.dataset.action) < 0;
+    });
   }
 
   async function poll() {
