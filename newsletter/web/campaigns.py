@@ -419,8 +419,7 @@ async def _start(
 # Dashboard ------------------------------------------------------------------------------
 
 #: The statuses in which ``campaign.pause``, ``resume`` and ``cancel`` accept a campaign,
-#: as the dashboard offers them; the server refuses the others whatever is shown. (A
-#: ``running`` campaign that no process sends is resumed from the command line.)
+#: as the dashboard offers them; the server refuses the others whatever is shown.
 STEERING = {
     "pause": ("running", "scheduled"),
     "resume": ("paused",),
@@ -428,9 +427,18 @@ STEERING = {
 }
 
 
-def steering(status: str) -> list[str]:
-    """The dashboard's buttons for a campaign in ``status``: none once it is done or cancelled."""
-    return [action for action, statuses in STEERING.items() if status in statuses]
+def steering(now: campaign.Progress) -> list[str]:
+    """The dashboard's buttons for the campaign: none once it is done or cancelled.
+
+    A ``running`` campaign that sent nothing lately while rows wait (its sending process
+    stopped or was killed) is offered "resume" too: the server picks it up, or says
+    which live process still sends it.
+    """
+    offered = [action for action, statuses in STEERING.items() if now.status in statuses]
+    waiting = now.counts.get(outbox.QUEUED, 0) + now.counts.get(outbox.SENDING, 0)
+    if now.status == "running" and now.rate == 0 and waiting:
+        offered.insert(1, "resume")
+    return offered
 
 
 def progress_data(now: campaign.Progress) -> dict[str, object]:
@@ -454,7 +462,7 @@ def progress_data(now: campaign.Progress) -> dict[str, object]:
             "bounced_later": counts.get("bounced_later", 0),
         },
         "active": now.status in campaign.ACTIVE,
-        "actions": steering(now.status),
+        "actions": steering(now),
     }
 
 

@@ -364,6 +364,21 @@ def test_the_dashboard_offers_only_what_the_campaigns_status_allows(
                 assert shown_buttons(answer.text) == expected, (status, action)
 
 
+def test_a_running_campaign_that_nobody_sends_is_offered_resume(
+    steering: tuple[TestClient, str, Settings], people: dict[str, int]
+) -> None:
+    client, token, settings = steering
+    compiled = compile_file(settings.issues_dir / f"{SLUG}.md", settings)
+    # Running, rows queued, and no process sending it (as after a killed web process).
+    stalled = campaign.create(settings, compiled, ["bibliotekos"], {}).campaign_id
+    assert campaign.progress(settings, stalled).counts.get("queued", 0) > 0
+    dashboard = client.get(f"/editor/campaigns/{stalled}")
+    assert shown_buttons(dashboard.text) == ["pause", "resume", "cancel"]
+    answer = client.post(f"/editor/campaigns/{stalled}/resume", data={"csrf_token": token})
+    assert answer.status_code == 303
+    assert wait_until_finished(client, stalled)["status"] == "done"
+
+
 def test_report_cells_never_start_a_formula() -> None:
     line = campaign.ReportLine(
         email="=cmd@example.org",
