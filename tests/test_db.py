@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect, text
 
 from newsletter import db
 from newsletter.models import Base
@@ -42,3 +44,33 @@ def test_a_forked_process_opens_its_own_connections(settings) -> None:  # type: 
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert db.engine_for(url) is parent
+
+
+def test_twenty_concurrent_transactions_reuse_their_connections(database_url: str) -> None:
+    """The web's 20 concurrent requests keep their connections rather than opening new ones.
+
+    With 5 connections kept and 10 more opened for a burst, every request past the fifth
+    opened a connection (on PostgreSQL a server process and a login) and closed it again.
+    """
+    db.dispose(database_url)  # start with no connection open
+    engine = db.engine_for(database_url)
+    opened: list[object] = []
+
+    def count(connection: object, _record: object) -> None:
+        opened.append(connection)
+
+    all_in = threading.Barrier(20)
+
+    def work(_: int) -> None:
+        with db.transaction(database_url) as session:
+            session.execute(text("SELECT 1"))
+            all_in.wait(timeout=30)  # all twenty hold a connection at once
+
+    event.listen(engine, "connect", count)
+    try:
+        for _ in range(3):
+            with ThreadPoolExecutor(max_workers=20) as pool:
+                list(pool.map(work, range(20)))
+    finally:
+        event.remove(engine, "connect", count)
+    assert 0 < len(opened) <= 20
