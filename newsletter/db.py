@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
@@ -52,6 +52,16 @@ logging.getLogger("psycopg").addFilter(_not_a_second_report)
 # materialisation) grows it further, for as long as it runs.
 WAL_CHECKPOINT_PAGES = 100
 WAL_SIZE_LIMIT = 1024 * 1024
+# Connections a process keeps open, and how many more it may open for a burst. The web
+# app runs each request's database work on one of anyio's 40 worker threads. SQLAlchemy's
+# default (5 kept, 10 more closed again when given back) made 20 concurrent one-click
+# POSTs open a new connection for every fourth to sixth request (on PostgreSQL a server
+# process forked and a SCRAM login: 5 ms, far more on a busy machine; on SQLite six
+# PRAGMAs) while the rest queued for one (benchmarks/unsubscribe.py). Connections are
+# opened only when needed, so a worker that uses one keeps one; kept plus extra covers
+# the web's 40 threads.
+POOL_SIZE = 20
+POOL_OVERFLOW = 20
 # Free space a SQLite database needs beside it to keep sending: the log between two
 # checkpoints, cut back to WAL_SIZE_LIMIT, and room for the rows' outcomes.
 SQLITE_ROOM = 2 * WAL_SIZE_LIMIT
@@ -84,13 +94,16 @@ def make_engine(url: str) -> Engine:
         raise ConfigError(f"NEWSLETTER_DATABASE_URL is not a database URL: {url!r}") from None
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
+    pool = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
     if parsed.drivername.startswith("sqlite"):
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"timeout": 30})
+        else:
+            pool = {}  # one in-memory database per connection: no pool of them to size
+        engine = create_engine(parsed, connect_args={"timeout": 30}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(parsed, pool_pre_ping=True)
+    return create_engine(parsed, pool_pre_ping=True, **pool)
 
 
 _engines: dict[str, Engine] = {}
@@ -154,8 +167,8 @@ _writer_locks: dict[str, threading.Lock] = {}
 
 
 @contextmanager
-def write_transaction(url: str) -> Iterator[Session]:
-    """A transaction that will write; on SQLite, one such at a time in this process.
+def _writer_turn(url: str) -> Iterator[None]:
+    """On SQLite, wait for this process's other writers of ``url``; elsewhere nothing.
 
     SQLite has a single writer. A connection that finds the lock taken polls for it under
     its busy timeout, sleeping 1, 2, 5 … up to 100 ms between tries, so among many
@@ -165,14 +178,19 @@ def write_transaction(url: str) -> Iterator[Session]:
     Threads of one process queue on a Python lock instead and get the database as soon
     as it is free; other processes (a sending worker) still meet the busy timeout.
     """
-    engine = engine_for(url)
-    if not is_sqlite(engine):
-        with transaction(url) as session:
-            yield session
+    if not is_sqlite(engine_for(url)):
+        yield
         return
     with _engines_lock:
         lock = _writer_locks.setdefault(url, threading.Lock())
-    with lock, transaction(url) as session:
+    with lock:
+        yield
+
+
+@contextmanager
+def write_transaction(url: str) -> Iterator[Session]:
+    """A transaction that will write; on SQLite, one such at a time in this process."""
+    with _writer_turn(url), transaction(url) as session:
         yield session
 
 
@@ -213,6 +231,25 @@ def refresh_statistics(url: str, tables: Sequence[str], changed: int = 0) -> lis
         for name in stale:
             connection.execute(text(f'ANALYZE "{name}"'))
     return stale
+
+
+@contextmanager
+def write_connection(url: str) -> Iterator[Connection]:
+    """``write_transaction`` without the ORM: a Core connection in one write transaction."""
+    with _writer_turn(url), engine_for(url).begin() as connection:
+        yield connection
+
+
+@contextmanager
+def autocommit(url: str) -> Iterator[Connection]:
+    """A Core connection on which each statement is a transaction of its own.
+
+    For reads, and for a write that is one statement: on PostgreSQL it saves the round
+    trips of BEGIN and COMMIT (a statement commits, durably, before it returns, or
+    changes nothing). Not for a write on SQLite: it would skip ``write_connection``'s queue.
+    """
+    with engine_for(url).connect() as connection:
+        yield connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def migrate(url: str) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect, text
 
 from newsletter import db
 from newsletter.models import Base
@@ -70,3 +72,33 @@ def test_a_table_changed_since_its_statistics_is_analysed_and_no_other(
     assert estimate == 2000
     assert db.refresh_statistics(postgres_url, ["subscribers"]) == [], "analysed: not again"
     assert db.refresh_statistics(postgres_url, ["lists"]) == [], "a few rows changed: left alone"
+
+
+def test_twenty_concurrent_transactions_reuse_their_connections(database_url: str) -> None:
+    """The web's 20 concurrent requests keep their connections rather than opening new ones.
+
+    With 5 connections kept and 10 more opened for a burst, every request past the fifth
+    opened a connection (on PostgreSQL a server process and a login) and closed it again.
+    """
+    db.dispose(database_url)  # start with no connection open
+    engine = db.engine_for(database_url)
+    opened: list[object] = []
+
+    def count(connection: object, _record: object) -> None:
+        opened.append(connection)
+
+    all_in = threading.Barrier(20)
+
+    def work(_: int) -> None:
+        with db.transaction(database_url) as session:
+            session.execute(text("SELECT 1"))
+            all_in.wait(timeout=30)  # all twenty hold a connection at once
+
+    event.listen(engine, "connect", count)
+    try:
+        for _ in range(3):
+            with ThreadPoolExecutor(max_workers=20) as pool:
+                list(pool.map(work, range(20)))
+    finally:
+        event.remove(engine, "connect", count)
+    assert 0 < len(opened) <= 20

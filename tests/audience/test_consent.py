@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.exc import OperationalError
 
 from newsletter import db
 from newsletter.audience.subscribers import (
+    _SqliteLeaves,
     email_hmac,
     is_suppressed,
+    leave_list_at_once,
     record_bounce,
     set_preferences,
     take_write_lock,
@@ -142,3 +149,78 @@ def test_consent_changes_take_the_sqlite_write_lock_before_reading(settings) -> 
             assert not locked_out()
     finally:
         other.close()
+
+
+def _queued_behind_a_writer(url: str, calls: list[tuple[int, int]]) -> list[Future[bool]]:
+    """Start ``leave_list_at_once`` for each call while this thread holds the writer turn.
+
+    Returns once all of them wait: the first for the turn, the others queued behind it.
+    """
+    queue = _SqliteLeaves.of(url)
+    pool = ThreadPoolExecutor(max_workers=len(calls))
+    futures = []
+    for number, (person, list_id) in enumerate(calls):
+        futures.append(pool.submit(leave_list_at_once, url, person, list_id, "one-click"))
+        # The first takes its batch (itself) out of the queue and waits for the turn; the
+        # others stay in the queue.
+        deadline = time.monotonic() + 30
+        while not (queue.writing and len(queue.queue) == number):
+            assert time.monotonic() < deadline, "the calls did not queue"
+            time.sleep(0.001)
+    pool.shutdown(wait=False)
+    return futures
+
+
+def test_concurrent_one_clicks_on_sqlite_share_one_commit(settings) -> None:  # type: ignore[no-untyped-def]
+    """Calls arriving while a batch is written go together in the next, one event each."""
+    url = settings.database
+    db.migrate(url)
+    with db.transaction(url) as s:
+        towns = add_list(s, "savivaldybes")
+        people = [add_subscriber(s, f"p{n}@kaunas.example", {towns: "active"}).id for n in range(6)]
+        towns_id = towns.id
+    commits: list[object] = []
+    engine = db.engine_for(url)
+
+    def count(connection: object) -> None:
+        commits.append(connection)
+
+    event.listen(engine, "commit", count)
+    try:
+        with db._writer_turn(url):
+            # people[1] twice, as a provider's retry arriving at once
+            calls = [(p, towns_id) for p in people] + [(people[1], towns_id)]
+            futures = _queued_behind_a_writer(url, calls)
+        answers = [future.result(timeout=30) for future in futures]
+    finally:
+        event.remove(engine, "commit", count)
+    assert answers.count(True) == len(people)  # the retry finds nothing left to mark
+    assert len(commits) == 2  # the first call alone, then the six queued behind it
+    with db.transaction(url) as s:
+        assert set(s.scalars(select(Membership.status))) == {"unsubscribed"}
+        recorded = s.scalars(
+            select(ConsentEvent.subscriber_id).where(ConsentEvent.kind == "unsubscribe")
+        )
+        assert sorted(recorded) == sorted(people)
+
+
+def test_a_failed_sqlite_batch_fails_every_caller_and_the_next_still_writes(settings) -> None:  # type: ignore[no-untyped-def]
+    url = settings.database
+    db.migrate(url)
+    with db.transaction(url) as s:
+        towns = add_list(s, "savivaldybes")
+        people = [add_subscriber(s, f"p{n}@kaunas.example", {towns: "active"}).id for n in range(3)]
+        towns_id = towns.id
+    with db.engine_for(url).begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE consent_events RENAME TO consent_events_away")
+    with db._writer_turn(url):
+        futures = _queued_behind_a_writer(url, [(p, towns_id) for p in people])
+    for future in futures:
+        with pytest.raises(OperationalError, match="consent_events"):
+            future.result(timeout=30)
+    with db.engine_for(url).begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE consent_events_away RENAME TO consent_events")
+    with db.transaction(url) as s:  # nothing half-written: the memberships rolled back too
+        assert set(s.scalars(select(Membership.status))) == {"active"}
+    assert leave_list_at_once(url, people[0], towns_id, "one-click")
+    assert not leave_list_at_once(url, people[0], towns_id, "one-click")

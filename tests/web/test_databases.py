@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -19,7 +20,8 @@ from newsletter import db, users
 from newsletter.audience import tokens
 from newsletter.models import ConsentEvent, MailingList, Membership, Subscriber, User
 from newsletter.settings import Settings
-from newsletter.web import create_app, signup
+from newsletter.web import create_app, public, signup
+from tests.dispatch.support import add_people
 from tests.web.conftest import EDITOR_EMAIL, EDITOR_PASSWORD, csrf_of, log_in
 
 
@@ -105,6 +107,60 @@ def test_one_click_unsubscribe_and_preferences(
         assert session.scalar(select(Membership.status)) == "unsubscribed"
         kinds = session.scalars(select(ConsentEvent.kind).order_by(ConsentEvent.id)).all()
         assert kinds == ["preferences", "preferences", "unsubscribe"]
+
+
+def test_concurrent_one_clicks_each_record_one_event(
+    both: tuple[TestClient, Settings, dict[str, int]],
+) -> None:
+    """20 threads, each person's link twice: one change and one event per person.
+
+    On PostgreSQL the change and its event are one statement; on SQLite one transaction.
+    """
+    _, settings, ids = both
+    people = add_people(settings.database, 20, ("savivaldybes",), prefix="skubus")
+    links = [tokens.make_token(settings.key(), person, ids["towns"]) for person in people] * 2
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda t: public._unsubscribe(settings, t, "one-click"), links))
+    assert all(answers)
+    with db.transaction(settings.database) as session:
+        rows = session.execute(
+            select(ConsentEvent, Membership)
+            .join(
+                Membership,
+                (Membership.subscriber_id == ConsentEvent.subscriber_id)
+                & (Membership.list_id == ConsentEvent.list_id),
+            )
+            .where(ConsentEvent.subscriber_id.in_(people))
+        ).all()
+        assert sorted(event.subscriber_id for event, _ in rows) == sorted(people)
+        for event, membership in rows:
+            assert (event.kind, event.source, event.list_id) == (
+                "unsubscribe",
+                "one-click",
+                ids["towns"],
+            )
+            assert (event.text_version, event.detail) == ("", {})
+            assert membership.status == "unsubscribed"
+            assert membership.updated_at == event.at
+        assert (
+            session.scalar(select(Membership.status).where(Membership.subscriber_id == ids["ona"]))
+            == "active"
+        )
+
+
+def test_unsubscribe_page_names_the_person_and_the_list(
+    both: tuple[TestClient, Settings, dict[str, int]],
+) -> None:
+    client, settings, ids = both
+    key = settings.key()
+    page = client.get(f"/u/{tokens.make_token(key, ids['ona'], ids['towns'])}")
+    assert page.status_code == 200
+    assert "ona@savivaldybe.example" in page.text and "Savivaldybės" in page.text
+    for list_id in (None, 999_999):  # every list; a list deleted since the mail went out
+        page = client.get(f"/u/{tokens.make_token(key, ids['ona'], list_id)}")
+        assert page.status_code == 200
+        assert "ona@savivaldybe.example" in page.text and "Savivaldybės" not in page.text
+    assert client.get(f"/u/{tokens.make_token(key, 999_999, ids['towns'])}").status_code == 404
 
 
 def test_double_opt_in_confirmation(both: tuple[TestClient, Settings, dict[str, int]]) -> None:
