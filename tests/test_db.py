@@ -67,7 +67,7 @@ def test_a_table_changed_since_its_statistics_is_analysed_and_no_other(
     assert db.refresh_statistics(postgres_url, ["subscribers"], changed=2000) == ["subscribers"]
     with engine.connect() as connection:
         estimate = connection.exec_driver_sql(
-            "SELECT reltuples FROM pg_class WHERE relname = 'subscribers'"
+            "SELECT reltuples FROM pg_class WHERE oid = CAST('subscribers' AS regclass)"
         ).scalar_one()
     assert estimate == 2000
     assert db.refresh_statistics(postgres_url, ["subscribers"]) == [], "analysed: not again"
