@@ -97,14 +97,19 @@
     return true;
   }
 
+  // Requests may answer out of order (the first render and a recipient picked at once):
+  // only the newest one asked for is shown.
+  let asked = 0;
+
   async function refresh() {
     // Once the editor page shows unsaved text, a change on disk must not replace it.
     if (root.dataset.unsaved) return;
+    const number = ++asked;
     const response = await fetch(withParams(root.dataset.renderUrl, { as: state.as }),
       { headers: { Accept: "application/json" }, credentials: "same-origin" });
-    if (!response.ok || root.dataset.unsaved) return;
+    if (!response.ok || root.dataset.unsaved || number !== asked) return;
     const data = await response.json();
-    if (!show(data)) return;
+    if (number !== asked || !show(data)) return;
     if (data.render_version !== shownVersion || state.as !== shownAs) swapFrame(data.render_version);
   }
 
