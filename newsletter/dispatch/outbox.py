@@ -127,9 +127,11 @@ def _running_campaign() -> exists:
     return exists().where(campaigns.c.id == table.c.campaign_id, campaigns.c.status == "running")
 
 
-def _claimable(now: datetime | BindParameter[datetime]) -> list[ColumnElement[bool]]:
+def _claimable(
+    now: datetime | BindParameter[datetime], state: ColumnElement[str] = table.c.state
+) -> list[ColumnElement[bool]]:
     return [
-        table.c.state == QUEUED,
+        state == QUEUED,
         or_(table.c.not_before.is_(None), table.c.not_before <= now),
         _running_campaign(),
     ]
@@ -171,14 +173,11 @@ def _claim_update(which: ColumnElement[bool]) -> Update:
     """
     target = select(table.c.id).where(which)
     target = target.with_for_update(skip_locked=True)  # dropped on SQLite: see claim()
-    claimable = [
-        (table.c.state + "") == QUEUED,
-        or_(table.c.not_before.is_(None), table.c.not_before <= _NOW),
-        _running_campaign(),
-    ]
     return (
         update(table)
-        .where(which, table.c.id.in_(target.scalar_subquery()), *claimable)
+        .where(
+            which, table.c.id.in_(target.scalar_subquery()), *_claimable(_NOW, table.c.state + "")
+        )
         .values(
             state=SENDING,
             attempts=table.c.attempts + 1,

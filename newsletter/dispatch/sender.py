@@ -220,15 +220,14 @@ class Sender:
         return left
 
     def _attempt(self, row_id: int, report: Callable[[Outcome], None]) -> None:
-        """Claim, check, build and send one row; report its outcome once it is recorded."""
-        if not self._defer:
-            # Spend no rate token on a row that is done (a task delivered twice).
-            with self._transaction() as session:
-                claimable = outbox.is_claimable(session, row_id)
-            if not claimable:
-                report(Outcome(row_id, SKIPPED))
-                return
-            self.limiter.acquire()
+        """Claim, check, build and send one row (rate limited); report its outcome once recorded."""
+        # Spend no rate token on a row that is done (a task delivered twice).
+        with self._transaction() as session:
+            claimable = outbox.is_claimable(session, row_id)
+        if not claimable:
+            report(Outcome(row_id, SKIPPED))
+            return
+        self.limiter.acquire()
         # The previous row's outcome, this row's claim and its recipient check share one
         # transaction: one commit per recipient, and a row whose recipient left never
         # shows as ``sending``.
@@ -293,8 +292,7 @@ class Sender:
             batch = ahead.result()
             if self._halted:
                 # The campaign was paused during the batch: the next one is not sent.
-                self._written(batch.written, report)
-                self._give_back([held for held, _ in self._sendable(batch, report)])
+                self._hand_back(batch, report)
                 batch = _Batch((), [], [], {}, [])
         return []
 
@@ -348,6 +346,10 @@ class Sender:
         except Exception:
             log.exception("the batch claimed ahead did not commit")
             return
+        self._hand_back(batch, report)
+
+    def _hand_back(self, batch: _Batch, report: Callable[[Outcome], None]) -> None:
+        """A committed claim that will not be sent: report what it wrote, give its rows back."""
         self._written(batch.written, report)
         self._give_back([held for held, _ in self._sendable(batch, report)])
 
