@@ -194,6 +194,10 @@ class _DryRun(Exception):
     """Raised at the end of a dry run to roll the transaction back."""
 
 
+#: Who made an import from the command line, as ``list_imports.by`` keeps it.
+COMMAND_LINE = "command line"
+
+
 def import_file(
     url: str,
     key: bytes,

@@ -17,6 +17,7 @@ from rich.table import Table
 from newsletter import audit, db
 from newsletter.audience.listfiles import XLSX_EMPTY_ROWS_END
 from newsletter.audience.lists import (
+    COMMAND_LINE,
     ImportReport,
     LastImport,
     archive_list,
@@ -59,10 +60,6 @@ def _database(settings: Settings) -> str:
     """Migrate the database (nothing to do when current) and return its URL."""
     db.migrate(settings.database)
     return settings.database
-
-
-#: Who made an import from here, as the list page shows it.
-COMMAND_LINE = "command line"
 
 
 @click.group("subscribers")

@@ -336,6 +336,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "lists.bounced": ("Grįžta laiškai", "Bounced"),
     "lists.pending": ("Nepatvirtino", "Pending"),
     "lists.last_import": ("Paskutinis importas", "Last import"),
+    "lists.by_command_line": ("komandinė eilutė", "command line"),
     "lists.never": ("dar neimportuota", "never imported"),
     "lists.none": (
         "Sąrašų dar nėra: įkelkite pirmąjį failą.",

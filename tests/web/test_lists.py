@@ -19,6 +19,7 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from newsletter import db, users
+from newsletter.audience.lists import COMMAND_LINE, import_file
 from newsletter.audience.subscribers import unsubscribe
 from newsletter.models import ListImport, MailingList, Membership, PendingUpload, Subscriber
 from newsletter.settings import Settings
@@ -414,3 +415,14 @@ def test_an_upload_without_the_csrf_token_is_refused(
     answer = upload(client, "wrong-token", CSV)
     assert answer.status_code == 403
     assert snapshot(settings.database) == before
+
+
+def test_an_import_from_the_command_line_is_named_in_the_pages_language(
+    site: tuple[TestClient, Settings, str], tmp_path: Path
+) -> None:
+    client, settings, _ = site
+    listfile = tmp_path / "savivaldybes.csv"
+    listfile.write_bytes(CSV)
+    import_file(settings.database, settings.key(), listfile, "savivaldybes", by=COMMAND_LINE)
+    assert "komandinė eilutė" in client.get("/editor/lists").text
+    assert "command line" in client.get("/editor/lists?lang=en").text

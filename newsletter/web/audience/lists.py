@@ -20,6 +20,7 @@ from starlette.routing import Route
 from newsletter import db
 from newsletter.audience import segments
 from newsletter.audience.lists import (
+    COMMAND_LINE,
     ImportReport,
     import_detail,
     import_file,
@@ -58,6 +59,7 @@ def _overview(settings: Settings) -> tuple[list[dict[str, Any]], list[dict[str, 
             {
                 "summary": summary,
                 "last": last,
+                "by_command_line": last is not None and last.by == COMMAND_LINE,
                 "when": last.at.astimezone().strftime("%Y-%m-%d %H:%M") if last else "",
             }
         )
